@@ -1,0 +1,8 @@
+//! journeyman: a stateless worker that turns an OpenProject board into a team of coding agents.
+//!
+//! See ARCHITECTURE.md for the map of modules and how data flows between them.
+
+pub mod config;
+pub mod openproject;
+pub mod sim;
+pub mod telemetry;

@@ -1,0 +1,146 @@
+//! The command line: parses arguments and hands over to the library. No logic lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use journeyman::config::{Config, LogFormat};
+use journeyman::sim;
+
+/// A stateless worker that turns an OpenProject board into a team of coding agents.
+///
+/// Each pod polls the board, claims the highest-priority eligible work package with an optimistic
+/// write, runs Claude Code in a Nix dev shell, commits and pushes, and reports back on the ticket.
+/// Configuration comes from JOURNEYMAN_* environment variables (see README.md).
+#[derive(Debug, Parser)]
+#[command(name = "journeyman", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the worker loop: poll, decide, claim, execute, report, until SIGTERM.
+    Run,
+    /// Run one cycle, then exit (for debugging and cron). Exit code 0 whether or not work was found.
+    Once,
+    /// Check configuration, board access, board names, git credentials and tools; print fixes.
+    Doctor,
+    /// Run the whole cycle on the embedded default: a bundled board, a local git remote, several pods.
+    Demo {
+        /// Keep the board running after the demo so you can look at it.
+        #[arg(long)]
+        keep: bool,
+        /// Number of pods.
+        #[arg(long, default_value_t = 3)]
+        pods: usize,
+    },
+    /// Serve the bundled OpenProject-compatible board (API v3 subset) until interrupted.
+    ///
+    /// The token is JOURNEYMAN_BOARD_TOKEN, or a new one that is printed. Use it as
+    /// `curl -u apikey:TOKEN http://ADDR/api/v3/work_packages?filters=[]` or as a Bearer token.
+    Board {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// A JSON seed file of projects and work packages (see examples/).
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        /// Name of the phase type: "Phase" (older OpenProject) or "Summary task" (newer).
+        #[arg(long, default_value = "Phase")]
+        phase_type: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("journeyman: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run | Command::Once | Command::Doctor => {
+                let config = match Config::from_env() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("journeyman: configuration error: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                journeyman::telemetry::init(config.log_format);
+                not_yet(match cli.command {
+                    Command::Run => "run",
+                    Command::Once => "once",
+                    _ => "doctor",
+                })
+            }
+            Command::Demo { .. } => not_yet("demo"),
+            Command::Board { listen, seed, phase_type } => board(listen, seed, phase_type).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("journeyman: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("journeyman {what}: not implemented yet in this build (see the open issues); nothing was done.");
+    Ok(ExitCode::from(3))
+}
+
+async fn board(listen: SocketAddr, seed: Option<PathBuf>, phase_type: String) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    journeyman::telemetry::init(LogFormat::Text);
+    let (token, generated) = match std::env::var("JOURNEYMAN_BOARD_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
+        _ => (random_token(), true),
+    };
+    let handle = sim::start(sim::BoardOptions { listen, token: token.clone(), phase_type, pod_field: true }).await?;
+    if let Some(path) = seed {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading seed file {}", path.display()))?;
+        let file = sim::seed::SeedFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let n = file.work_packages.len();
+        file.apply(&mut handle.board()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        println!("seeded {n} work packages from {}", path.display());
+    }
+    println!("bundled board listening on {}", handle.url());
+    if generated {
+        println!("token (JOURNEYMAN_BOARD_TOKEN was unset): {token}");
+    }
+    println!("try: curl -u apikey:$TOKEN '{}api/v3/work_packages?filters=[]'", handle.url());
+    shutdown_signal().await;
+    handle.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn random_token() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    (0..32).map(|_| format!("{:x}", rng.random_range(0..16u8))).collect()
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

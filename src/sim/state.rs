@@ -1,0 +1,774 @@
+//! The bundled board's data and every operation on it, synchronous and free of HTTP.
+//!
+//! The rules here are OpenProject's where the worker can tell (API-NOTES): `lockVersion` +1 on every
+//! change and 409 on a stale or missing one; comments do not bump it but do touch `updatedAt`; a
+//! child's change bumps its ancestors (derived values); relations are stored in canonical direction
+//! and a second relation between the same pair is a 409. Every write lands in the journal, which
+//! tests read to prove properties such as "no work package was claimed twice".
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// An error the API would answer with: status, short identifier, message, optional attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimError {
+    pub status: u16,
+    pub identifier: &'static str,
+    pub message: String,
+    pub attribute: Option<String>,
+}
+
+impl SimError {
+    pub fn new(status: u16, identifier: &'static str, message: impl Into<String>) -> SimError {
+        SimError { status, identifier, message: message.into(), attribute: None }
+    }
+    pub fn not_found() -> SimError {
+        SimError::new(404, "NotFound", "The requested resource could not be found.")
+    }
+    pub fn conflict() -> SimError {
+        SimError::new(409, "UpdateConflict", "Could not update the resource because of conflicting modifications.")
+    }
+    pub fn forbidden() -> SimError {
+        SimError::new(403, "MissingPermission", "You are not authorized to access this resource.")
+    }
+    pub fn invalid_query(message: impl Into<String>) -> SimError {
+        SimError::new(400, "InvalidQuery", message)
+    }
+    pub fn bad_body(message: impl Into<String>) -> SimError {
+        SimError::new(400, "InvalidRequestBody", message)
+    }
+    pub fn violation(attribute: &str, message: impl Into<String>) -> SimError {
+        SimError { attribute: Some(attribute.to_string()), ..SimError::new(422, "PropertyConstraintViolation", message) }
+    }
+    pub fn read_only(attribute: &str) -> SimError {
+        SimError {
+            attribute: Some(attribute.to_string()),
+            ..SimError::new(422, "PropertyIsReadOnly", format!("{attribute} was attempted to be written but is not writable."))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusDef {
+    pub id: u64,
+    pub name: String,
+    pub is_closed: bool,
+    pub is_default: bool,
+    pub position: u64,
+    pub default_done_ratio: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TypeDef {
+    pub id: u64,
+    pub name: String,
+    pub is_milestone: bool,
+    pub is_default: bool,
+    pub position: u64,
+    pub color: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PriorityDef {
+    pub id: u64,
+    pub name: String,
+    pub position: u64,
+    pub is_default: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserDef {
+    pub id: u64,
+    pub login: String,
+    pub name: String,
+    pub can_write: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectDef {
+    pub id: u64,
+    pub identifier: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomFieldDef {
+    pub id: u64,
+    pub name: String,
+}
+
+/// A work package as the board stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wp {
+    pub id: u64,
+    pub project: u64,
+    pub type_id: u64,
+    pub status: u64,
+    pub priority: u64,
+    pub subject: String,
+    pub description: String,
+    pub parent: Option<u64>,
+    pub assignee: Option<u64>,
+    pub author: u64,
+    /// Custom field id -> value (string custom fields only).
+    pub custom: BTreeMap<u64, String>,
+    pub lock_version: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rel {
+    pub id: u64,
+    /// Canonical type (`blocks`, `follows`, `relates`, ...).
+    pub type_: String,
+    pub from: u64,
+    pub to: u64,
+    pub description: Option<String>,
+    pub lag: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Act {
+    pub id: u64,
+    pub wp: u64,
+    pub user: u64,
+    /// `Some` for a comment (`Activity::Comment`), `None` for a change record (`Activity`).
+    pub comment: Option<String>,
+    pub details: Vec<String>,
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One write (or refused write) against the board, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub user: u64,
+    pub wp: u64,
+    pub action: JournalAction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalAction {
+    Created { subject: String, type_id: u64, parent: Option<u64> },
+    /// A successful PATCH: the changed properties (name -> new value) and the new lockVersion.
+    Updated { changes: BTreeMap<String, Value>, lock_version: u64 },
+    /// A PATCH refused with 409 (stale or missing lockVersion).
+    Conflict { sent: Option<u64>, current: u64 },
+    /// Ancestor re-derived because a descendant changed.
+    Derived { lock_version: u64 },
+    Commented { text: String },
+    Related { type_: String, other: u64 },
+}
+
+/// Knobs for OpenProject behaviours that differ between releases or instances.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// A child's creation, move or status change bumps its ancestors' lockVersion (derived values).
+    pub bump_ancestors: bool,
+    pub max_page_size: u64,
+    pub default_page_size: u64,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour { bump_ancestors: true, max_page_size: 1000, default_page_size: 20 }
+    }
+}
+
+/// The whole board.
+#[derive(Debug, Clone)]
+pub struct Board {
+    pub statuses: Vec<StatusDef>,
+    pub types: Vec<TypeDef>,
+    pub priorities: Vec<PriorityDef>,
+    pub users: Vec<UserDef>,
+    pub tokens: HashMap<String, u64>,
+    pub projects: Vec<ProjectDef>,
+    pub custom_fields: Vec<CustomFieldDef>,
+    pub wps: BTreeMap<u64, Wp>,
+    /// parent -> children, kept in step with `Wp::parent`.
+    pub children: BTreeMap<u64, BTreeSet<u64>>,
+    pub relations: BTreeMap<u64, Rel>,
+    pub activities: Vec<Act>,
+    pub journal: Vec<JournalEntry>,
+    pub behaviour: Behaviour,
+    next_wp: u64,
+    next_rel: u64,
+    next_act: u64,
+    created: DateTime<Utc>,
+}
+
+/// The id of the agent bot user the default token belongs to.
+pub const AGENT_USER: u64 = 2;
+/// The id of the admin user (used for seeding and for "human" edits in tests).
+pub const ADMIN_USER: u64 = 1;
+/// The id of the seeded "Agent pod" custom field.
+pub const POD_FIELD: u64 = 1;
+
+impl Board {
+    /// A board as a fresh OpenProject (standard seed, API-NOTES section 7) plus what a configured
+    /// instance has: a Spike type, the "Agent pod" custom field, an agent bot user and one project.
+    /// `phase_type` is "Phase" (older releases) or "Summary task" (newer ones).
+    pub fn seeded(phase_type: &str) -> Board {
+        let statuses = [
+            ("New", false, true, 0),
+            ("In specification", false, false, 10),
+            ("Specified", false, false, 20),
+            ("Confirmed", false, false, 20),
+            ("To be scheduled", false, false, 20),
+            ("Scheduled", false, false, 20),
+            ("In progress", false, false, 40),
+            ("Developed", false, false, 70),
+            ("In testing", false, false, 80),
+            ("Tested", false, false, 90),
+            ("Test failed", false, false, 70),
+            ("Closed", true, false, 100),
+            ("On hold", false, false, 0),
+            ("Rejected", true, false, 0),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, closed, default, ratio))| StatusDef {
+            id: i as u64 + 1,
+            name: name.to_string(),
+            is_closed: *closed,
+            is_default: *default,
+            position: i as u64 + 1,
+            default_done_ratio: *ratio,
+        })
+        .collect();
+        let types = [
+            ("Task", false, "#1A67A3"),
+            ("Milestone", true, "#35C53F"),
+            (phase_type, false, "#FF922B"),
+            ("Feature", false, "#5C3DB3"),
+            ("Epic", false, "#862E9C"),
+            ("User story", false, "#0C8599"),
+            ("Bug", false, "#C92A2A"),
+            ("Spike", false, "#E67700"),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, milestone, color))| TypeDef {
+            id: i as u64 + 1,
+            name: name.to_string(),
+            is_milestone: *milestone,
+            is_default: i == 0,
+            position: i as u64 + 1,
+            color: color.to_string(),
+        })
+        .collect();
+        // OpenProject's enumerations share one id space; priorities are not 1..4 on a real instance.
+        let priorities = [("Low", false), ("Normal", true), ("High", false), ("Immediate", false)]
+            .iter()
+            .enumerate()
+            .map(|(i, (name, default))| PriorityDef {
+                id: i as u64 + 7,
+                name: name.to_string(),
+                position: i as u64 + 1,
+                is_default: *default,
+            })
+            .collect();
+        let users = vec![
+            UserDef { id: ADMIN_USER, login: "admin".into(), name: "OpenProject Admin".into(), can_write: true },
+            UserDef { id: AGENT_USER, login: "journeyman-bot".into(), name: "Journeyman Bot".into(), can_write: true },
+        ];
+        let created = Utc::now();
+        Board {
+            statuses,
+            types,
+            priorities,
+            users,
+            tokens: HashMap::new(),
+            projects: vec![ProjectDef { id: 1, identifier: "demo".into(), name: "Demo project".into() }],
+            custom_fields: vec![CustomFieldDef { id: POD_FIELD, name: "Agent pod".into() }],
+            wps: BTreeMap::new(),
+            children: BTreeMap::new(),
+            relations: BTreeMap::new(),
+            activities: Vec::new(),
+            journal: Vec::new(),
+            behaviour: Behaviour::default(),
+            next_wp: 1,
+            next_rel: 1,
+            next_act: 1,
+            created,
+        }
+    }
+
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created
+    }
+
+    pub fn status(&self, id: u64) -> Option<&StatusDef> {
+        self.statuses.iter().find(|s| s.id == id)
+    }
+    pub fn status_named(&self, name: &str) -> Option<&StatusDef> {
+        self.statuses.iter().find(|s| s.name == name)
+    }
+    pub fn type_(&self, id: u64) -> Option<&TypeDef> {
+        self.types.iter().find(|t| t.id == id)
+    }
+    pub fn type_named(&self, name: &str) -> Option<&TypeDef> {
+        self.types.iter().find(|t| t.name == name)
+    }
+    pub fn priority(&self, id: u64) -> Option<&PriorityDef> {
+        self.priorities.iter().find(|p| p.id == id)
+    }
+    pub fn priority_named(&self, name: &str) -> Option<&PriorityDef> {
+        self.priorities.iter().find(|p| p.name == name)
+    }
+    pub fn user(&self, id: u64) -> Option<&UserDef> {
+        self.users.iter().find(|u| u.id == id)
+    }
+    pub fn project(&self, id: u64) -> Option<&ProjectDef> {
+        self.projects.iter().find(|p| p.id == id)
+    }
+    /// By numeric id or identifier, as OpenProject resolves `/api/v3/projects/{id}`.
+    pub fn project_by_key(&self, key: &str) -> Option<&ProjectDef> {
+        match key.parse::<u64>() {
+            Ok(id) => self.project(id),
+            Err(_) => self.projects.iter().find(|p| p.identifier == key),
+        }
+    }
+    pub fn custom_field_named(&self, name: &str) -> Option<&CustomFieldDef> {
+        self.custom_fields.iter().find(|c| c.name == name)
+    }
+
+    pub fn is_closed(&self, wp: &Wp) -> bool {
+        self.status(wp.status).is_some_and(|s| s.is_closed)
+    }
+
+    /// Ancestors, root first (as `_links.ancestors`).
+    pub fn ancestors(&self, id: u64) -> Vec<u64> {
+        let mut chain = Vec::new();
+        let mut cur = self.wps.get(&id).and_then(|w| w.parent);
+        while let Some(p) = cur {
+            if chain.contains(&p) {
+                break; // defensive: the board refuses cycles, but never loop forever
+            }
+            chain.push(p);
+            cur = self.wps.get(&p).and_then(|w| w.parent);
+        }
+        chain.reverse();
+        chain
+    }
+
+    pub fn children_of(&self, id: u64) -> impl Iterator<Item = u64> + '_ {
+        self.children.get(&id).into_iter().flatten().copied()
+    }
+
+    fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
+        let seq = self.journal.len() as u64 + 1;
+        self.journal.push(JournalEntry { seq, at: Utc::now(), user, wp, action });
+    }
+
+    fn record_activity(&mut self, wp: u64, user: u64, comment: Option<String>, details: Vec<String>) -> u64 {
+        let id = self.next_act;
+        self.next_act += 1;
+        let version = self.activities.iter().filter(|a| a.wp == wp).count() as u64 + 1;
+        self.activities.push(Act { id, wp, user, comment, details, version, created_at: Utc::now() });
+        id
+    }
+
+    fn can_write(&self, user: u64) -> Result<(), SimError> {
+        if self.user(user).is_some_and(|u| u.can_write) { Ok(()) } else { Err(SimError::forbidden()) }
+    }
+
+    /// Re-derives ancestors after a child changed: their lockVersion moves (API-NOTES section 3).
+    fn bump_ancestors(&mut self, id: u64) {
+        if !self.behaviour.bump_ancestors {
+            return;
+        }
+        let now = Utc::now();
+        for a in self.ancestors(id) {
+            if let Some(w) = self.wps.get_mut(&a) {
+                w.lock_version += 1;
+                w.updated_at = now;
+                let lv = w.lock_version;
+                self.journal(ADMIN_USER, a, JournalAction::Derived { lock_version: lv });
+            }
+        }
+    }
+
+    /// Creates a work package. Links not given take OpenProject's defaults.
+    pub fn create(&mut self, user: u64, new: NewWp) -> Result<u64, SimError> {
+        self.can_write(user)?;
+        if self.project(new.project).is_none() {
+            return Err(SimError::new(404, "NotFound", "The specified project does not exist."));
+        }
+        if new.subject.trim().is_empty() {
+            return Err(SimError::violation("subject", "Subject can't be blank."));
+        }
+        if new.subject.chars().count() > 255 {
+            return Err(SimError::violation("subject", "Subject is too long (maximum is 255 characters)."));
+        }
+        let type_id = match new.type_id {
+            Some(t) => self.type_(t).ok_or_else(|| SimError::violation("type", "Type is invalid."))?.id,
+            None => self.types.iter().find(|t| t.is_default).map(|t| t.id).unwrap_or(1),
+        };
+        let status = match new.status {
+            Some(s) => self.status(s).ok_or_else(|| SimError::violation("status", "Status is invalid."))?.id,
+            None => self.statuses.iter().find(|s| s.is_default).map(|s| s.id).unwrap_or(1),
+        };
+        let priority = match new.priority {
+            Some(p) => self.priority(p).ok_or_else(|| SimError::violation("priority", "Priority is invalid."))?.id,
+            None => self.priorities.iter().find(|p| p.is_default).map(|p| p.id).unwrap_or(8),
+        };
+        if let Some(parent) = new.parent
+            && !self.wps.contains_key(&parent)
+        {
+            return Err(SimError::violation("parent", "Parent is invalid."));
+        }
+        if let Some(a) = new.assignee
+            && self.user(a).is_none()
+        {
+            return Err(SimError::violation("assignee", "Assignee is invalid."));
+        }
+        let id = self.next_wp;
+        self.next_wp += 1;
+        let now = Utc::now();
+        let wp = Wp {
+            id,
+            project: new.project,
+            type_id,
+            status,
+            priority,
+            subject: new.subject.clone(),
+            description: new.description,
+            parent: new.parent,
+            assignee: new.assignee,
+            author: user,
+            custom: new.custom.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            lock_version: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.wps.insert(id, wp);
+        if let Some(p) = new.parent {
+            self.children.entry(p).or_default().insert(id);
+        }
+        self.record_activity(id, user, None, vec![]);
+        self.journal(user, id, JournalAction::Created { subject: new.subject, type_id, parent: new.parent });
+        if new.parent.is_some() {
+            self.bump_ancestors(id);
+        }
+        Ok(id)
+    }
+
+    /// Applies a PATCH. `lock_version` is what the client sent (`None` if missing).
+    pub fn update(&mut self, user: u64, id: u64, lock_version: Option<u64>, change: WpChange) -> Result<(), SimError> {
+        let current = self.wps.get(&id).ok_or_else(SimError::not_found)?.lock_version;
+        self.can_write(user)?;
+        if lock_version != Some(current) {
+            self.journal(user, id, JournalAction::Conflict { sent: lock_version, current });
+            return Err(SimError::conflict());
+        }
+        // Validate every link before touching anything: a refused write changes nothing.
+        if let Some(s) = change.status
+            && self.status(s).is_none()
+        {
+            return Err(SimError::violation("status", "Status is invalid."));
+        }
+        if let Some(Some(a)) = change.assignee
+            && self.user(a).is_none()
+        {
+            return Err(SimError::violation("assignee", "Assignee is invalid."));
+        }
+        if let Some(p) = change.priority
+            && self.priority(p).is_none()
+        {
+            return Err(SimError::violation("priority", "Priority is invalid."));
+        }
+        if let Some(t) = change.type_id
+            && self.type_(t).is_none()
+        {
+            return Err(SimError::violation("type", "Type is invalid."));
+        }
+        if let Some(Some(p)) = change.parent
+            && (p == id || !self.wps.contains_key(&p) || self.ancestors(p).contains(&id))
+        {
+            return Err(SimError::violation("parent", "Parent is invalid."));
+        }
+        for cf in change.custom.keys() {
+            if !self.custom_fields.iter().any(|c| c.id == *cf) {
+                return Err(SimError::violation(&format!("customField{cf}"), "Custom field is not available."));
+            }
+        }
+        if let Some(subject) = &change.subject
+            && subject.trim().is_empty()
+        {
+            return Err(SimError::violation("subject", "Subject can't be blank."));
+        }
+
+        let before = self.wps[&id].clone();
+        let mut after = before.clone();
+        let mut changes = BTreeMap::new();
+        let mut details = Vec::new();
+        if let Some(s) = change.status
+            && s != before.status
+        {
+            after.status = s;
+            details.push(format!(
+                "Status changed from {} to {}",
+                self.status(before.status).map(|x| x.name.as_str()).unwrap_or("?"),
+                self.status(s).map(|x| x.name.as_str()).unwrap_or("?")
+            ));
+            changes.insert("status".into(), Value::from(s));
+        }
+        if let Some(a) = change.assignee
+            && a != before.assignee
+        {
+            after.assignee = a;
+            details.push(format!("Assignee set to {}", a.and_then(|a| self.user(a)).map(|u| u.name.as_str()).unwrap_or("nobody")));
+            changes.insert("assignee".into(), a.map(Value::from).unwrap_or(Value::Null));
+        }
+        if let Some(p) = change.priority
+            && p != before.priority
+        {
+            after.priority = p;
+            changes.insert("priority".into(), Value::from(p));
+        }
+        if let Some(t) = change.type_id
+            && t != before.type_id
+        {
+            after.type_id = t;
+            changes.insert("type".into(), Value::from(t));
+        }
+        if let Some(p) = change.parent
+            && p != before.parent
+        {
+            after.parent = p;
+            changes.insert("parent".into(), p.map(Value::from).unwrap_or(Value::Null));
+        }
+        if let Some(subject) = change.subject
+            && subject != before.subject
+        {
+            after.subject = subject.clone();
+            changes.insert("subject".into(), Value::from(subject));
+        }
+        if let Some(d) = change.description
+            && d != before.description
+        {
+            after.description = d;
+            changes.insert("description".into(), Value::from("(changed)"));
+        }
+        for (cf, value) in change.custom {
+            let old = before.custom.get(&cf).cloned();
+            let new = value.filter(|v| !v.is_empty());
+            if old != new {
+                match &new {
+                    Some(v) => after.custom.insert(cf, v.clone()),
+                    None => after.custom.remove(&cf),
+                };
+                let name = self.custom_fields.iter().find(|c| c.id == cf).map(|c| c.name.clone()).unwrap_or_default();
+                details.push(format!("{name} set to {}", new.as_deref().unwrap_or("(empty)")));
+                changes.insert(format!("customField{cf}"), new.map(Value::from).unwrap_or(Value::Null));
+            }
+        }
+        if changes.is_empty() {
+            return Ok(()); // no UPDATE, no new lockVersion (API-NOTES section 3)
+        }
+        after.lock_version += 1;
+        after.updated_at = Utc::now();
+        let lv = after.lock_version;
+        if before.parent != after.parent {
+            if let Some(old) = before.parent
+                && let Some(set) = self.children.get_mut(&old)
+            {
+                set.remove(&id);
+            }
+            if let Some(new) = after.parent {
+                self.children.entry(new).or_default().insert(id);
+            }
+        }
+        let status_or_parent_changed = before.status != after.status || before.parent != after.parent;
+        self.wps.insert(id, after);
+        self.record_activity(id, user, None, details);
+        self.journal(user, id, JournalAction::Updated { changes, lock_version: lv });
+        if status_or_parent_changed {
+            if let Some(old_parent) = before.parent.filter(|p| Some(*p) != self.wps[&id].parent) {
+                // The old ancestors lose a child: they are re-derived too.
+                if let Some(w) = self.wps.get_mut(&old_parent) {
+                    w.lock_version += 1;
+                }
+            }
+            self.bump_ancestors(id);
+        }
+        Ok(())
+    }
+
+    /// Adds a comment: touches `updatedAt`, never `lockVersion` (API-NOTES section 3).
+    pub fn comment(&mut self, user: u64, id: u64, text: &str) -> Result<u64, SimError> {
+        if !self.wps.contains_key(&id) {
+            return Err(SimError::not_found());
+        }
+        if !self.user(user).is_some_and(|u| u.can_write) {
+            return Err(SimError::new(403, "MissingPermission", "You are not allowed to create a comment here."));
+        }
+        if text.trim().is_empty() {
+            return Err(SimError::violation("comment", "Comment can't be blank."));
+        }
+        let act = self.record_activity(id, user, Some(text.to_string()), vec![]);
+        if let Some(w) = self.wps.get_mut(&id) {
+            w.updated_at = Utc::now();
+        }
+        self.journal(user, id, JournalAction::Commented { text: text.to_string() });
+        Ok(act)
+    }
+
+    /// Creates a relation, stored canonically (API-NOTES section 4).
+    pub fn relate(&mut self, user: u64, from: u64, to: u64, type_: &str, description: Option<String>, lag: Option<i64>) -> Result<u64, SimError> {
+        self.can_write(user)?;
+        let (canonical, from, to) = canonical_relation(type_, from, to)
+            .ok_or_else(|| SimError::violation("type", format!("Type is not set to one of the allowed values ({type_}).")))?;
+        if !self.wps.contains_key(&from) || !self.wps.contains_key(&to) {
+            return Err(SimError::violation("to", "Related work package is invalid."));
+        }
+        if from == to {
+            return Err(SimError::violation("to", "Related work package cannot be the work package itself."));
+        }
+        if self.ancestors(from).contains(&to) || self.ancestors(to).contains(&from) {
+            return Err(SimError::violation("to", "Related work package cannot be an ancestor or descendant."));
+        }
+        if lag.is_some_and(|l| l < 0) {
+            return Err(SimError::violation("lag", "Lag must be a number greater than or equal to 0"));
+        }
+        if self.relations.values().any(|r| (r.from == from && r.to == to) || (r.from == to && r.to == from)) {
+            return Err(SimError::new(409, "UpdateConflict", "A relation between these work packages already exists."));
+        }
+        let id = self.next_rel;
+        self.next_rel += 1;
+        self.relations.insert(id, Rel { id, type_: canonical.to_string(), from, to, description, lag });
+        self.journal(user, from, JournalAction::Related { type_: canonical.to_string(), other: to });
+        Ok(id)
+    }
+}
+
+/// Maps a relation type to its canonical stored form and direction.
+pub fn canonical_relation(type_: &str, from: u64, to: u64) -> Option<(&'static str, u64, u64)> {
+    Some(match type_ {
+        "relates" => ("relates", from, to),
+        "duplicates" => ("duplicates", from, to),
+        "duplicated" => ("duplicates", to, from),
+        "blocks" => ("blocks", from, to),
+        "blocked" => ("blocks", to, from),
+        "follows" => ("follows", from, to),
+        "precedes" => ("follows", to, from),
+        "includes" => ("includes", from, to),
+        "partof" => ("includes", to, from),
+        "requires" => ("requires", from, to),
+        "required" => ("requires", to, from),
+        _ => return None,
+    })
+}
+
+/// The reverse of a canonical type and the localized names (English).
+pub fn relation_names(type_: &str) -> (&'static str, &'static str) {
+    match type_ {
+        "relates" => ("relates", "relates to"),
+        "duplicates" => ("duplicated", "duplicates"),
+        "blocks" => ("blocked", "blocks"),
+        "follows" => ("precedes", "follows"),
+        "includes" => ("partof", "includes"),
+        "requires" => ("required", "requires"),
+        _ => ("relates", "relates to"),
+    }
+}
+
+/// A work package to create (ids already resolved).
+#[derive(Debug, Clone, Default)]
+pub struct NewWp {
+    pub project: u64,
+    pub type_id: Option<u64>,
+    pub status: Option<u64>,
+    pub priority: Option<u64>,
+    pub subject: String,
+    pub description: String,
+    pub parent: Option<u64>,
+    pub assignee: Option<u64>,
+    pub custom: BTreeMap<u64, String>,
+}
+
+/// The writable part of a PATCH (ids already resolved). `Some(None)` clears a link.
+#[derive(Debug, Clone, Default)]
+pub struct WpChange {
+    pub status: Option<u64>,
+    pub assignee: Option<Option<u64>>,
+    pub priority: Option<u64>,
+    pub type_id: Option<u64>,
+    pub parent: Option<Option<u64>>,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub custom: BTreeMap<u64, Option<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board_with(n: usize) -> Board {
+        let mut b = Board::seeded("Phase");
+        for i in 0..n {
+            b.create(ADMIN_USER, NewWp { project: 1, subject: format!("wp {i}"), ..Default::default() }).unwrap();
+        }
+        b
+    }
+
+    #[test]
+    fn lock_version_moves_on_change_only_and_conflicts_are_journaled() {
+        let mut b = board_with(1);
+        let change = WpChange { status: Some(7), ..Default::default() };
+        assert_eq!(b.update(AGENT_USER, 1, None, change.clone()), Err(SimError::conflict()), "missing lockVersion is a conflict");
+        b.update(AGENT_USER, 1, Some(0), change.clone()).unwrap();
+        assert_eq!(b.wps[&1].lock_version, 1);
+        assert_eq!(b.update(AGENT_USER, 1, Some(0), change.clone()), Err(SimError::conflict()), "stale lockVersion");
+        b.update(AGENT_USER, 1, Some(1), change).unwrap();
+        assert_eq!(b.wps[&1].lock_version, 1, "a PATCH that changes nothing keeps the lockVersion");
+        let conflicts = b.journal.iter().filter(|j| matches!(j.action, JournalAction::Conflict { .. })).count();
+        assert_eq!(conflicts, 2);
+    }
+
+    #[test]
+    fn comments_touch_updated_at_but_not_lock_version() {
+        let mut b = board_with(1);
+        let before = b.wps[&1].clone();
+        b.comment(AGENT_USER, 1, "hello").unwrap();
+        assert_eq!(b.wps[&1].lock_version, before.lock_version);
+        assert!(b.wps[&1].updated_at >= before.updated_at);
+    }
+
+    #[test]
+    fn child_changes_bump_ancestors() {
+        let mut b = board_with(1);
+        let child = b.create(ADMIN_USER, NewWp { project: 1, subject: "child".into(), parent: Some(1), ..Default::default() }).unwrap();
+        let grandchild = b.create(ADMIN_USER, NewWp { project: 1, subject: "gc".into(), parent: Some(child), ..Default::default() }).unwrap();
+        assert_eq!(b.ancestors(grandchild), vec![1, child]);
+        let lv_root = b.wps[&1].lock_version;
+        b.update(AGENT_USER, grandchild, Some(0), WpChange { status: Some(7), ..Default::default() }).unwrap();
+        assert_eq!(b.wps[&1].lock_version, lv_root + 1);
+    }
+
+    #[test]
+    fn relations_are_canonical_and_unique_per_pair() {
+        let mut b = board_with(2);
+        b.relate(ADMIN_USER, 2, 1, "blocked", None, None).unwrap();
+        let r = b.relations.values().next().unwrap();
+        assert_eq!((r.type_.as_str(), r.from, r.to), ("blocks", 1, 2));
+        assert_eq!(b.relate(ADMIN_USER, 1, 2, "relates", None, None).unwrap_err().status, 409);
+        assert_eq!(b.relate(ADMIN_USER, 1, 1, "blocks", None, None).unwrap_err().status, 422);
+    }
+
+    #[test]
+    fn invalid_links_change_nothing() {
+        let mut b = board_with(1);
+        let e = b.update(AGENT_USER, 1, Some(0), WpChange { status: Some(999), subject: Some("x".into()), ..Default::default() }).unwrap_err();
+        assert_eq!((e.status, e.attribute.as_deref()), (422, Some("status")));
+        assert_eq!(b.wps[&1].subject, "wp 0");
+        assert_eq!(b.wps[&1].lock_version, 0);
+    }
+}
