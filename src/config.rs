@@ -39,7 +39,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err(var: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { var: format!("{PREFIX}{}", var.to_ascii_uppercase()), message: message.into() }
+    ConfigError {
+        var: format!("{PREFIX}{}", var.to_ascii_uppercase()),
+        message: message.into(),
+    }
 }
 
 /// One entry of the repository allowlist: an OpenProject project and the only repository its work
@@ -88,7 +91,9 @@ pub struct BoardNames {
 impl Default for BoardNames {
     fn default() -> Self {
         BoardNames {
-            work_types: ["Bug", "Task", "Feature", "User story"].map(String::from).to_vec(),
+            work_types: ["Bug", "Task", "Feature", "User story"]
+                .map(String::from)
+                .to_vec(),
             bug_type: "Bug".into(),
             epic_type: "Epic".into(),
             phase_type: "Phase".into(),
@@ -196,15 +201,15 @@ impl Config {
         let vars = vars.into_iter().filter(|(_, v)| !v.trim().is_empty());
         let raw: Raw = envy::prefixed(PREFIX)
             .from_iter(vars)
-            .map_err(|e| ConfigError { var: PREFIX.to_string() + "*", message: e.to_string() })?;
+            .map_err(|e| ConfigError {
+                var: PREFIX.to_string() + "*",
+                message: e.to_string(),
+            })?;
         Self::from_raw(raw)
     }
 
     fn from_raw(raw: Raw) -> Result<Config, ConfigError> {
-        let openproject_url = parse_url(
-            "openproject_url",
-            raw.openproject_url.as_deref(),
-        )?;
+        let openproject_url = parse_url("openproject_url", raw.openproject_url.as_deref())?;
         let openproject_token = secret(
             "openproject_token",
             raw.openproject_token,
@@ -239,18 +244,31 @@ impl Config {
         if limits.hourly_budget_usd > limits.daily_budget_usd {
             return Err(err(
                 "hourly_budget_usd",
-                format!("must not exceed JOURNEYMAN_DAILY_BUDGET_USD ({})", limits.daily_budget_usd),
+                format!(
+                    "must not exceed JOURNEYMAN_DAILY_BUDGET_USD ({})",
+                    limits.daily_budget_usd
+                ),
             ));
         }
         let git_token = secret("git_token", raw.git_token, raw.git_token_file)?;
         let git_ssh_key = raw.git_ssh_key.map(PathBuf::from);
         if let Some(key) = &git_ssh_key {
             if !key.is_file() {
-                return Err(err("git_ssh_key", format!("expected a readable private key file, `{}` is not a file", key.display())));
+                return Err(err(
+                    "git_ssh_key",
+                    format!(
+                        "expected a readable private key file, `{}` is not a file",
+                        key.display()
+                    ),
+                ));
             }
         }
         let names = BoardNames {
-            work_types: name_list("work_types", raw.work_types, &BoardNames::default().work_types)?,
+            work_types: name_list(
+                "work_types",
+                raw.work_types,
+                &BoardNames::default().work_types,
+            )?,
             bug_type: name("bug_type", raw.bug_type, "Bug")?,
             epic_type: name("epic_type", raw.epic_type, "Epic")?,
             phase_type: name("phase_type", raw.phase_type, "Phase")?,
@@ -269,14 +287,19 @@ impl Config {
             if names.work_types.contains(container) {
                 return Err(err(
                     "work_types",
-                    format!("must not contain `{container}`: it is a container or escalation type, not work"),
+                    format!(
+                        "must not contain `{container}`: it is a container or escalation type, not work"
+                    ),
                 ));
             }
         }
         if names.ready_statuses.contains(&names.active_status) {
             return Err(err(
                 "ready_statuses",
-                format!("must not contain the active status `{}`", names.active_status),
+                format!(
+                    "must not contain the active status `{}`",
+                    names.active_status
+                ),
             ));
         }
         Ok(Config {
@@ -288,7 +311,10 @@ impl Config {
             epic_stale_after: duration("epic_stale_after", raw.epic_stale_after, "2h")?,
             http_timeout: duration("http_timeout", raw.http_timeout, "30s")?,
             limits,
-            workdir: raw.workdir.map(PathBuf::from).unwrap_or_else(default_workdir),
+            workdir: raw
+                .workdir
+                .map(PathBuf::from)
+                .unwrap_or_else(default_workdir),
             git_token,
             git_ssh_key,
             git_author_name: name("git_author_name", raw.git_author_name, "journeyman")?,
@@ -308,11 +334,28 @@ impl Config {
 }
 
 fn parse_url(var: &str, value: Option<&str>) -> Result<Url, ConfigError> {
-    let value = value.ok_or_else(|| err(var, "is required: the base URL of OpenProject, e.g. https://openproject.example.com"))?;
-    let url = Url::parse(value.trim())
-        .map_err(|e| err(var, format!("expected an http(s) URL like https://openproject.example.com, got `{value}` ({e})")))?;
+    let value = value.ok_or_else(|| {
+        err(
+            var,
+            "is required: the base URL of OpenProject, e.g. https://openproject.example.com",
+        )
+    })?;
+    let url = Url::parse(value.trim()).map_err(|e| {
+        err(
+            var,
+            format!(
+                "expected an http(s) URL like https://openproject.example.com, got `{value}` ({e})"
+            ),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(err(var, format!("expected an http or https URL, got scheme `{}`", url.scheme())));
+        return Err(err(
+            var,
+            format!(
+                "expected an http or https URL, got scheme `{}`",
+                url.scheme()
+            ),
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(err(var, "must not carry a query or fragment"));
@@ -321,11 +364,18 @@ fn parse_url(var: &str, value: Option<&str>) -> Result<Url, ConfigError> {
 }
 
 /// A secret from `NAME` or `NAME_FILE`, never both.
-fn secret(var: &str, value: Option<String>, file: Option<String>) -> Result<Option<SecretString>, ConfigError> {
+fn secret(
+    var: &str,
+    value: Option<String>,
+    file: Option<String>,
+) -> Result<Option<SecretString>, ConfigError> {
     match (value, file) {
         (Some(_), Some(_)) => Err(err(
             var,
-            format!("set either {PREFIX}{0} or {PREFIX}{0}_FILE, not both", var.to_ascii_uppercase()),
+            format!(
+                "set either {PREFIX}{0} or {PREFIX}{0}_FILE, not both",
+                var.to_ascii_uppercase()
+            ),
         )),
         (Some(v), None) => Ok(Some(SecretString::from(v.trim().to_string()))),
         (None, Some(path)) => {
@@ -346,23 +396,35 @@ fn validate_pod_name(name: &str) -> Result<String, ConfigError> {
     let name = name.trim();
     let ok = !name.is_empty()
         && name.len() <= 253
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
     if ok {
         Ok(name.to_string())
     } else {
         Err(err(
             "pod_name",
-            format!("expected a pod name of letters, digits, `-`, `.` or `_` (at most 253), got `{name}`"),
+            format!(
+                "expected a pod name of letters, digits, `-`, `.` or `_` (at most 253), got `{name}`"
+            ),
         ))
     }
 }
 
 fn default_pod_name() -> Result<String, ConfigError> {
-    let host = nix::unistd::gethostname()
-        .map_err(|e| err("pod_name", format!("is unset and the hostname cannot be read ({e}); set it")))?;
+    let host = nix::unistd::gethostname().map_err(|e| {
+        err(
+            "pod_name",
+            format!("is unset and the hostname cannot be read ({e}); set it"),
+        )
+    })?;
     let host = host.to_string_lossy();
-    validate_pod_name(&host)
-        .map_err(|_| err("pod_name", format!("is unset and the hostname `{host}` is not a valid pod name; set it")))
+    validate_pod_name(&host).map_err(|_| {
+        err(
+            "pod_name",
+            format!("is unset and the hostname `{host}` is not a valid pod name; set it"),
+        )
+    })
 }
 
 /// `JOURNEYMAN_REPOS`: entries `PROJECT=GIT_URL[#BASE_BRANCH]`, separated by commas, semicolons or
@@ -371,7 +433,10 @@ pub fn parse_repos(value: Option<&str>) -> Result<Vec<RepoMapping>, ConfigError>
     const EXPECTED: &str = "expected `PROJECT=GIT_URL[#BASE_BRANCH]` entries separated by commas, e.g. `demo=https://git.example.com/demo.git#main`";
     let value = value.ok_or_else(|| err("repos", format!("is required: {EXPECTED}")))?;
     let mut repos: Vec<RepoMapping> = Vec::new();
-    for entry in value.split([',', ';', ' ', '\n', '\t']).filter(|s| !s.is_empty()) {
+    for entry in value
+        .split([',', ';', ' ', '\n', '\t'])
+        .filter(|s| !s.is_empty())
+    {
         let (project, rest) = entry
             .split_once('=')
             .ok_or_else(|| err("repos", format!("{EXPECTED}; got `{entry}`")))?;
@@ -383,18 +448,27 @@ pub fn parse_repos(value: Option<&str>) -> Result<Vec<RepoMapping>, ConfigError>
             return Err(err("repos", format!("{EXPECTED}; got `{entry}`")));
         }
         if !git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
-            return Err(err("repos", format!("`{branch}` in `{entry}` is not a valid branch name")));
+            return Err(err(
+                "repos",
+                format!("`{branch}` in `{entry}` is not a valid branch name"),
+            ));
         }
         if url.contains('@') && url.starts_with("http") {
             return Err(err(
                 "repos",
-                format!("`{project}`: do not put credentials in the URL; use JOURNEYMAN_GIT_TOKEN(_FILE)"),
+                format!(
+                    "`{project}`: do not put credentials in the URL; use JOURNEYMAN_GIT_TOKEN(_FILE)"
+                ),
             ));
         }
         if repos.iter().any(|r| r.project == project) {
             return Err(err("repos", format!("project `{project}` is listed twice")));
         }
-        repos.push(RepoMapping { project: project.into(), url: url.into(), base_branch: branch.into() });
+        repos.push(RepoMapping {
+            project: project.into(),
+            url: url.into(),
+            base_branch: branch.into(),
+        });
     }
     if repos.is_empty() {
         return Err(err("repos", format!("is empty: {EXPECTED}")));
@@ -405,8 +479,12 @@ pub fn parse_repos(value: Option<&str>) -> Result<Vec<RepoMapping>, ConfigError>
 /// A duration like `30s`, `5m`, `2h` or `1h 30m` (humantime).
 pub fn duration(var: &str, value: Option<String>, default: &str) -> Result<Duration, ConfigError> {
     let text = value.as_deref().unwrap_or(default).trim();
-    let d = humantime::parse_duration(text)
-        .map_err(|_| err(var, format!("expected a duration like `30s`, `5m` or `2h`, got `{text}`")))?;
+    let d = humantime::parse_duration(text).map_err(|_| {
+        err(
+            var,
+            format!("expected a duration like `30s`, `5m` or `2h`, got `{text}`"),
+        )
+    })?;
     if d.is_zero() {
         return Err(err(var, format!("must be greater than zero, got `{text}`")));
     }
@@ -418,7 +496,10 @@ fn positive_int(var: &str, value: Option<String>, default: u32) -> Result<u32, C
         None => Ok(default),
         Some(text) => match text.trim().parse::<u32>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(err(var, format!("expected a whole number greater than zero, got `{text}`"))),
+            _ => Err(err(
+                var,
+                format!("expected a whole number greater than zero, got `{text}`"),
+            )),
         },
     }
 }
@@ -428,7 +509,12 @@ fn money(var: &str, value: Option<String>, default: f64) -> Result<f64, ConfigEr
         None => Ok(default),
         Some(text) => match text.trim().trim_start_matches('$').parse::<f64>() {
             Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
-            _ => Err(err(var, format!("expected an amount in US dollars greater than zero, like `2.50`, got `{text}`"))),
+            _ => Err(err(
+                var,
+                format!(
+                    "expected an amount in US dollars greater than zero, like `2.50`, got `{text}`"
+                ),
+            )),
         },
     }
 }
@@ -437,16 +523,32 @@ fn name(var: &str, value: Option<String>, default: &str) -> Result<String, Confi
     let text = value.unwrap_or_else(|| default.to_string());
     let text = text.trim();
     if text.is_empty() || text.chars().any(char::is_control) {
-        return Err(err(var, format!("expected a non-empty name without control characters, got `{text}`")));
+        return Err(err(
+            var,
+            format!("expected a non-empty name without control characters, got `{text}`"),
+        ));
     }
     Ok(text.to_string())
 }
 
-fn name_list(var: &str, value: Option<String>, default: &[String]) -> Result<Vec<String>, ConfigError> {
-    let Some(text) = value else { return Ok(default.to_vec()) };
-    let names: Vec<String> = text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+fn name_list(
+    var: &str,
+    value: Option<String>,
+    default: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default.to_vec());
+    };
+    let names: Vec<String> = text
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     if names.is_empty() || names.iter().any(|n| n.chars().any(char::is_control)) {
-        return Err(err(var, format!("expected a comma-separated list of names, got `{text}`")));
+        return Err(err(
+            var,
+            format!("expected a comma-separated list of names, got `{text}`"),
+        ));
     }
     let mut seen = BTreeMap::new();
     for n in &names {
@@ -460,9 +562,20 @@ fn name_list(var: &str, value: Option<String>, default: &[String]) -> Result<Vec
 fn email(var: &str, value: Option<String>) -> Result<String, ConfigError> {
     let text = value.unwrap_or_else(|| "journeyman@localhost".into());
     let text = text.trim();
-    let valid = text.split_once('@').is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
-        && !text.chars().any(|c| c.is_whitespace() || c == '<' || c == '>');
-    if valid { Ok(text.to_string()) } else { Err(err(var, format!("expected an e-mail address like bot@example.com, got `{text}`"))) }
+    let valid = text
+        .split_once('@')
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '<' || c == '>');
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(err(
+            var,
+            format!("expected an e-mail address like bot@example.com, got `{text}`"),
+        ))
+    }
 }
 
 fn env_wrapper(value: Option<String>) -> EnvWrapper {
@@ -475,14 +588,22 @@ fn env_wrapper(value: Option<String>) -> EnvWrapper {
 
 fn parse_listen(value: Option<&str>) -> Result<SocketAddr, ConfigError> {
     let text = value.unwrap_or("127.0.0.1:8080").trim();
-    text.parse().map_err(|_| err("listen", format!("expected an address like `0.0.0.0:8080`, got `{text}`")))
+    text.parse().map_err(|_| {
+        err(
+            "listen",
+            format!("expected an address like `0.0.0.0:8080`, got `{text}`"),
+        )
+    })
 }
 
 fn log_format(value: Option<&str>) -> Result<LogFormat, ConfigError> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
-        Some(other) => Err(err("log_format", format!("expected `json` or `text`, got `{other}`"))),
+        Some(other) => Err(err(
+            "log_format",
+            format!("expected `json` or `text`, got `{other}`"),
+        )),
     }
 }
 
@@ -501,7 +622,10 @@ mod tests {
 
     fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = vec![
-            ("JOURNEYMAN_OPENPROJECT_URL".into(), "http://127.0.0.1:1".into()),
+            (
+                "JOURNEYMAN_OPENPROJECT_URL".into(),
+                "http://127.0.0.1:1".into(),
+            ),
             ("JOURNEYMAN_OPENPROJECT_TOKEN".into(), "tok".into()),
             ("JOURNEYMAN_POD_NAME".into(), "pod-0".into()),
             ("JOURNEYMAN_REPOS".into(), "demo=file:///tmp/x.git".into()),
@@ -517,8 +641,14 @@ mod tests {
     fn check_err(extra: &[(&str, &str)], var: &str, needle: &str) {
         let e = Config::from_vars(vars(extra)).expect_err("configuration should be rejected");
         assert_eq!(e.var, var, "wrong variable named in `{e}`");
-        assert!(e.to_string().contains(needle), "`{e}` should mention `{needle}`");
-        assert!(!e.to_string().contains('\n'), "error must be one line: `{e}`");
+        assert!(
+            e.to_string().contains(needle),
+            "`{e}` should mention `{needle}`"
+        );
+        assert!(
+            !e.to_string().contains('\n'),
+            "error must be one line: `{e}`"
+        );
     }
 
     #[test]
@@ -528,7 +658,10 @@ mod tests {
         assert_eq!(c.poll_interval, Duration::from_secs(60));
         assert_eq!(c.limits.task_timeout, Duration::from_secs(30 * 60));
         assert_eq!(c.epic_stale_after, Duration::from_secs(2 * 3600));
-        assert_eq!(c.env_wrapper, EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()]));
+        assert_eq!(
+            c.env_wrapper,
+            EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()])
+        );
         assert_eq!(c.names, BoardNames::default());
         assert_eq!(c.repos[0].base_branch, "main");
         assert_eq!(c.log_format, LogFormat::Text);
@@ -567,29 +700,121 @@ mod tests {
 
     #[test]
     fn each_kind_of_bad_value_fails_with_one_line() {
-        check_err(&[("JOURNEYMAN_OPENPROJECT_URL", "not a url")], "JOURNEYMAN_OPENPROJECT_URL", "expected an http(s) URL");
-        check_err(&[("JOURNEYMAN_OPENPROJECT_URL", "ftp://x")], "JOURNEYMAN_OPENPROJECT_URL", "scheme `ftp`");
-        check_err(&[("JOURNEYMAN_POLL_INTERVAL", "soon")], "JOURNEYMAN_POLL_INTERVAL", "like `30s`");
-        check_err(&[("JOURNEYMAN_POLL_INTERVAL", "0s")], "JOURNEYMAN_POLL_INTERVAL", "greater than zero");
-        check_err(&[("JOURNEYMAN_TASK_TIMEOUT", "10")], "JOURNEYMAN_TASK_TIMEOUT", "like `30s`");
-        check_err(&[("JOURNEYMAN_MAX_TURNS", "-3")], "JOURNEYMAN_MAX_TURNS", "whole number");
-        check_err(&[("JOURNEYMAN_MAX_TURNS", "0")], "JOURNEYMAN_MAX_TURNS", "whole number");
-        check_err(&[("JOURNEYMAN_TASK_BUDGET_USD", "five")], "JOURNEYMAN_TASK_BUDGET_USD", "US dollars");
-        check_err(&[("JOURNEYMAN_TASK_BUDGET_USD", "NaN")], "JOURNEYMAN_TASK_BUDGET_USD", "US dollars");
-        check_err(&[("JOURNEYMAN_TASK_BUDGET_USD", "50")], "JOURNEYMAN_TASK_BUDGET_USD", "HOURLY_BUDGET_USD");
-        check_err(&[("JOURNEYMAN_HOURLY_BUDGET_USD", "500")], "JOURNEYMAN_HOURLY_BUDGET_USD", "DAILY_BUDGET_USD");
-        check_err(&[("JOURNEYMAN_POD_NAME", "pod 1")], "JOURNEYMAN_POD_NAME", "letters, digits");
-        check_err(&[("JOURNEYMAN_REPOS", "justaurl")], "JOURNEYMAN_REPOS", "PROJECT=GIT_URL");
-        check_err(&[("JOURNEYMAN_REPOS", "a=x,a=y")], "JOURNEYMAN_REPOS", "listed twice");
-        check_err(&[("JOURNEYMAN_REPOS", "a=x#bad..branch")], "JOURNEYMAN_REPOS", "not a valid branch");
-        check_err(&[("JOURNEYMAN_REPOS", "a=https://u:p@host/r.git")], "JOURNEYMAN_REPOS", "credentials");
-        check_err(&[("JOURNEYMAN_LISTEN", "everywhere")], "JOURNEYMAN_LISTEN", "0.0.0.0:8080");
-        check_err(&[("JOURNEYMAN_LOG_FORMAT", "xml")], "JOURNEYMAN_LOG_FORMAT", "`json` or `text`");
-        check_err(&[("JOURNEYMAN_GIT_AUTHOR_EMAIL", "nobody")], "JOURNEYMAN_GIT_AUTHOR_EMAIL", "e-mail");
-        check_err(&[("JOURNEYMAN_WORK_TYPES", "Task,Epic")], "JOURNEYMAN_WORK_TYPES", "container");
-        check_err(&[("JOURNEYMAN_READY_STATUSES", "New,In progress")], "JOURNEYMAN_READY_STATUSES", "active status");
-        check_err(&[("JOURNEYMAN_READY_STATUSES", "New,New")], "JOURNEYMAN_READY_STATUSES", "twice");
-        check_err(&[("JOURNEYMAN_GIT_SSH_KEY", "/nonexistent/key")], "JOURNEYMAN_GIT_SSH_KEY", "not a file");
+        check_err(
+            &[("JOURNEYMAN_OPENPROJECT_URL", "not a url")],
+            "JOURNEYMAN_OPENPROJECT_URL",
+            "expected an http(s) URL",
+        );
+        check_err(
+            &[("JOURNEYMAN_OPENPROJECT_URL", "ftp://x")],
+            "JOURNEYMAN_OPENPROJECT_URL",
+            "scheme `ftp`",
+        );
+        check_err(
+            &[("JOURNEYMAN_POLL_INTERVAL", "soon")],
+            "JOURNEYMAN_POLL_INTERVAL",
+            "like `30s`",
+        );
+        check_err(
+            &[("JOURNEYMAN_POLL_INTERVAL", "0s")],
+            "JOURNEYMAN_POLL_INTERVAL",
+            "greater than zero",
+        );
+        check_err(
+            &[("JOURNEYMAN_TASK_TIMEOUT", "10")],
+            "JOURNEYMAN_TASK_TIMEOUT",
+            "like `30s`",
+        );
+        check_err(
+            &[("JOURNEYMAN_MAX_TURNS", "-3")],
+            "JOURNEYMAN_MAX_TURNS",
+            "whole number",
+        );
+        check_err(
+            &[("JOURNEYMAN_MAX_TURNS", "0")],
+            "JOURNEYMAN_MAX_TURNS",
+            "whole number",
+        );
+        check_err(
+            &[("JOURNEYMAN_TASK_BUDGET_USD", "five")],
+            "JOURNEYMAN_TASK_BUDGET_USD",
+            "US dollars",
+        );
+        check_err(
+            &[("JOURNEYMAN_TASK_BUDGET_USD", "NaN")],
+            "JOURNEYMAN_TASK_BUDGET_USD",
+            "US dollars",
+        );
+        check_err(
+            &[("JOURNEYMAN_TASK_BUDGET_USD", "50")],
+            "JOURNEYMAN_TASK_BUDGET_USD",
+            "HOURLY_BUDGET_USD",
+        );
+        check_err(
+            &[("JOURNEYMAN_HOURLY_BUDGET_USD", "500")],
+            "JOURNEYMAN_HOURLY_BUDGET_USD",
+            "DAILY_BUDGET_USD",
+        );
+        check_err(
+            &[("JOURNEYMAN_POD_NAME", "pod 1")],
+            "JOURNEYMAN_POD_NAME",
+            "letters, digits",
+        );
+        check_err(
+            &[("JOURNEYMAN_REPOS", "justaurl")],
+            "JOURNEYMAN_REPOS",
+            "PROJECT=GIT_URL",
+        );
+        check_err(
+            &[("JOURNEYMAN_REPOS", "a=x,a=y")],
+            "JOURNEYMAN_REPOS",
+            "listed twice",
+        );
+        check_err(
+            &[("JOURNEYMAN_REPOS", "a=x#bad..branch")],
+            "JOURNEYMAN_REPOS",
+            "not a valid branch",
+        );
+        check_err(
+            &[("JOURNEYMAN_REPOS", "a=https://u:p@host/r.git")],
+            "JOURNEYMAN_REPOS",
+            "credentials",
+        );
+        check_err(
+            &[("JOURNEYMAN_LISTEN", "everywhere")],
+            "JOURNEYMAN_LISTEN",
+            "0.0.0.0:8080",
+        );
+        check_err(
+            &[("JOURNEYMAN_LOG_FORMAT", "xml")],
+            "JOURNEYMAN_LOG_FORMAT",
+            "`json` or `text`",
+        );
+        check_err(
+            &[("JOURNEYMAN_GIT_AUTHOR_EMAIL", "nobody")],
+            "JOURNEYMAN_GIT_AUTHOR_EMAIL",
+            "e-mail",
+        );
+        check_err(
+            &[("JOURNEYMAN_WORK_TYPES", "Task,Epic")],
+            "JOURNEYMAN_WORK_TYPES",
+            "container",
+        );
+        check_err(
+            &[("JOURNEYMAN_READY_STATUSES", "New,In progress")],
+            "JOURNEYMAN_READY_STATUSES",
+            "active status",
+        );
+        check_err(
+            &[("JOURNEYMAN_READY_STATUSES", "New,New")],
+            "JOURNEYMAN_READY_STATUSES",
+            "twice",
+        );
+        check_err(
+            &[("JOURNEYMAN_GIT_SSH_KEY", "/nonexistent/key")],
+            "JOURNEYMAN_GIT_SSH_KEY",
+            "not a file",
+        );
     }
 
     #[test]
@@ -601,7 +826,10 @@ mod tests {
         v.retain(|(k, _)| k != "JOURNEYMAN_OPENPROJECT_TOKEN");
         let c = Config::from_vars(v.clone()).unwrap();
         assert_eq!(c.openproject_token.expose_secret(), "from-file");
-        assert!(!format!("{c:?}").contains("from-file"), "Debug must redact secrets");
+        assert!(
+            !format!("{c:?}").contains("from-file"),
+            "Debug must redact secrets"
+        );
 
         check_err(
             &[("JOURNEYMAN_OPENPROJECT_TOKEN_FILE", path.to_str().unwrap())],
@@ -615,14 +843,28 @@ mod tests {
         );
         let empty = dir.path().join("empty");
         std::fs::write(&empty, "  \n").unwrap();
-        check_err(&[("JOURNEYMAN_GIT_TOKEN_FILE", empty.to_str().unwrap())], "JOURNEYMAN_GIT_TOKEN_FILE", "is empty");
+        check_err(
+            &[("JOURNEYMAN_GIT_TOKEN_FILE", empty.to_str().unwrap())],
+            "JOURNEYMAN_GIT_TOKEN_FILE",
+            "is empty",
+        );
     }
 
     #[test]
     fn repos_parse_branches_and_separators() {
-        let r = parse_repos(Some("a=file:///x.git#develop, b=git@host:org/b.git;c=https://h/c.git")).unwrap();
+        let r = parse_repos(Some(
+            "a=file:///x.git#develop, b=git@host:org/b.git;c=https://h/c.git",
+        ))
+        .unwrap();
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0], RepoMapping { project: "a".into(), url: "file:///x.git".into(), base_branch: "develop".into() });
+        assert_eq!(
+            r[0],
+            RepoMapping {
+                project: "a".into(),
+                url: "file:///x.git".into(),
+                base_branch: "develop".into()
+            }
+        );
         assert_eq!(r[1].url, "git@host:org/b.git");
         assert_eq!(r[2].base_branch, "main");
     }
@@ -631,8 +873,20 @@ mod tests {
     fn env_wrapper_none_and_custom() {
         let c = Config::from_vars(vars(&[("JOURNEYMAN_ENV_WRAPPER", "none")])).unwrap();
         assert_eq!(c.env_wrapper, EnvWrapper::None);
-        let c = Config::from_vars(vars(&[("JOURNEYMAN_ENV_WRAPPER", "nix develop /flake --command")])).unwrap();
-        assert_eq!(c.env_wrapper, EnvWrapper::Command(vec!["nix".into(), "develop".into(), "/flake".into(), "--command".into()]));
+        let c = Config::from_vars(vars(&[(
+            "JOURNEYMAN_ENV_WRAPPER",
+            "nix develop /flake --command",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.env_wrapper,
+            EnvWrapper::Command(vec![
+                "nix".into(),
+                "develop".into(),
+                "/flake".into(),
+                "--command".into()
+            ])
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("journeyman: cannot start the async runtime: {e}");
@@ -82,7 +85,11 @@ fn main() -> ExitCode {
                 })
             }
             Command::Demo { .. } => not_yet("demo"),
-            Command::Board { listen, seed, phase_type } => board(listen, seed, phase_type).await,
+            Command::Board {
+                listen,
+                seed,
+                phase_type,
+            } => board(listen, seed, phase_type).await,
         }
     });
     match result {
@@ -95,30 +102,48 @@ fn main() -> ExitCode {
 }
 
 fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("journeyman {what}: not implemented yet in this build (see the open issues); nothing was done.");
+    eprintln!(
+        "journeyman {what}: not implemented yet in this build (see the open issues); nothing was done."
+    );
     Ok(ExitCode::from(3))
 }
 
-async fn board(listen: SocketAddr, seed: Option<PathBuf>, phase_type: String) -> anyhow::Result<ExitCode> {
+async fn board(
+    listen: SocketAddr,
+    seed: Option<PathBuf>,
+    phase_type: String,
+) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     journeyman::telemetry::init(LogFormat::Text);
     let (token, generated) = match std::env::var("JOURNEYMAN_BOARD_TOKEN") {
         Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
         _ => (random_token(), true),
     };
-    let handle = sim::start(sim::BoardOptions { listen, token: token.clone(), phase_type, pod_field: true }).await?;
+    let handle = sim::start(sim::BoardOptions {
+        listen,
+        token: token.clone(),
+        phase_type,
+        pod_field: true,
+    })
+    .await?;
     if let Some(path) = seed {
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading seed file {}", path.display()))?;
-        let file = sim::seed::SeedFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading seed file {}", path.display()))?;
+        let file = sim::seed::SeedFile::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let n = file.work_packages.len();
-        file.apply(&mut handle.board()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        file.apply(&mut handle.board())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         println!("seeded {n} work packages from {}", path.display());
     }
     println!("bundled board listening on {}", handle.url());
     if generated {
         println!("token (JOURNEYMAN_BOARD_TOKEN was unset): {token}");
     }
-    println!("try: curl -u apikey:$TOKEN '{}api/v3/work_packages?filters=[]'", handle.url());
+    println!(
+        "try: curl -u apikey:$TOKEN '{}api/v3/work_packages?filters=[]'",
+        handle.url()
+    );
     shutdown_signal().await;
     handle.shutdown();
     Ok(ExitCode::SUCCESS)
@@ -127,7 +152,9 @@ async fn board(listen: SocketAddr, seed: Option<PathBuf>, phase_type: String) ->
 fn random_token() -> String {
     use rand::RngExt;
     let mut rng = rand::rng();
-    (0..32).map(|_| format!("{:x}", rng.random_range(0..16u8))).collect()
+    (0..32)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
 }
 
 async fn shutdown_signal() {

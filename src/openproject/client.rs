@@ -114,7 +114,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(name: &str, operator: &str, values: impl IntoIterator<Item = impl ToString>) -> Filter {
+    pub fn new(
+        name: &str,
+        operator: &str,
+        values: impl IntoIterator<Item = impl ToString>,
+    ) -> Filter {
         Filter {
             name: name.into(),
             operator: operator.into(),
@@ -126,7 +130,10 @@ impl Filter {
     /// filter"; omitting the parameter would mean "open work packages only" (API-NOTES section 1).
     pub fn to_json(filters: &[Filter]) -> String {
         Value::Array(
-            filters.iter().map(|f| json!({ &f.name: { "operator": f.operator, "values": f.values } })).collect(),
+            filters
+                .iter()
+                .map(|f| json!({ &f.name: { "operator": f.operator, "values": f.values } }))
+                .collect(),
         )
         .to_string()
     }
@@ -159,7 +166,10 @@ impl WorkPackagePatch {
     pub fn to_json(&self) -> Value {
         let mut links = Map::new();
         if let Some(status) = self.status {
-            links.insert("status".into(), json!({ "href": format!("/api/v3/statuses/{status}") }));
+            links.insert(
+                "status".into(),
+                json!({ "href": format!("/api/v3/statuses/{status}") }),
+            );
         }
         if let Some(assignee) = self.assignee {
             let href = assignee.map(|id| format!("/api/v3/users/{id}"));
@@ -203,7 +213,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,7 +231,13 @@ impl Client {
             .user_agent(concat!("journeyman/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))?;
-        Ok(Client { http, base, auth, opts, stats: Arc::default() })
+        Ok(Client {
+            http,
+            base,
+            auth,
+            opts,
+            stats: Arc::default(),
+        })
     }
 
     pub fn base_url(&self) -> &Url {
@@ -236,7 +254,10 @@ impl Client {
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> Url {
         // `path` is one of our own constants with ids interpolated: joining cannot fail.
-        let mut url = self.base.join(path.trim_start_matches('/')).expect("API paths are valid relative URLs");
+        let mut url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .expect("API paths are valid relative URLs");
         if !query.is_empty() {
             let mut pairs = url.query_pairs_mut();
             for (k, v) in query {
@@ -247,7 +268,12 @@ impl Client {
     }
 
     /// Sends one request with the retry policy and returns the body of a 2xx answer.
-    async fn send(&self, method: Method, url: Url, body: Option<&Value>) -> Result<Vec<u8>, ApiError> {
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, ApiError> {
         let path = match url.query() {
             Some(q) if q.len() <= 300 => format!("{}?{}", url.path(), q),
             _ => url.path().to_string(),
@@ -264,13 +290,19 @@ impl Client {
             let outcome = self.send_once(&method, &url, body, &path, &endpoint).await;
             let (err, retry_after, never_sent) = match outcome {
                 Ok(bytes) => return Ok(bytes),
-                Err(Attempt { err, retry_after, never_sent }) => (err, retry_after, never_sent),
+                Err(Attempt {
+                    err,
+                    retry_after,
+                    never_sent,
+                }) => (err, retry_after, never_sent),
             };
             let retryable = err.kind.is_transient() && (idempotent || never_sent);
             if !retryable {
                 return Err(err);
             }
-            let Some(mut delay) = delays.next() else { return Err(err) };
+            let Some(mut delay) = delays.next() else {
+                return Err(err);
+            };
             if let Some(ra) = retry_after {
                 if ra > self.opts.retry.max_retry_after {
                     return Err(err);
@@ -291,17 +323,26 @@ impl Client {
         path: &str,
         endpoint: &str,
     ) -> Result<Vec<u8>, Attempt> {
-        let mut req = self.http.request(method.clone(), url.clone()).header(header::ACCEPT, "application/hal+json");
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(header::ACCEPT, "application/hal+json");
         req = match &self.auth {
             Auth::ApiKey(token) => req.basic_auth("apikey", Some(token.expose_secret())),
             Auth::Bearer(token) => req.bearer_auth(token.expose_secret()),
         };
         if let Some(body) = body {
-            req = req.header(header::CONTENT_TYPE, "application/json").body(body.to_string());
+            req = req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
         }
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| {
-            let status = if e.is_timeout() { "timeout" } else { "transport" };
+            let status = if e.is_timeout() {
+                "timeout"
+            } else {
+                "transport"
+            };
             record(method, endpoint, status);
             Attempt {
                 err: ApiError {
@@ -323,14 +364,28 @@ impl Client {
         if let Some(len) = resp.content_length()
             && len as usize > self.opts.max_body_bytes
         {
-            return Err(Attempt::decode(method, path, format!("response of {len} bytes exceeds the limit of {} bytes", self.opts.max_body_bytes)));
+            return Err(Attempt::decode(
+                method,
+                path,
+                format!(
+                    "response of {len} bytes exceeds the limit of {} bytes",
+                    self.opts.max_body_bytes
+                ),
+            ));
         }
         let mut bytes = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > self.opts.max_body_bytes {
-                        return Err(Attempt::decode(method, path, format!("response exceeds the limit of {} bytes", self.opts.max_body_bytes)));
+                        return Err(Attempt::decode(
+                            method,
+                            path,
+                            format!(
+                                "response exceeds the limit of {} bytes",
+                                self.opts.max_body_bytes
+                            ),
+                        ));
                     }
                     bytes.extend_from_slice(&chunk);
                 }
@@ -338,16 +393,29 @@ impl Client {
                 Err(e) => return Err(transport(e)),
             }
         }
-        self.stats.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if status.is_success() {
             Ok(bytes)
         } else {
             let err = error::from_response(method.as_str(), path, status.as_u16(), &bytes);
-            Err(Attempt { err, retry_after: retry_after.filter(|_| status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()), never_sent: false })
+            Err(Attempt {
+                err,
+                retry_after: retry_after.filter(|_| {
+                    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+                }),
+                never_sent: false,
+            })
         }
     }
 
-    async fn json<T: DeserializeOwned>(&self, method: Method, url: Url, body: Option<&Value>) -> Result<T, ApiError> {
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<T, ApiError> {
         let path = url.path().to_string();
         let bytes = self.send(method.clone(), url, body).await?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError {
@@ -356,11 +424,18 @@ impl Client {
             path,
             status: None,
             identifier: None,
-            message: format!("malformed response body: {e} (body starts with: {})", error::snippet(&bytes)),
+            message: format!(
+                "malformed response body: {e} (body starts with: {})",
+                error::snippet(&bytes)
+            ),
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ApiError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ApiError> {
         self.json(Method::GET, self.url(path, query), None).await
     }
 
@@ -370,20 +445,33 @@ impl Client {
     }
 
     pub async fn statuses(&self) -> Result<Vec<hal::Status>, ApiError> {
-        Ok(self.get::<Collection<hal::Status>>("api/v3/statuses", &[]).await?.embedded.elements)
+        Ok(self
+            .get::<Collection<hal::Status>>("api/v3/statuses", &[])
+            .await?
+            .embedded
+            .elements)
     }
 
     pub async fn types(&self) -> Result<Vec<hal::Type>, ApiError> {
-        Ok(self.get::<Collection<hal::Type>>("api/v3/types", &[]).await?.embedded.elements)
+        Ok(self
+            .get::<Collection<hal::Type>>("api/v3/types", &[])
+            .await?
+            .embedded
+            .elements)
     }
 
     pub async fn priorities(&self) -> Result<Vec<hal::Priority>, ApiError> {
-        Ok(self.get::<Collection<hal::Priority>>("api/v3/priorities", &[]).await?.embedded.elements)
+        Ok(self
+            .get::<Collection<hal::Priority>>("api/v3/priorities", &[])
+            .await?
+            .embedded
+            .elements)
     }
 
     /// A project by numeric id or identifier (OpenProject accepts both in the path).
     pub async fn project(&self, id_or_identifier: &str) -> Result<hal::Project, ApiError> {
-        let segment: String = url::form_urlencoded::byte_serialize(id_or_identifier.as_bytes()).collect();
+        let segment: String =
+            url::form_urlencoded::byte_serialize(id_or_identifier.as_bytes()).collect();
         self.get(&format!("api/v3/projects/{segment}"), &[]).await
     }
 
@@ -391,14 +479,22 @@ impl Client {
         self.get(&format!("api/v3/work_packages/{id}"), &[]).await
     }
 
-    fn list_query(q: &WorkPackageQuery, page_size: u32, offset: u64) -> Vec<(&'static str, String)> {
+    fn list_query(
+        q: &WorkPackageQuery,
+        page_size: u32,
+        offset: u64,
+    ) -> Vec<(&'static str, String)> {
         let mut query = vec![
             ("filters", Filter::to_json(&q.filters)),
             ("pageSize", page_size.to_string()),
             ("offset", offset.to_string()),
         ];
         if !q.sort_by.is_empty() {
-            let sort: Vec<[&str; 2]> = q.sort_by.iter().map(|(f, d)| [f.as_str(), d.as_str()]).collect();
+            let sort: Vec<[&str; 2]> = q
+                .sort_by
+                .iter()
+                .map(|(f, d)| [f.as_str(), d.as_str()])
+                .collect();
             query.push(("sortBy", serde_json::to_string(&sort).unwrap_or_default()));
         }
         query
@@ -412,13 +508,21 @@ impl Client {
     }
 
     /// One page of a work package list (`offset` is the 1-based page number).
-    pub async fn work_packages_page(&self, q: &WorkPackageQuery, offset: u64) -> Result<Collection<hal::WorkPackage>, ApiError> {
+    pub async fn work_packages_page(
+        &self,
+        q: &WorkPackageQuery,
+        offset: u64,
+    ) -> Result<Collection<hal::WorkPackage>, ApiError> {
         let page_size = q.page_size.unwrap_or(self.opts.page_size);
-        self.get(&Self::list_path(q), &Self::list_query(q, page_size, offset)).await
+        self.get(&Self::list_path(q), &Self::list_query(q, page_size, offset))
+            .await
     }
 
     /// All work packages matching the query, reading every page.
-    pub async fn work_packages(&self, q: &WorkPackageQuery) -> Result<Vec<hal::WorkPackage>, ApiError> {
+    pub async fn work_packages(
+        &self,
+        q: &WorkPackageQuery,
+    ) -> Result<Vec<hal::WorkPackage>, ApiError> {
         let mut all = Vec::new();
         let mut offset = 1;
         loop {
@@ -438,37 +542,64 @@ impl Client {
 
     /// `PATCH /api/v3/work_packages/{id}` with the patch's `lockVersion`. A stale or missing
     /// `lockVersion` gives an error of kind [`ErrorKind::Conflict`].
-    pub async fn update_work_package(&self, id: u64, patch: &WorkPackagePatch) -> Result<hal::WorkPackage, ApiError> {
+    pub async fn update_work_package(
+        &self,
+        id: u64,
+        patch: &WorkPackagePatch,
+    ) -> Result<hal::WorkPackage, ApiError> {
         let url = self.url(&format!("api/v3/work_packages/{id}"), &[]);
         self.json(Method::PATCH, url, Some(&patch.to_json())).await
     }
 
     /// `POST /api/v3/projects/{id}/work_packages`.
-    pub async fn create_work_package(&self, new: &NewWorkPackage) -> Result<hal::WorkPackage, ApiError> {
+    pub async fn create_work_package(
+        &self,
+        new: &NewWorkPackage,
+    ) -> Result<hal::WorkPackage, ApiError> {
         let mut links = Map::new();
-        links.insert("type".into(), json!({ "href": format!("/api/v3/types/{}", new.type_id) }));
+        links.insert(
+            "type".into(),
+            json!({ "href": format!("/api/v3/types/{}", new.type_id) }),
+        );
         if let Some(parent) = new.parent {
-            links.insert("parent".into(), json!({ "href": format!("/api/v3/work_packages/{parent}") }));
+            links.insert(
+                "parent".into(),
+                json!({ "href": format!("/api/v3/work_packages/{parent}") }),
+            );
         }
         if let Some(status) = new.status {
-            links.insert("status".into(), json!({ "href": format!("/api/v3/statuses/{status}") }));
+            links.insert(
+                "status".into(),
+                json!({ "href": format!("/api/v3/statuses/{status}") }),
+            );
         }
         if let Some(priority) = new.priority {
-            links.insert("priority".into(), json!({ "href": format!("/api/v3/priorities/{priority}") }));
+            links.insert(
+                "priority".into(),
+                json!({ "href": format!("/api/v3/priorities/{priority}") }),
+            );
         }
         let body = json!({
             "subject": new.subject,
             "description": { "format": "markdown", "raw": new.description },
             "_links": links,
         });
-        let url = self.url(&format!("api/v3/projects/{}/work_packages", new.project), &[]);
+        let url = self.url(
+            &format!("api/v3/projects/{}/work_packages", new.project),
+            &[],
+        );
         self.json(Method::POST, url, Some(&body)).await
     }
 
     /// `POST /api/v3/work_packages/{id}/activities`: a comment (does not bump `lockVersion`).
     pub async fn add_comment(&self, id: u64, markdown: &str) -> Result<hal::Activity, ApiError> {
         let url = self.url(&format!("api/v3/work_packages/{id}/activities"), &[]);
-        self.json(Method::POST, url, Some(&json!({ "comment": { "raw": markdown } }))).await
+        self.json(
+            Method::POST,
+            url,
+            Some(&json!({ "comment": { "raw": markdown } })),
+        )
+        .await
     }
 
     /// `GET /api/v3/work_packages/{id}/activities`.
@@ -504,13 +635,24 @@ impl Client {
 
     /// All `blocks` relations visible to the user (stored canonically: `from` blocks `to`).
     pub async fn blocks_relations(&self) -> Result<Vec<hal::Relation>, ApiError> {
-        self.relations(&[Filter::new("type", "=", ["blocks"])]).await
+        self.relations(&[Filter::new("type", "=", ["blocks"])])
+            .await
     }
 
     /// Resolves a custom field's name (e.g. "Agent pod") to its property key (`customField3`) from the
     /// work package schema of a project and type. `None` if the field is not active there.
-    pub async fn custom_field_key(&self, project: u64, type_id: u64, name: &str) -> Result<Option<String>, ApiError> {
-        let schema: Map<String, Value> = self.get(&format!("api/v3/work_packages/schemas/{project}-{type_id}"), &[]).await?;
+    pub async fn custom_field_key(
+        &self,
+        project: u64,
+        type_id: u64,
+        name: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let schema: Map<String, Value> = self
+            .get(
+                &format!("api/v3/work_packages/schemas/{project}-{type_id}"),
+                &[],
+            )
+            .await?;
         Ok(schema
             .iter()
             .filter(|(key, _)| key.starts_with("customField"))
@@ -559,7 +701,11 @@ fn describe_transport(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() { what.to_string() } else { format!("{what}: {detail}") }
+    if detail.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what}: {detail}")
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.
@@ -579,7 +725,13 @@ pub fn endpoint_label(path: &str) -> String {
     path[start..]
         .split('/')
         .map(|seg| {
-            if !seg.is_empty() && (seg.bytes().all(|b| b.is_ascii_digit()) || seg.contains('-') && seg.split('-').all(|p| p.bytes().all(|b| b.is_ascii_digit()))) {
+            if !seg.is_empty()
+                && (seg.bytes().all(|b| b.is_ascii_digit())
+                    || seg.contains('-')
+                        && seg
+                            .split('-')
+                            .all(|p| p.bytes().all(|b| b.is_ascii_digit())))
+            {
                 "{id}"
             } else {
                 seg
@@ -606,7 +758,10 @@ mod tests {
     #[test]
     fn filters_render_as_openproject_json() {
         assert_eq!(Filter::to_json(&[]), "[]");
-        let f = [Filter::new("status", "o", Vec::<String>::new()), Filter::new("type", "=", [1, 2])];
+        let f = [
+            Filter::new("status", "o", Vec::<String>::new()),
+            Filter::new("type", "=", [1, 2]),
+        ];
         assert_eq!(
             Filter::to_json(&f),
             r#"[{"status":{"operator":"o","values":[]}},{"type":{"operator":"=","values":["1","2"]}}]"#
@@ -629,15 +784,26 @@ mod tests {
                 "_links": { "status": {"href": "/api/v3/statuses/7"}, "assignee": {"href": "/api/v3/users/3"} }
             })
         );
-        let release = WorkPackagePatch { lock_version: 1, assignee: Some(None), custom_fields: vec![("customField1".into(), None)], ..Default::default() };
+        let release = WorkPackagePatch {
+            lock_version: 1,
+            assignee: Some(None),
+            custom_fields: vec![("customField1".into(), None)],
+            ..Default::default()
+        };
         assert_eq!(release.to_json()["_links"]["assignee"]["href"], Value::Null);
         assert_eq!(release.to_json()["customField1"], Value::Null);
     }
 
     #[test]
     fn endpoint_labels_have_no_ids() {
-        assert_eq!(endpoint_label("/api/v3/work_packages/42/activities"), "/api/v3/work_packages/{id}/activities");
-        assert_eq!(endpoint_label("/prefix/api/v3/work_packages/schemas/1-2"), "/api/v3/work_packages/schemas/{id}");
+        assert_eq!(
+            endpoint_label("/api/v3/work_packages/42/activities"),
+            "/api/v3/work_packages/{id}/activities"
+        );
+        assert_eq!(
+            endpoint_label("/prefix/api/v3/work_packages/schemas/1-2"),
+            "/api/v3/work_packages/schemas/{id}"
+        );
         assert_eq!(endpoint_label("/api/v3/users/me"), "/api/v3/users/me");
     }
 

@@ -38,7 +38,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Worth trying again later (the request itself was fine).
     pub fn is_transient(self) -> bool {
-        matches!(self, ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Transport)
+        matches!(
+            self,
+            ErrorKind::RateLimited | ErrorKind::Server | ErrorKind::Transport
+        )
     }
 }
 
@@ -101,7 +104,11 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
             .collect::<Vec<_>>()
             .join("; "),
         _ => snippet(body),
@@ -117,7 +124,14 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
         (500..=599, _) => ErrorKind::Server,
         _ => ErrorKind::Other,
     };
-    ApiError { kind, method: method.into(), path: path.into(), status: Some(status), identifier, message }
+    ApiError {
+        kind,
+        method: method.into(),
+        path: path.into(),
+        status: Some(status),
+        identifier,
+        message,
+    }
 }
 
 /// The start of a body, for evidence in an error message (never the whole of a huge body).
@@ -153,7 +167,10 @@ mod tests {
     fn array_messages_and_non_json_bodies() {
         let e = from_response("GET", "/api/v3/relations", 400, br#"{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:InvalidQuery","message":["Filters Type filter has invalid values."]}"#);
         assert_eq!(e.kind(), ErrorKind::BadRequest);
-        assert!(e.to_string().ends_with("InvalidQuery: Filters Type filter has invalid values."));
+        assert!(
+            e.to_string()
+                .ends_with("InvalidQuery: Filters Type filter has invalid values.")
+        );
         let e = from_response("GET", "/x", 502, b"<html>Bad Gateway</html>");
         assert_eq!(e.kind(), ErrorKind::Server);
         assert!(e.to_string().contains("Bad Gateway"));

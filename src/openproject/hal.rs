@@ -82,7 +82,10 @@ impl WorkPackage {
     }
 
     pub fn description_raw(&self) -> &str {
-        self.description.as_ref().and_then(|d| d.raw.as_deref()).unwrap_or("")
+        self.description
+            .as_ref()
+            .and_then(|d| d.raw.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -182,7 +185,10 @@ pub struct ActivityLinks {
 
 impl Activity {
     pub fn comment_raw(&self) -> &str {
-        self.comment.as_ref().and_then(|c| c.raw.as_deref()).unwrap_or("")
+        self.comment
+            .as_ref()
+            .and_then(|c| c.raw.as_deref())
+            .unwrap_or("")
     }
 }
 
@@ -193,7 +199,10 @@ mod tests {
     #[test]
     fn ids_from_hrefs() {
         assert_eq!(id_from_href("/api/v3/statuses/7"), Some(7));
-        assert_eq!(id_from_href("https://op.example.com/sub/api/v3/work_packages/42/"), Some(42));
+        assert_eq!(
+            id_from_href("https://op.example.com/sub/api/v3/work_packages/42/"),
+            Some(42)
+        );
         assert_eq!(id_from_href("/api/v3/users/me"), None);
         assert_eq!(Link::default().id(), None);
     }
@@ -214,7 +223,7 @@ mod tests {
         .unwrap();
         assert_eq!(wp.custom_string("customField3"), Some("pod-1"));
         assert_eq!(wp.custom_string("customField4"), None);
-        assert_eq!(wp.links.assignee.unwrap().id(), None);
+        assert_eq!(wp.links.assignee.as_ref().unwrap().id(), None);
         assert_eq!(wp.links.ancestors[0].id(), Some(1));
         assert_eq!(wp.description_raw(), "");
     }

@@ -8,5 +8,8 @@ pub mod client;
 pub mod error;
 pub mod hal;
 
-pub use client::{Auth, Client, ClientOptions, Filter, NewWorkPackage, RetryPolicy, StatsSnapshot, WorkPackagePatch, WorkPackageQuery};
+pub use client::{
+    Auth, Client, ClientOptions, Filter, NewWorkPackage, RetryPolicy, StatsSnapshot,
+    WorkPackagePatch, WorkPackageQuery,
+};
 pub use error::{ApiError, ErrorKind};

@@ -32,7 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use url::Url;
 
-pub use state::{ADMIN_USER, AGENT_USER, Board, JournalAction, JournalEntry, NewWp, POD_FIELD, Wp, WpChange};
+pub use state::{
+    ADMIN_USER, AGENT_USER, Board, JournalAction, JournalEntry, NewWp, POD_FIELD, Wp, WpChange,
+};
 
 /// Largest request body the board accepts.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -83,7 +85,9 @@ struct Faults {
 impl Faults {
     fn next(&mut self, method: &str, path: &str) -> Option<Fault> {
         if let Some(pos) = self.scripted.iter().position(|r| {
-            r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+            r.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && r.path_contains.as_deref().is_none_or(|p| path.contains(p))
         }) {
             return self.scripted.remove(pos).map(|r| r.fault);
@@ -96,7 +100,9 @@ impl Faults {
         if roll < c.error_rate {
             Some(Fault::Status(503))
         } else if roll < c.error_rate + c.rate_limit_rate {
-            Some(Fault::RateLimited { retry_after_secs: 1 })
+            Some(Fault::RateLimited {
+                retry_after_secs: 1,
+            })
         } else if roll < c.error_rate + c.rate_limit_rate + c.drop_rate {
             Some(Fault::Drop)
         } else {
@@ -160,15 +166,29 @@ pub async fn start(opts: BoardOptions) -> anyhow::Result<BoardHandle> {
     }
     let shared = Arc::new(Shared {
         board: Mutex::new(board),
-        faults: Mutex::new(Faults { config: FaultConfig::default(), scripted: VecDeque::new(), rng: StdRng::seed_from_u64(0) }),
+        faults: Mutex::new(Faults {
+            config: FaultConfig::default(),
+            scripted: VecDeque::new(),
+            rng: StdRng::seed_from_u64(0),
+        }),
         requests: AtomicU64::new(0),
     });
-    let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("binding the board to {}", opts.listen))?;
-    let addr = listener.local_addr().context("reading the board's address")?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding the board to {}", opts.listen))?;
+    let addr = listener
+        .local_addr()
+        .context("reading the board's address")?;
     let url = Url::parse(&format!("http://{addr}/")).context("building the board's URL")?;
     let cancel = CancellationToken::new();
     tokio::spawn(serve(listener, shared.clone(), cancel.clone()));
-    Ok(BoardHandle { url, addr, token: opts.token, shared, cancel })
+    Ok(BoardHandle {
+        url,
+        addr,
+        token: opts.token,
+        shared,
+        cancel,
+    })
 }
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationToken) {
@@ -194,7 +214,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationT
                 let shared = shared.clone();
                 async move { handle(router, shared, req).await }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = cancel.cancelled() => {}
@@ -205,11 +226,21 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, cancel: CancellationT
 }
 
 /// Returning an error makes hyper close the connection without an answer: that is how drops work.
-async fn handle(router: axum::Router, shared: Arc<Shared>, req: hyper::Request<Incoming>) -> Result<axum::response::Response, std::io::Error> {
+async fn handle(
+    router: axum::Router,
+    shared: Arc<Shared>,
+    req: hyper::Request<Incoming>,
+) -> Result<axum::response::Response, std::io::Error> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let (fault, latency) = {
-        let mut f = shared.faults.lock().map_err(|_| std::io::Error::other("fault state poisoned"))?;
-        (f.next(req.method().as_str(), req.uri().path()), f.config.latency)
+        let mut f = shared
+            .faults
+            .lock()
+            .map_err(|_| std::io::Error::other("fault state poisoned"))?;
+        (
+            f.next(req.method().as_str(), req.uri().path()),
+            f.config.latency,
+        )
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -283,19 +314,33 @@ impl BoardHandle {
 
     /// Queues a fault for the next request matching the rule.
     pub fn inject(&self, rule: FaultRule) {
-        self.shared.faults.lock().expect("fault lock poisoned").scripted.push_back(rule);
+        self.shared
+            .faults
+            .lock()
+            .expect("fault lock poisoned")
+            .scripted
+            .push_back(rule);
     }
 
     /// Queues a fault for the next request, whatever it is.
     pub fn inject_next(&self, fault: Fault) {
-        self.inject(FaultRule { method: None, path_contains: None, fault });
+        self.inject(FaultRule {
+            method: None,
+            path_contains: None,
+            fault,
+        });
     }
 
     /// Adds a token for a new user; `can_write: false` gives a user that gets 403 on writes.
     pub fn add_user(&self, login: &str, token: &str, can_write: bool) -> u64 {
         let mut b = self.board();
         let id = b.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
-        b.users.push(state::UserDef { id, login: login.into(), name: login.into(), can_write });
+        b.users.push(state::UserDef {
+            id,
+            login: login.into(),
+            name: login.into(),
+            can_write,
+        });
         b.tokens.insert(token.into(), id);
         id
     }
@@ -308,15 +353,29 @@ impl BoardHandle {
 
     /// Adds a relation as the admin (`type_` as the API takes it, e.g. "blocks" or "blocked").
     pub fn relate(&self, from: u64, to: u64, type_: &str) -> u64 {
-        self.board().relate(ADMIN_USER, from, to, type_, None, None).unwrap_or_else(|e| panic!("relating {from} {type_} {to}: {}", e.message))
+        self.board()
+            .relate(ADMIN_USER, from, to, type_, None, None)
+            .unwrap_or_else(|e| panic!("relating {from} {type_} {to}: {}", e.message))
     }
 
     /// Changes a work package's status as the admin (a human's edit), by status name.
     pub fn set_status(&self, id: u64, status: &str) {
         let mut b = self.board();
-        let s = b.status_named(status).unwrap_or_else(|| panic!("no status {status}")).id;
+        let s = b
+            .status_named(status)
+            .unwrap_or_else(|| panic!("no status {status}"))
+            .id;
         let lv = b.wps[&id].lock_version;
-        b.update(ADMIN_USER, id, Some(lv), WpChange { status: Some(s), ..Default::default() }).unwrap_or_else(|e| panic!("{}", e.message));
+        b.update(
+            ADMIN_USER,
+            id,
+            Some(lv),
+            WpChange {
+                status: Some(s),
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{}", e.message));
     }
 
     /// Sets or clears the pod field as the admin (pinning a ticket).
@@ -325,7 +384,8 @@ impl BoardHandle {
         let lv = b.wps[&id].lock_version;
         let mut change = WpChange::default();
         change.custom.insert(POD_FIELD, pod.map(String::from));
-        b.update(ADMIN_USER, id, Some(lv), change).unwrap_or_else(|e| panic!("{}", e.message));
+        b.update(ADMIN_USER, id, Some(lv), change)
+            .unwrap_or_else(|e| panic!("{}", e.message));
     }
 
     /// Backdates a work package's `updatedAt` (for stale-Epic tests).
@@ -343,17 +403,27 @@ impl BoardHandle {
     /// The status name of a work package.
     pub fn status_of(&self, id: u64) -> String {
         let b = self.board();
-        b.status(b.wps[&id].status).map(|s| s.name.clone()).unwrap_or_default()
+        b.status(b.wps[&id].status)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     /// The pod field of a work package.
     pub fn pod_of(&self, id: u64) -> Option<String> {
-        self.board().wps.get(&id).and_then(|w| w.custom.get(&POD_FIELD).cloned())
+        self.board()
+            .wps
+            .get(&id)
+            .and_then(|w| w.custom.get(&POD_FIELD).cloned())
     }
 
     /// The comments on a work package, oldest first.
     pub fn comments(&self, id: u64) -> Vec<String> {
-        self.board().activities.iter().filter(|a| a.wp == id).filter_map(|a| a.comment.clone()).collect()
+        self.board()
+            .activities
+            .iter()
+            .filter(|a| a.wp == id)
+            .filter_map(|a| a.comment.clone())
+            .collect()
     }
 
     /// The journal of writes so far.

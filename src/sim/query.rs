@@ -22,23 +22,37 @@ pub struct Filter {
 /// Parses the `filters` parameter. `None` (parameter absent) gives OpenProject's default filter.
 pub fn parse_filters(raw: Option<&str>) -> Result<Vec<Filter>, SimError> {
     let Some(raw) = raw else {
-        return Ok(vec![Filter { name: "status".into(), operator: "o".into(), values: vec![] }]);
+        return Ok(vec![Filter {
+            name: "status".into(),
+            operator: "o".into(),
+            values: vec![],
+        }]);
     };
-    let parsed: Value = serde_json::from_str(raw).map_err(|_| SimError::invalid_query("Filters is not a valid JSON array."))?;
+    let parsed: Value = serde_json::from_str(raw)
+        .map_err(|_| SimError::invalid_query("Filters is not a valid JSON array."))?;
     let Value::Array(items) = parsed else {
-        return Err(SimError::invalid_query("Filters is not a valid JSON array."));
+        return Err(SimError::invalid_query(
+            "Filters is not a valid JSON array.",
+        ));
     };
     let mut filters = Vec::new();
     for item in items {
         let Value::Object(map) = item else {
-            return Err(SimError::invalid_query("Filters Invalid filter does not exist."));
+            return Err(SimError::invalid_query(
+                "Filters Invalid filter does not exist.",
+            ));
         };
         for (name, spec) in map {
             let operator = spec
                 .get("operator")
                 .and_then(Value::as_str)
                 .filter(|o| !o.is_empty())
-                .ok_or_else(|| SimError::invalid_query(format!("Filters {} Operator can't be blank.", human(&name))))?
+                .ok_or_else(|| {
+                    SimError::invalid_query(format!(
+                        "Filters {} Operator can't be blank.",
+                        human(&name)
+                    ))
+                })?
                 .to_string();
             let values = match spec.get("values") {
                 None | Some(Value::Null) => vec![],
@@ -47,12 +61,24 @@ pub fn parse_filters(raw: Option<&str>) -> Result<Vec<Filter>, SimError> {
                     .map(|v| match v {
                         Value::String(s) => Ok(s.clone()),
                         Value::Number(n) => Ok(n.to_string()),
-                        _ => Err(SimError::invalid_query(format!("Filters {} filter has invalid values.", human(&name)))),
+                        _ => Err(SimError::invalid_query(format!(
+                            "Filters {} filter has invalid values.",
+                            human(&name)
+                        ))),
                     })
                     .collect::<Result<_, _>>()?,
-                Some(_) => return Err(SimError::invalid_query(format!("Filters {} filter has invalid values.", human(&name)))),
+                Some(_) => {
+                    return Err(SimError::invalid_query(format!(
+                        "Filters {} filter has invalid values.",
+                        human(&name)
+                    )));
+                }
             };
-            filters.push(Filter { name, operator, values });
+            filters.push(Filter {
+                name,
+                operator,
+                values,
+            });
         }
     }
     Ok(filters)
@@ -102,9 +128,20 @@ fn field(name: &str, board: &Board) -> Result<Field, SimError> {
         "subjectOrId" | "subject_or_id" => Field::SubjectOrId,
         "blocked" => Field::Blocked,
         "blocks" => Field::Blocks,
-        other => match other.strip_prefix("customField").or_else(|| other.strip_prefix("cf_")).map(str::parse::<u64>) {
-            Some(Ok(id)) if board.custom_fields.iter().any(|c| c.id == id) => Field::CustomField(id),
-            _ => return Err(SimError::invalid_query(format!("Filters {} filter does not exist.", human(other)))),
+        other => match other
+            .strip_prefix("customField")
+            .or_else(|| other.strip_prefix("cf_"))
+            .map(str::parse::<u64>)
+        {
+            Some(Ok(id)) if board.custom_fields.iter().any(|c| c.id == id) => {
+                Field::CustomField(id)
+            }
+            _ => {
+                return Err(SimError::invalid_query(format!(
+                    "Filters {} filter does not exist.",
+                    human(other)
+                )));
+            }
         },
     })
 }
@@ -150,12 +187,33 @@ impl Query {
                     human(&f.name)
                 )));
             }
-            let needs_values = matches!(f.operator.as_str(), "=" | "!" | "~" | "!~" | "**" | "<>d" | ">t-" | "<t-" | "t-" | "=d");
+            let needs_values = matches!(
+                f.operator.as_str(),
+                "=" | "!" | "~" | "!~" | "**" | "<>d" | ">t-" | "<t-" | "t-" | "=d"
+            );
             if needs_values && f.values.is_empty() {
-                return Err(SimError::invalid_query(format!("Filters {} filter has invalid values.", human(&f.name))));
+                return Err(SimError::invalid_query(format!(
+                    "Filters {} filter has invalid values.",
+                    human(&f.name)
+                )));
             }
-            let invalid = || SimError::invalid_query(format!("Filters {} filter has invalid values.", human(&f.name)));
-            let numeric = matches!(field, Field::Status | Field::Type | Field::Project | Field::Priority | Field::Id | Field::Parent | Field::Blocked | Field::Blocks);
+            let invalid = || {
+                SimError::invalid_query(format!(
+                    "Filters {} filter has invalid values.",
+                    human(&f.name)
+                ))
+            };
+            let numeric = matches!(
+                field,
+                Field::Status
+                    | Field::Type
+                    | Field::Project
+                    | Field::Priority
+                    | Field::Id
+                    | Field::Parent
+                    | Field::Blocked
+                    | Field::Blocks
+            );
             let mut ids = BTreeSet::new();
             if numeric && matches!(f.operator.as_str(), "=" | "!") {
                 for v in &f.values {
@@ -164,7 +222,11 @@ impl Query {
             }
             if field == Field::Assignee && matches!(f.operator.as_str(), "=" | "!") {
                 for v in &f.values {
-                    ids.insert(if v == "me" { user } else { v.parse::<u64>().map_err(|_| invalid())? });
+                    ids.insert(if v == "me" {
+                        user
+                    } else {
+                        v.parse::<u64>().map_err(|_| invalid())?
+                    });
                 }
             }
             // Relation filters: replace the target ids by the set of matching work packages.
@@ -182,9 +244,18 @@ impl Query {
             if matches!(field, Field::UpdatedAt | Field::CreatedAt) {
                 range = date_range(&f.operator, &f.values).ok_or_else(invalid)?;
             }
-            compiled.push(Compiled { field, operator: f.operator.clone(), values: f.values.clone(), ids, range });
+            compiled.push(Compiled {
+                field,
+                operator: f.operator.clone(),
+                values: f.values.clone(),
+                ids,
+                range,
+            });
         }
-        Ok(Query { filters: compiled, user })
+        Ok(Query {
+            filters: compiled,
+            user,
+        })
     }
 
     pub fn matches(&self, board: &Board, wp: &Wp) -> bool {
@@ -219,11 +290,15 @@ impl Compiled {
             Field::UpdatedAt => in_range(self.range, wp.updated_at),
             Field::CreatedAt => in_range(self.range, wp.created_at),
             Field::Subject => {
-                let hit = self.values.iter().any(|v| wp.subject.to_lowercase().contains(&v.to_lowercase()));
+                let hit = self
+                    .values
+                    .iter()
+                    .any(|v| wp.subject.to_lowercase().contains(&v.to_lowercase()));
                 if op == "~" { hit } else { !hit }
             }
             Field::SubjectOrId => self.values.iter().any(|v| {
-                wp.subject.to_lowercase().contains(&v.to_lowercase()) || v.trim_start_matches('#') == wp.id.to_string()
+                wp.subject.to_lowercase().contains(&v.to_lowercase())
+                    || v.trim_start_matches('#') == wp.id.to_string()
             }),
             Field::CustomField(id) => {
                 let value = wp.custom.get(id).map(String::as_str);
@@ -232,8 +307,12 @@ impl Compiled {
                     "!" => !value.is_some_and(|v| self.values.iter().any(|x| x == v)),
                     "*" => value.is_some(),
                     "!*" => value.is_none(),
-                    "~" => value.is_some_and(|v| self.values.iter().any(|x| v.contains(x.as_str()))),
-                    "!~" => !value.is_some_and(|v| self.values.iter().any(|x| v.contains(x.as_str()))),
+                    "~" => {
+                        value.is_some_and(|v| self.values.iter().any(|x| v.contains(x.as_str())))
+                    }
+                    "!~" => {
+                        !value.is_some_and(|v| self.values.iter().any(|x| v.contains(x.as_str())))
+                    }
                     _ => false,
                 }
             }
@@ -247,7 +326,10 @@ fn in_range(range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>), t: DateTime<U
 
 /// Date filters: `<>d` takes two ISO 8601 values (dates or date-times, either may be empty); the
 /// relative ones take a number of days.
-fn date_range(op: &str, values: &[String]) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+fn date_range(
+    op: &str,
+    values: &[String],
+) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
     let now = Utc::now();
     let days = |v: &String| v.parse::<i64>().ok().map(chrono::Duration::days);
     match op {
@@ -269,7 +351,10 @@ fn date_range(op: &str, values: &[String]) -> Option<(Option<DateTime<Utc>>, Opt
         "<t-" => Some((None, Some(now - days(values.first()?)?))),
         "t-" => {
             let d = now - days(values.first()?)?;
-            Some((Some(d - chrono::Duration::hours(12)), Some(d + chrono::Duration::hours(12))))
+            Some((
+                Some(d - chrono::Duration::hours(12)),
+                Some(d + chrono::Duration::hours(12)),
+            ))
         }
         "t" => Some((Some(now - chrono::Duration::days(1)), None)),
         "w" => Some((Some(now - chrono::Duration::days(7)), None)),
@@ -282,7 +367,11 @@ fn parse_time(v: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
         return Some(t.with_timezone(&Utc));
     }
     let date = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
-    let time = if end_of_day { date.and_hms_opt(23, 59, 59)? } else { date.and_hms_opt(0, 0, 0)? };
+    let time = if end_of_day {
+        date.and_hms_opt(23, 59, 59)?
+    } else {
+        date.and_hms_opt(0, 0, 0)?
+    };
     Some(time.and_utc())
 }
 
@@ -295,8 +384,15 @@ pub struct Sort {
 
 /// Parses `sortBy=[["field","asc"],...]`; default `[["id","asc"]]`.
 pub fn parse_sort(raw: Option<&str>) -> Result<Vec<Sort>, SimError> {
-    let Some(raw) = raw else { return Ok(vec![Sort { field: "id".into(), descending: false }]) };
-    let invalid = || SimError::invalid_query("Sort by is not a valid JSON array of [field, direction] pairs.");
+    let Some(raw) = raw else {
+        return Ok(vec![Sort {
+            field: "id".into(),
+            descending: false,
+        }]);
+    };
+    let invalid = || {
+        SimError::invalid_query("Sort by is not a valid JSON array of [field, direction] pairs.")
+    };
     let parsed: Vec<Vec<String>> = serde_json::from_str(raw).map_err(|_| invalid())?;
     parsed
         .into_iter()
@@ -306,12 +402,21 @@ pub fn parse_sort(raw: Option<&str>) -> Result<Vec<Sort>, SimError> {
                 "id" | "priority" | "subject" | "status" | "type" | "parent" => field,
                 "updatedAt" | "updated_at" => "updatedAt".into(),
                 "createdAt" | "created_at" => "createdAt".into(),
-                other => return Err(SimError::invalid_query(format!("Sort by {} is not sortable.", human(other)))),
+                other => {
+                    return Err(SimError::invalid_query(format!(
+                        "Sort by {} is not sortable.",
+                        human(other)
+                    )));
+                }
             };
             let descending = match dir.as_str() {
                 "asc" => false,
                 "desc" => true,
-                _ => return Err(SimError::invalid_query(format!("Sort by direction `{dir}` is not one of asc, desc."))),
+                _ => {
+                    return Err(SimError::invalid_query(format!(
+                        "Sort by direction `{dir}` is not one of asc, desc."
+                    )));
+                }
             };
             Ok(Sort { field, descending })
         })
@@ -347,13 +452,22 @@ pub fn sort(board: &Board, wps: &mut [&Wp], keys: &[Sort]) {
 }
 
 /// Resolves `pageSize` and `offset` (page number) as OpenProject does.
-pub fn page(page_size: Option<&str>, offset: Option<&str>, default: u64, max: u64) -> Result<(u64, u64), SimError> {
+pub fn page(
+    page_size: Option<&str>,
+    offset: Option<&str>,
+    default: u64,
+    max: u64,
+) -> Result<(u64, u64), SimError> {
     let size = match page_size {
         None => default.min(max),
         Some(s) => match s.parse::<i64>() {
             Ok(-1) => max,
             Ok(n) if n >= 0 => (n as u64).min(max),
-            _ => return Err(SimError::invalid_query("Page size must be a non-negative integer.")),
+            _ => {
+                return Err(SimError::invalid_query(
+                    "Page size must be a non-negative integer.",
+                ));
+            }
         },
     };
     let offset = match offset {
@@ -361,7 +475,11 @@ pub fn page(page_size: Option<&str>, offset: Option<&str>, default: u64, max: u6
         Some(s) => match s.parse::<u64>() {
             Ok(n) if n >= 1 => n,
             Ok(_) => 1,
-            Err(_) => return Err(SimError::invalid_query("Offset must be a positive integer.")),
+            Err(_) => {
+                return Err(SimError::invalid_query(
+                    "Offset must be a positive integer.",
+                ));
+            }
         },
     };
     Ok((size, offset))
@@ -375,9 +493,28 @@ mod tests {
     fn board() -> Board {
         let mut b = Board::seeded("Phase");
         for (i, status) in [1u64, 7, 12].iter().enumerate() {
-            let id = b.create(ADMIN_USER, NewWp { project: 1, subject: format!("wp {i}"), status: Some(*status), ..Default::default() }).unwrap();
+            let id = b
+                .create(
+                    ADMIN_USER,
+                    NewWp {
+                        project: 1,
+                        subject: format!("wp {i}"),
+                        status: Some(*status),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
             if i == 1 {
-                b.update(ADMIN_USER, id, Some(0), WpChange { assignee: Some(Some(AGENT_USER)), ..Default::default() }).unwrap();
+                b.update(
+                    ADMIN_USER,
+                    id,
+                    Some(0),
+                    WpChange {
+                        assignee: Some(Some(AGENT_USER)),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
             }
         }
         b.relate(ADMIN_USER, 1, 2, "blocks", None, None).unwrap();
@@ -388,15 +525,26 @@ mod tests {
     fn check(raw: Option<&str>, expect: &[u64]) {
         let b = board();
         let q = Query::compile(&b, &parse_filters(raw).unwrap(), AGENT_USER).unwrap();
-        let got: Vec<u64> = b.wps.values().filter(|w| q.matches(&b, w)).map(|w| w.id).collect();
+        let got: Vec<u64> = b
+            .wps
+            .values()
+            .filter(|w| q.matches(&b, w))
+            .map(|w| w.id)
+            .collect();
         assert_eq!(got, expect, "filters {raw:?}");
     }
 
     fn check_invalid(raw: &str, needle: &str) {
         let b = board();
-        let e = parse_filters(Some(raw)).and_then(|f| Query::compile(&b, &f, AGENT_USER)).unwrap_err();
+        let e = parse_filters(Some(raw))
+            .and_then(|f| Query::compile(&b, &f, AGENT_USER))
+            .unwrap_err();
         assert_eq!((e.status, e.identifier), (400, "InvalidQuery"), "{raw}");
-        assert!(e.message.contains(needle), "`{}` should contain `{needle}`", e.message);
+        assert!(
+            e.message.contains(needle),
+            "`{}` should contain `{needle}`",
+            e.message
+        );
     }
 
     #[test]
@@ -404,33 +552,88 @@ mod tests {
         check(None, &[1, 2]);
         check(Some("[]"), &[1, 2, 3]);
         check(Some(r#"[{"status":{"operator":"c","values":[]}}]"#), &[3]);
-        check(Some(r#"[{"status":{"operator":"=","values":["1","12"]}}]"#), &[1, 3]);
-        check(Some(r#"[{"assignee":{"operator":"=","values":["me"]}}]"#), &[2]);
-        check(Some(r#"[{"assignee":{"operator":"!*","values":[]}}]"#), &[1, 3]);
-        check(Some(r#"[{"blocked":{"operator":"=","values":["1"]}}]"#), &[2]);
-        check(Some(r#"[{"blocks":{"operator":"=","values":["2"]}}]"#), &[1]);
-        check(Some(r#"[{"id":{"operator":"!","values":["2"]}},{"status":{"operator":"o","values":null}}]"#), &[1]);
-        check(Some(r##"[{"subjectOrId":{"operator":"**","values":["#3"]}}]"##), &[3]);
-        check(Some(r#"[{"updatedAt":{"operator":"<>d","values":["2000-01-01T00:00:00Z",""]}}]"#), &[1, 2, 3]);
-        check(Some(r#"[{"updatedAt":{"operator":"<>d","values":["2999-01-01",""]}}]"#), &[]);
+        check(
+            Some(r#"[{"status":{"operator":"=","values":["1","12"]}}]"#),
+            &[1, 3],
+        );
+        check(
+            Some(r#"[{"assignee":{"operator":"=","values":["me"]}}]"#),
+            &[2],
+        );
+        check(
+            Some(r#"[{"assignee":{"operator":"!*","values":[]}}]"#),
+            &[1, 3],
+        );
+        check(
+            Some(r#"[{"blocked":{"operator":"=","values":["1"]}}]"#),
+            &[2],
+        );
+        check(
+            Some(r#"[{"blocks":{"operator":"=","values":["2"]}}]"#),
+            &[1],
+        );
+        check(
+            Some(
+                r#"[{"id":{"operator":"!","values":["2"]}},{"status":{"operator":"o","values":null}}]"#,
+            ),
+            &[1],
+        );
+        check(
+            Some(r##"[{"subjectOrId":{"operator":"**","values":["#3"]}}]"##),
+            &[3],
+        );
+        check(
+            Some(r#"[{"updatedAt":{"operator":"<>d","values":["2000-01-01T00:00:00Z",""]}}]"#),
+            &[1, 2, 3],
+        );
+        check(
+            Some(r#"[{"updatedAt":{"operator":"<>d","values":["2999-01-01",""]}}]"#),
+            &[],
+        );
     }
 
     #[test]
     fn unsupported_filters_are_invalid_queries() {
-        check_invalid(r#"[{"bogus":{"operator":"=","values":["1"]}}]"#, "Bogus filter does not exist");
-        check_invalid(r#"[{"status":{"operator":"~","values":["1"]}}]"#, "Operator is not set");
-        check_invalid(r#"[{"status":{"values":["1"]}}]"#, "Operator can't be blank");
-        check_invalid(r#"[{"type":{"operator":"=","values":[]}}]"#, "invalid values");
-        check_invalid(r#"[{"type":{"operator":"=","values":["abc"]}}]"#, "invalid values");
+        check_invalid(
+            r#"[{"bogus":{"operator":"=","values":["1"]}}]"#,
+            "Bogus filter does not exist",
+        );
+        check_invalid(
+            r#"[{"status":{"operator":"~","values":["1"]}}]"#,
+            "Operator is not set",
+        );
+        check_invalid(
+            r#"[{"status":{"values":["1"]}}]"#,
+            "Operator can't be blank",
+        );
+        check_invalid(
+            r#"[{"type":{"operator":"=","values":[]}}]"#,
+            "invalid values",
+        );
+        check_invalid(
+            r#"[{"type":{"operator":"=","values":["abc"]}}]"#,
+            "invalid values",
+        );
         check_invalid(r#"{"status":1}"#, "not a valid JSON array");
-        check_invalid(r#"[{"customField99":{"operator":"*","values":[]}}]"#, "does not exist");
+        check_invalid(
+            r#"[{"customField99":{"operator":"*","values":[]}}]"#,
+            "does not exist",
+        );
     }
 
     #[test]
     fn sorting_and_paging() {
         assert!(parse_sort(Some(r#"[["priority","desc"],["id","asc"]]"#)).is_ok());
-        assert_eq!(parse_sort(Some(r#"[["nope","asc"]]"#)).unwrap_err().status, 400);
-        assert_eq!(parse_sort(Some(r#"[["id","sideways"]]"#)).unwrap_err().status, 400);
+        assert_eq!(
+            parse_sort(Some(r#"[["nope","asc"]]"#)).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            parse_sort(Some(r#"[["id","sideways"]]"#))
+                .unwrap_err()
+                .status,
+            400
+        );
         assert_eq!(page(None, None, 20, 1000).unwrap(), (20, 1));
         assert_eq!(page(Some("-1"), Some("3"), 20, 1000).unwrap(), (1000, 3));
         assert_eq!(page(Some("5000"), Some("0"), 20, 1000).unwrap(), (1000, 1));

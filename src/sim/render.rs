@@ -7,7 +7,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
-use super::state::{Act, Board, PriorityDef, ProjectDef, Rel, SimError, StatusDef, TypeDef, UserDef, Wp, relation_names};
+use super::state::{
+    Act, Board, PriorityDef, ProjectDef, Rel, SimError, StatusDef, TypeDef, UserDef, Wp,
+    relation_names,
+};
 
 pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -15,7 +18,11 @@ pub fn time(t: DateTime<Utc>) -> String {
 
 /// Minimal Markdown-to-HTML: escape everything, paragraphs per blank line. Enough for `html`.
 pub fn html(raw: &str) -> String {
-    let escaped = raw.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let escaped = raw
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
     escaped
         .split("\n\n")
         .filter(|p| !p.trim().is_empty())
@@ -41,35 +48,100 @@ fn null_link() -> Value {
 pub fn work_package(board: &Board, wp: &Wp) -> Value {
     let id = wp.id;
     let self_href = format!("/api/v3/work_packages/{id}");
-    let wp_link = |i: u64| link(format!("/api/v3/work_packages/{i}"), board.wps.get(&i).map(|w| w.subject.as_str()));
+    let wp_link = |i: u64| {
+        link(
+            format!("/api/v3/work_packages/{i}"),
+            board.wps.get(&i).map(|w| w.subject.as_str()),
+        )
+    };
     let user_link = |u: Option<u64>| match u {
-        Some(u) => link(format!("/api/v3/users/{u}"), board.user(u).map(|x| x.name.as_str())),
+        Some(u) => link(
+            format!("/api/v3/users/{u}"),
+            board.user(u).map(|x| x.name.as_str()),
+        ),
         None => null_link(),
     };
     let mut links = Map::new();
     links.insert("self".into(), link(self_href.clone(), Some(&wp.subject)));
-    links.insert("update".into(), json!({ "href": format!("{self_href}/form"), "method": "post" }));
-    links.insert("schema".into(), json!({ "href": format!("/api/v3/work_packages/schemas/{}-{}", wp.project, wp.type_id) }));
-    links.insert("updateImmediately".into(), json!({ "href": self_href, "method": "patch" }));
-    links.insert("delete".into(), json!({ "href": self_href, "method": "delete" }));
-    links.insert("activities".into(), json!({ "href": format!("{self_href}/activities") }));
+    links.insert(
+        "update".into(),
+        json!({ "href": format!("{self_href}/form"), "method": "post" }),
+    );
+    links.insert(
+        "schema".into(),
+        json!({ "href": format!("/api/v3/work_packages/schemas/{}-{}", wp.project, wp.type_id) }),
+    );
+    links.insert(
+        "updateImmediately".into(),
+        json!({ "href": self_href, "method": "patch" }),
+    );
+    links.insert(
+        "delete".into(),
+        json!({ "href": self_href, "method": "delete" }),
+    );
+    links.insert(
+        "activities".into(),
+        json!({ "href": format!("{self_href}/activities") }),
+    );
     links.insert("addComment".into(), json!({ "href": format!("{self_href}/activities"), "method": "post", "title": "Add comment" }));
-    links.insert("relations".into(), json!({ "href": format!("{self_href}/relations") }));
+    links.insert(
+        "relations".into(),
+        json!({ "href": format!("{self_href}/relations") }),
+    );
     links.insert("addRelation".into(), json!({ "href": format!("{self_href}/relations"), "method": "post", "title": "Add relation" }));
-    links.insert("attachments".into(), json!({ "href": format!("{self_href}/attachments") }));
+    links.insert(
+        "attachments".into(),
+        json!({ "href": format!("{self_href}/attachments") }),
+    );
     links.insert("author".into(), user_link(Some(wp.author)));
     links.insert("assignee".into(), user_link(wp.assignee));
     links.insert("responsible".into(), null_link());
-    links.insert("priority".into(), link(format!("/api/v3/priorities/{}", wp.priority), board.priority(wp.priority).map(|p| p.name.as_str())));
-    links.insert("project".into(), link(format!("/api/v3/projects/{}", wp.project), board.project(wp.project).map(|p| p.name.as_str())));
-    links.insert("status".into(), link(format!("/api/v3/statuses/{}", wp.status), board.status(wp.status).map(|s| s.name.as_str())));
-    links.insert("type".into(), link(format!("/api/v3/types/{}", wp.type_id), board.type_(wp.type_id).map(|t| t.name.as_str())));
+    links.insert(
+        "priority".into(),
+        link(
+            format!("/api/v3/priorities/{}", wp.priority),
+            board.priority(wp.priority).map(|p| p.name.as_str()),
+        ),
+    );
+    links.insert(
+        "project".into(),
+        link(
+            format!("/api/v3/projects/{}", wp.project),
+            board.project(wp.project).map(|p| p.name.as_str()),
+        ),
+    );
+    links.insert(
+        "status".into(),
+        link(
+            format!("/api/v3/statuses/{}", wp.status),
+            board.status(wp.status).map(|s| s.name.as_str()),
+        ),
+    );
+    links.insert(
+        "type".into(),
+        link(
+            format!("/api/v3/types/{}", wp.type_id),
+            board.type_(wp.type_id).map(|t| t.name.as_str()),
+        ),
+    );
     links.insert("version".into(), null_link());
     links.insert("category".into(), null_link());
-    links.insert("parent".into(), wp.parent.map(wp_link).unwrap_or_else(null_link));
-    links.insert("children".into(), Value::Array(board.children_of(id).map(wp_link).collect()));
-    links.insert("ancestors".into(), Value::Array(board.ancestors(id).into_iter().map(wp_link).collect()));
-    links.insert("watchers".into(), json!({ "href": format!("{self_href}/watchers") }));
+    links.insert(
+        "parent".into(),
+        wp.parent.map(wp_link).unwrap_or_else(null_link),
+    );
+    links.insert(
+        "children".into(),
+        Value::Array(board.children_of(id).map(wp_link).collect()),
+    );
+    links.insert(
+        "ancestors".into(),
+        Value::Array(board.ancestors(id).into_iter().map(wp_link).collect()),
+    );
+    links.insert(
+        "watchers".into(),
+        json!({ "href": format!("{self_href}/watchers") }),
+    );
     let mut body = Map::new();
     body.insert("_type".into(), json!("WorkPackage"));
     body.insert("id".into(), json!(id));
@@ -78,12 +150,26 @@ pub fn work_package(board: &Board, wp: &Wp) -> Value {
     body.insert("description".into(), formattable(&wp.description));
     body.insert("scheduleManually".into(), json!(false));
     body.insert("ignoreNonWorkingDays".into(), json!(false));
-    body.insert("percentageDone".into(), json!(board.status(wp.status).map(|s| s.default_done_ratio).unwrap_or(0)));
+    body.insert(
+        "percentageDone".into(),
+        json!(
+            board
+                .status(wp.status)
+                .map(|s| s.default_done_ratio)
+                .unwrap_or(0)
+        ),
+    );
     body.insert("createdAt".into(), json!(time(wp.created_at)));
     body.insert("updatedAt".into(), json!(time(wp.updated_at)));
     // String custom fields are properties, not links (API-NOTES section 2).
     for cf in &board.custom_fields {
-        body.insert(format!("customField{}", cf.id), wp.custom.get(&cf.id).map(|v| json!(v)).unwrap_or(Value::Null));
+        body.insert(
+            format!("customField{}", cf.id),
+            wp.custom
+                .get(&cf.id)
+                .map(|v| json!(v))
+                .unwrap_or(Value::Null),
+        );
     }
     body.insert("_links".into(), Value::Object(links));
     Value::Object(body)
@@ -101,20 +187,43 @@ fn paging_links(self_path: &str, query: &str, offset: u64, size: u64, total: u64
         format!("{self_path}?{}", parts.join("&"))
     };
     let mut links = Map::new();
-    links.insert("self".into(), json!({ "href": q(&offset.to_string(), &size.to_string()) }));
-    links.insert("jumpTo".into(), json!({ "href": q("%7Boffset%7D", &size.to_string()), "templated": true }));
-    links.insert("changeSize".into(), json!({ "href": q(&offset.to_string(), "%7Bsize%7D"), "templated": true }));
+    links.insert(
+        "self".into(),
+        json!({ "href": q(&offset.to_string(), &size.to_string()) }),
+    );
+    links.insert(
+        "jumpTo".into(),
+        json!({ "href": q("%7Boffset%7D", &size.to_string()), "templated": true }),
+    );
+    links.insert(
+        "changeSize".into(),
+        json!({ "href": q(&offset.to_string(), "%7Bsize%7D"), "templated": true }),
+    );
     if offset > 1 {
-        links.insert("previousByOffset".into(), json!({ "href": q(&(offset - 1).to_string(), &size.to_string()) }));
+        links.insert(
+            "previousByOffset".into(),
+            json!({ "href": q(&(offset - 1).to_string(), &size.to_string()) }),
+        );
     }
     if offset * size < total {
-        links.insert("nextByOffset".into(), json!({ "href": q(&(offset + 1).to_string(), &size.to_string()) }));
+        links.insert(
+            "nextByOffset".into(),
+            json!({ "href": q(&(offset + 1).to_string(), &size.to_string()) }),
+        );
     }
     Value::Object(links)
 }
 
 /// A paginated collection: `type_` is `WorkPackageCollection` for work packages, else `Collection`.
-pub fn paged_collection(type_: &str, self_path: &str, query: &str, elements: Vec<Value>, total: u64, offset: u64, size: u64) -> Value {
+pub fn paged_collection(
+    type_: &str,
+    self_path: &str,
+    query: &str,
+    elements: Vec<Value>,
+    total: u64,
+    offset: u64,
+    size: u64,
+) -> Value {
     json!({
         "_type": type_,
         "total": total,
@@ -192,7 +301,13 @@ pub fn project(p: &ProjectDef, created: DateTime<Utc>) -> Value {
 
 pub fn relation(board: &Board, r: &Rel) -> Value {
     let (reverse, name) = relation_names(&r.type_);
-    let wp = |id: u64| board.wps.get(&id).map(|w| w.subject.clone()).unwrap_or_default();
+    let wp = |id: u64| {
+        board
+            .wps
+            .get(&id)
+            .map(|w| w.subject.clone())
+            .unwrap_or_default()
+    };
     let href = format!("/api/v3/relations/{}", r.id);
     json!({
         "_type": "Relation", "id": r.id, "name": name, "type": r.type_, "reverseType": reverse,
@@ -208,7 +323,11 @@ pub fn relation(board: &Board, r: &Rel) -> Value {
 }
 
 pub fn activity(board: &Board, a: &Act) -> Value {
-    let subject = board.wps.get(&a.wp).map(|w| w.subject.clone()).unwrap_or_default();
+    let subject = board
+        .wps
+        .get(&a.wp)
+        .map(|w| w.subject.clone())
+        .unwrap_or_default();
     let mut body = json!({
         "_type": if a.comment.is_some() { "Activity::Comment" } else { "Activity" },
         "id": a.id,
@@ -241,7 +360,10 @@ pub fn schema(board: &Board, project: u64, type_id: u64) -> Value {
             json!({ "type": "String", "name": cf.name, "required": false, "hasDefault": false, "writable": true, "options": { "rtl": null } }),
         );
     }
-    body.insert("_links".into(), json!({ "self": { "href": format!("/api/v3/work_packages/schemas/{project}-{type_id}") } }));
+    body.insert(
+        "_links".into(),
+        json!({ "self": { "href": format!("/api/v3/work_packages/schemas/{project}-{type_id}") } }),
+    );
     Value::Object(body)
 }
 

@@ -38,12 +38,27 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v3/projects", get(projects))
         .route("/api/v3/projects/{id}", get(project))
         .route("/api/v3/projects/{id}/types", get(project_types))
-        .route("/api/v3/projects/{id}/work_packages", get(project_work_packages).post(create_in_project))
-        .route("/api/v3/work_packages", get(work_packages).post(create_work_package))
+        .route(
+            "/api/v3/projects/{id}/work_packages",
+            get(project_work_packages).post(create_in_project),
+        )
+        .route(
+            "/api/v3/work_packages",
+            get(work_packages).post(create_work_package),
+        )
         .route("/api/v3/work_packages/schemas/{key}", get(schema))
-        .route("/api/v3/work_packages/{id}", get(work_package).patch(update_work_package))
-        .route("/api/v3/work_packages/{id}/activities", get(activities).post(add_comment))
-        .route("/api/v3/work_packages/{id}/relations", get(wp_relations).post(create_relation))
+        .route(
+            "/api/v3/work_packages/{id}",
+            get(work_package).patch(update_work_package),
+        )
+        .route(
+            "/api/v3/work_packages/{id}/activities",
+            get(activities).post(add_comment),
+        )
+        .route(
+            "/api/v3/work_packages/{id}/relations",
+            get(wp_relations).post(create_relation),
+        )
         .route("/api/v3/relations", get(relations))
         .route("/api/v3/relations/{id}", get(relation))
         .fallback(not_found)
@@ -52,7 +67,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
 }
 
 fn hal(status: StatusCode, body: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/hal+json; charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/hal+json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn ok(body: Value) -> Response {
@@ -69,16 +89,24 @@ impl IntoResponse for SimError {
 type Result<T, E = SimError> = std::result::Result<T, E>;
 
 async fn authenticate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
-    let user = token_of(req.headers()).and_then(|t| shared.board.lock().ok()?.tokens.get(&t).copied());
+    let user =
+        token_of(req.headers()).and_then(|t| shared.board.lock().ok()?.tokens.get(&t).copied());
     match user {
         Some(u) => {
             req.extensions_mut().insert(Caller(u));
             next.run(req).await
         }
         None => {
-            let e = SimError::new(401, "Unauthenticated", "You need to be authenticated to access this resource.");
+            let e = SimError::new(
+                401,
+                "Unauthenticated",
+                "You need to be authenticated to access this resource.",
+            );
             let mut resp = e.into_response();
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"OpenProject API\""));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"OpenProject API\""),
+            );
             resp
         }
     }
@@ -88,7 +116,9 @@ async fn authenticate(State(shared): State<Arc<Shared>>, mut req: Request, next:
 fn token_of(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     if let Some(b) = value.strip_prefix("Basic ") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (user, token) = text.split_once(':')?;
         return (user == "apikey").then(|| token.to_string());
@@ -106,7 +136,13 @@ fn id(raw: &str) -> Result<u64> {
 
 /// Locks the board. A poisoned lock means a handler panicked mid-write: answer 500, like a server bug.
 fn board(shared: &Shared) -> Result<std::sync::MutexGuard<'_, Board>> {
-    shared.board.lock().map_err(|_| SimError::new(500, "InternalServerError", "An internal error has occurred."))
+    shared.board.lock().map_err(|_| {
+        SimError::new(
+            500,
+            "InternalServerError",
+            "An internal error has occurred.",
+        )
+    })
 }
 
 async fn not_found() -> Response {
@@ -127,60 +163,108 @@ async fn root() -> Response {
     }))
 }
 
-async fn user(State(s): State<Arc<Shared>>, Path(raw): Path<String>, req: Request) -> Result<Response> {
+async fn user(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
-    let uid = if raw == "me" { caller(req.extensions()) } else { id(&raw)? };
+    let uid = if raw == "me" {
+        caller(req.extensions())
+    } else {
+        id(&raw)?
+    };
     let u = b.user(uid).ok_or_else(SimError::not_found)?;
     Ok(ok(render::user(u, b.created_at())))
 }
 
 async fn statuses(State(s): State<Arc<Shared>>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::collection("/api/v3/statuses", b.statuses.iter().map(render::status).collect())))
+    Ok(ok(render::collection(
+        "/api/v3/statuses",
+        b.statuses.iter().map(render::status).collect(),
+    )))
 }
 
 async fn status(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::status(b.status(id(&raw)?).ok_or_else(SimError::not_found)?)))
+    Ok(ok(render::status(
+        b.status(id(&raw)?).ok_or_else(SimError::not_found)?,
+    )))
 }
 
 async fn types(State(s): State<Arc<Shared>>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::collection("/api/v3/types", b.types.iter().map(|t| render::type_(t, b.created_at())).collect())))
+    Ok(ok(render::collection(
+        "/api/v3/types",
+        b.types
+            .iter()
+            .map(|t| render::type_(t, b.created_at()))
+            .collect(),
+    )))
 }
 
 async fn project_types(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
     let p = b.project_by_key(&raw).ok_or_else(SimError::not_found)?;
     let path = format!("/api/v3/projects/{}/types", p.id);
-    Ok(ok(render::collection(&path, b.types.iter().map(|t| render::type_(t, b.created_at())).collect())))
+    Ok(ok(render::collection(
+        &path,
+        b.types
+            .iter()
+            .map(|t| render::type_(t, b.created_at()))
+            .collect(),
+    )))
 }
 
 async fn type_(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::type_(b.type_(id(&raw)?).ok_or_else(SimError::not_found)?, b.created_at())))
+    Ok(ok(render::type_(
+        b.type_(id(&raw)?).ok_or_else(SimError::not_found)?,
+        b.created_at(),
+    )))
 }
 
 async fn priorities(State(s): State<Arc<Shared>>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::collection("/api/v3/priorities", b.priorities.iter().map(render::priority).collect())))
+    Ok(ok(render::collection(
+        "/api/v3/priorities",
+        b.priorities.iter().map(render::priority).collect(),
+    )))
 }
 
 async fn priority(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::priority(b.priority(id(&raw)?).ok_or_else(SimError::not_found)?)))
+    Ok(ok(render::priority(
+        b.priority(id(&raw)?).ok_or_else(SimError::not_found)?,
+    )))
 }
 
 async fn projects(State(s): State<Arc<Shared>>) -> Result<Response> {
     let b = board(&s)?;
-    let elements: Vec<Value> = b.projects.iter().map(|p| render::project(p, b.created_at())).collect();
+    let elements: Vec<Value> = b
+        .projects
+        .iter()
+        .map(|p| render::project(p, b.created_at()))
+        .collect();
     let total = elements.len() as u64;
-    Ok(ok(render::paged_collection("Collection", "/api/v3/projects", "", elements, total, 1, total.max(1))))
+    Ok(ok(render::paged_collection(
+        "Collection",
+        "/api/v3/projects",
+        "",
+        elements,
+        total,
+        1,
+        total.max(1),
+    )))
 }
 
 async fn project(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::project(b.project_by_key(&raw).ok_or_else(SimError::not_found)?, b.created_at())))
+    Ok(ok(render::project(
+        b.project_by_key(&raw).ok_or_else(SimError::not_found)?,
+        b.created_at(),
+    )))
 }
 
 async fn schema(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Result<Response> {
@@ -195,15 +279,30 @@ async fn schema(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Result
 
 /// The query string as given, minus paging (for the collection's links).
 fn base_query(params: &HashMap<String, String>) -> String {
-    let mut keys: Vec<&String> = params.keys().filter(|k| *k != "offset" && *k != "pageSize").collect();
+    let mut keys: Vec<&String> = params
+        .keys()
+        .filter(|k| *k != "offset" && *k != "pageSize")
+        .collect();
     keys.sort();
     keys.iter()
-        .map(|k| format!("{}={}", k, url::form_urlencoded::byte_serialize(params[*k].as_bytes()).collect::<String>()))
+        .map(|k| {
+            format!(
+                "{}={}",
+                k,
+                url::form_urlencoded::byte_serialize(params[*k].as_bytes()).collect::<String>()
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
 
-fn list(s: &Shared, user: u64, project: Option<u64>, params: &HashMap<String, String>, self_path: &str) -> Result<Response> {
+fn list(
+    s: &Shared,
+    user: u64,
+    project: Option<u64>,
+    params: &HashMap<String, String>,
+    self_path: &str,
+) -> Result<Response> {
     let b = board(s)?;
     let filters = query::parse_filters(params.get("filters").map(String::as_str))?;
     let q = WpQuery::compile(&b, &filters, user)?;
@@ -214,21 +313,62 @@ fn list(s: &Shared, user: u64, project: Option<u64>, params: &HashMap<String, St
         b.behaviour.default_page_size,
         b.behaviour.max_page_size,
     )?;
-    let mut hits: Vec<_> = b.wps.values().filter(|w| project.is_none_or(|p| w.project == p) && q.matches(&b, w)).collect();
+    let mut hits: Vec<_> = b
+        .wps
+        .values()
+        .filter(|w| project.is_none_or(|p| w.project == p) && q.matches(&b, w))
+        .collect();
     query::sort(&b, &mut hits, &sort);
     let total = hits.len() as u64;
     let start = ((offset - 1) * size) as usize;
-    let elements = hits.iter().skip(start).take(size as usize).map(|w| render::work_package(&b, w)).collect();
-    Ok(ok(render::paged_collection("WorkPackageCollection", self_path, &base_query(params), elements, total, offset, size)))
+    let elements = hits
+        .iter()
+        .skip(start)
+        .take(size as usize)
+        .map(|w| render::work_package(&b, w))
+        .collect();
+    Ok(ok(render::paged_collection(
+        "WorkPackageCollection",
+        self_path,
+        &base_query(params),
+        elements,
+        total,
+        offset,
+        size,
+    )))
 }
 
-async fn work_packages(State(s): State<Arc<Shared>>, Query(params): Params, req: Request) -> Result<Response> {
-    list(&s, caller(req.extensions()), None, &params, "/api/v3/work_packages")
+async fn work_packages(
+    State(s): State<Arc<Shared>>,
+    Query(params): Params,
+    req: Request,
+) -> Result<Response> {
+    list(
+        &s,
+        caller(req.extensions()),
+        None,
+        &params,
+        "/api/v3/work_packages",
+    )
 }
 
-async fn project_work_packages(State(s): State<Arc<Shared>>, Path(raw): Path<String>, Query(params): Params, req: Request) -> Result<Response> {
-    let pid = board(&s)?.project_by_key(&raw).ok_or_else(SimError::not_found)?.id;
-    list(&s, caller(req.extensions()), Some(pid), &params, &format!("/api/v3/projects/{pid}/work_packages"))
+async fn project_work_packages(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    Query(params): Params,
+    req: Request,
+) -> Result<Response> {
+    let pid = board(&s)?
+        .project_by_key(&raw)
+        .ok_or_else(SimError::not_found)?
+        .id;
+    list(
+        &s,
+        caller(req.extensions()),
+        Some(pid),
+        &params,
+        &format!("/api/v3/projects/{pid}/work_packages"),
+    )
 }
 
 async fn work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
@@ -238,33 +378,62 @@ async fn work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> 
 }
 
 /// Checks Content-Type and parses a single JSON object, as OpenProject does.
-fn json_object(headers: &HeaderMap, body: &Bytes) -> std::result::Result<Map<String, Value>, Response> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
-        return Err((StatusCode::NOT_ACCEPTABLE, [(header::CONTENT_TYPE, "text/plain")], "Missing content-type header").into_response());
+fn json_object(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> std::result::Result<Map<String, Value>, Response> {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err((
+            StatusCode::NOT_ACCEPTABLE,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Missing content-type header",
+        )
+            .into_response());
     };
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime != "application/json" && mime != "application/hal+json" {
-        return Err(SimError::new(415, "TypeNotSupported", format!("Expected CONTENT-TYPE to be (application/json) but got ({mime}).")).into_response());
+        return Err(SimError::new(
+            415,
+            "TypeNotSupported",
+            format!("Expected CONTENT-TYPE to be (application/json) but got ({mime})."),
+        )
+        .into_response());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(SimError::bad_body("The request body was not a single JSON object.").into_response()),
+        _ => Err(
+            SimError::bad_body("The request body was not a single JSON object.").into_response(),
+        ),
     }
 }
 
 /// The id of a link `{"href": "/api/v3/<kind>/<id>"}`; `Ok(None)` for `{"href": null}`.
 fn link_id(links: &Map<String, Value>, name: &str, kind: &str) -> Result<Option<Option<u64>>> {
-    let Some(link) = links.get(name) else { return Ok(None) };
+    let Some(link) = links.get(name) else {
+        return Ok(None);
+    };
     let mismatch = || SimError {
         attribute: Some(name.to_string()),
-        ..SimError::new(422, "ResourceTypeMismatch", format!("Expected a link to a resource of type {kind} for {name}."))
+        ..SimError::new(
+            422,
+            "ResourceTypeMismatch",
+            format!("Expected a link to a resource of type {kind} for {name}."),
+        )
     };
     match link.get("href") {
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(href)) => {
             let prefix = format!("/api/v3/{kind}/");
-            let rest = href.find(&prefix).map(|i| &href[i + prefix.len()..]).ok_or_else(mismatch)?;
-            rest.parse::<u64>().map(|id| Some(Some(id))).map_err(|_| mismatch())
+            let rest = href
+                .find(&prefix)
+                .map(|i| &href[i + prefix.len()..])
+                .ok_or_else(mismatch)?;
+            rest.parse::<u64>()
+                .map(|id| Some(Some(id)))
+                .map_err(|_| mismatch())
         }
         _ => Err(mismatch()),
     }
@@ -273,15 +442,32 @@ fn link_id(links: &Map<String, Value>, name: &str, kind: &str) -> Result<Option<
 fn custom_fields(b: &Board, body: &Map<String, Value>) -> Result<BTreeMap<u64, Option<String>>> {
     let mut out = BTreeMap::new();
     for (key, value) in body {
-        let Some(n) = key.strip_prefix("customField") else { continue };
-        let cf = n.parse::<u64>().ok().filter(|id| b.custom_fields.iter().any(|c| c.id == *id));
+        let Some(n) = key.strip_prefix("customField") else {
+            continue;
+        };
+        let cf = n
+            .parse::<u64>()
+            .ok()
+            .filter(|id| b.custom_fields.iter().any(|c| c.id == *id));
         let Some(cf) = cf else {
-            return Err(SimError::violation(key, format!("{key} is not a valid custom field.")));
+            return Err(SimError::violation(
+                key,
+                format!("{key} is not a valid custom field."),
+            ));
         };
         let v = match value {
             Value::Null => None,
             Value::String(s) => Some(s.clone()),
-            _ => return Err(SimError { attribute: Some(key.clone()), ..SimError::new(422, "PropertyFormatError", format!("{key} must be a string.")) }),
+            _ => {
+                return Err(SimError {
+                    attribute: Some(key.clone()),
+                    ..SimError::new(
+                        422,
+                        "PropertyFormatError",
+                        format!("{key} must be a string."),
+                    )
+                });
+            }
         };
         out.insert(cf, v);
     }
@@ -294,31 +480,56 @@ fn description(body: &Map<String, Value>) -> Result<Option<String>> {
         Some(Value::Object(d)) => match d.get("raw") {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Null) | None => Ok(Some(String::new())),
-            _ => Err(SimError::violation("description", "Description is invalid.")),
+            _ => Err(SimError::violation(
+                "description",
+                "Description is invalid.",
+            )),
         },
-        _ => Err(SimError::violation("description", "Description is invalid.")),
+        _ => Err(SimError::violation(
+            "description",
+            "Description is invalid.",
+        )),
     }
 }
 
 fn parse_change(b: &Board, body: &Map<String, Value>) -> Result<(Option<u64>, WpChange)> {
-    for ro in ["id", "createdAt", "updatedAt", "derivedStartDate", "derivedDueDate", "derivedEstimatedTime", "spentTime"] {
+    for ro in [
+        "id",
+        "createdAt",
+        "updatedAt",
+        "derivedStartDate",
+        "derivedDueDate",
+        "derivedEstimatedTime",
+        "spentTime",
+    ] {
         if body.contains_key(ro) {
             return Err(SimError::read_only(ro));
         }
     }
-    let lock_version = body.get("lockVersion").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
+    let lock_version = body
+        .get("lockVersion")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
     let empty = Map::new();
-    let links = body.get("_links").and_then(Value::as_object).unwrap_or(&empty);
+    let links = body
+        .get("_links")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let subject = match body.get("subject") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(SimError::violation("subject", "Subject is invalid.")),
     };
     let change = WpChange {
-        status: link_id(links, "status", "statuses")?.map(|s| s.ok_or_else(|| SimError::violation("status", "Status can't be blank."))).transpose()?,
+        status: link_id(links, "status", "statuses")?
+            .map(|s| s.ok_or_else(|| SimError::violation("status", "Status can't be blank.")))
+            .transpose()?,
         assignee: link_id(links, "assignee", "users")?,
-        priority: link_id(links, "priority", "priorities")?.map(|p| p.ok_or_else(|| SimError::violation("priority", "Priority can't be blank."))).transpose()?,
-        type_id: link_id(links, "type", "types")?.map(|t| t.ok_or_else(|| SimError::violation("type", "Type can't be blank."))).transpose()?,
+        priority: link_id(links, "priority", "priorities")?
+            .map(|p| p.ok_or_else(|| SimError::violation("priority", "Priority can't be blank.")))
+            .transpose()?,
+        type_id: link_id(links, "type", "types")?
+            .map(|t| t.ok_or_else(|| SimError::violation("type", "Type can't be blank.")))
+            .transpose()?,
         parent: link_id(links, "parent", "work_packages")?,
         subject,
         description: description(body)?,
@@ -327,9 +538,16 @@ fn parse_change(b: &Board, body: &Map<String, Value>) -> Result<(Option<u64>, Wp
     Ok((lock_version, change))
 }
 
-async fn update_work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>, headers: HeaderMap, req: Request) -> Result<Response> {
+async fn update_work_package(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response> {
     let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY).await.map_err(|_| SimError::bad_body("The request body is too large."))?;
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
     let wp_id = id(&raw)?;
     let map = match json_object(&headers, &body) {
         Ok(m) => m,
@@ -344,22 +562,38 @@ async fn update_work_package(State(s): State<Arc<Shared>>, Path(raw): Path<Strin
     Ok(ok(render::work_package(&b, &b.wps[&wp_id])))
 }
 
-fn create(s: &Shared, user: u64, project: Option<u64>, headers: &HeaderMap, body: &Bytes) -> Result<Response> {
+fn create(
+    s: &Shared,
+    user: u64,
+    project: Option<u64>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response> {
     let map = match json_object(headers, body) {
         Ok(m) => m,
         Err(resp) => return Ok(resp),
     };
     let mut b = board(s)?;
     let empty = Map::new();
-    let links = map.get("_links").and_then(Value::as_object).unwrap_or(&empty);
+    let links = map
+        .get("_links")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let project = match project {
         Some(p) => p,
         None => link_id(links, "project", "projects")?
             .flatten()
             .ok_or_else(|| SimError::violation("project", "Project can't be blank."))?,
     };
-    let subject = map.get("subject").and_then(Value::as_str).unwrap_or("").to_string();
-    let custom = custom_fields(&b, &map)?.into_iter().filter_map(|(k, v)| Some((k, v?))).collect();
+    let subject = map
+        .get("subject")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let custom = custom_fields(&b, &map)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect();
     let new = NewWp {
         project,
         type_id: link_id(links, "type", "types")?.flatten(),
@@ -372,12 +606,22 @@ fn create(s: &Shared, user: u64, project: Option<u64>, headers: &HeaderMap, body
         custom,
     };
     let id = b.create(user, new)?;
-    Ok(hal(StatusCode::CREATED, render::work_package(&b, &b.wps[&id])))
+    Ok(hal(
+        StatusCode::CREATED,
+        render::work_package(&b, &b.wps[&id]),
+    ))
 }
 
-async fn create_in_project(State(s): State<Arc<Shared>>, Path(raw): Path<String>, headers: HeaderMap, req: Request) -> Result<Response> {
+async fn create_in_project(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response> {
     let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY).await.map_err(|_| SimError::bad_body("The request body is too large."))?;
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
     let pid = board(&s)?
         .project_by_key(&raw)
         .ok_or_else(|| SimError::new(404, "NotFound", "The specified project does not exist."))?
@@ -385,9 +629,15 @@ async fn create_in_project(State(s): State<Arc<Shared>>, Path(raw): Path<String>
     create(&s, user, Some(pid), &headers, &body)
 }
 
-async fn create_work_package(State(s): State<Arc<Shared>>, headers: HeaderMap, req: Request) -> Result<Response> {
+async fn create_work_package(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response> {
     let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY).await.map_err(|_| SimError::bad_body("The request body is too large."))?;
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
     create(&s, user, None, &headers, &body)
 }
 
@@ -397,13 +647,28 @@ async fn activities(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Re
     if !b.wps.contains_key(&wp) {
         return Err(SimError::not_found());
     }
-    let elements = b.activities.iter().filter(|a| a.wp == wp).map(|a| render::activity(&b, a)).collect();
-    Ok(ok(render::collection(&format!("/api/v3/work_packages/{wp}/activities"), elements)))
+    let elements = b
+        .activities
+        .iter()
+        .filter(|a| a.wp == wp)
+        .map(|a| render::activity(&b, a))
+        .collect();
+    Ok(ok(render::collection(
+        &format!("/api/v3/work_packages/{wp}/activities"),
+        elements,
+    )))
 }
 
-async fn add_comment(State(s): State<Arc<Shared>>, Path(raw): Path<String>, headers: HeaderMap, req: Request) -> Result<Response> {
+async fn add_comment(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response> {
     let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY).await.map_err(|_| SimError::bad_body("The request body is too large."))?;
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
     let wp = id(&raw)?;
     let map = match json_object(&headers, &body) {
         Ok(m) => m,
@@ -416,7 +681,11 @@ async fn add_comment(State(s): State<Arc<Shared>>, Path(raw): Path<String>, head
         .ok_or_else(|| SimError::violation("comment", "Comment can't be blank."))?;
     let mut b = board(&s)?;
     let act = b.comment(user, wp, text)?;
-    let a = b.activities.iter().find(|a| a.id == act).ok_or_else(SimError::not_found)?;
+    let a = b
+        .activities
+        .iter()
+        .find(|a| a.id == act)
+        .ok_or_else(SimError::not_found)?;
     Ok(hal(StatusCode::CREATED, render::activity(&b, a)))
 }
 
@@ -426,13 +695,28 @@ async fn wp_relations(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> 
     if !b.wps.contains_key(&wp) {
         return Err(SimError::not_found());
     }
-    let elements: Vec<Value> = b.relations.values().filter(|r| r.from == wp || r.to == wp).map(|r| render::relation(&b, r)).collect();
-    Ok(ok(render::collection(&format!("/api/v3/work_packages/{wp}/relations"), elements)))
+    let elements: Vec<Value> = b
+        .relations
+        .values()
+        .filter(|r| r.from == wp || r.to == wp)
+        .map(|r| render::relation(&b, r))
+        .collect();
+    Ok(ok(render::collection(
+        &format!("/api/v3/work_packages/{wp}/relations"),
+        elements,
+    )))
 }
 
-async fn create_relation(State(s): State<Arc<Shared>>, Path(raw): Path<String>, headers: HeaderMap, req: Request) -> Result<Response> {
+async fn create_relation(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response> {
     let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY).await.map_err(|_| SimError::bad_body("The request body is too large."))?;
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
     let from = id(&raw)?;
     let map = match json_object(&headers, &body) {
         Ok(m) => m,
@@ -442,35 +726,74 @@ async fn create_relation(State(s): State<Arc<Shared>>, Path(raw): Path<String>, 
     if !b.wps.contains_key(&from) {
         return Err(SimError::not_found());
     }
-    let type_ = map.get("type").and_then(Value::as_str).unwrap_or("relates").to_string();
+    let type_ = map
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("relates")
+        .to_string();
     let empty = Map::new();
-    let links = map.get("_links").and_then(Value::as_object).unwrap_or(&empty);
-    let to = link_id(links, "to", "work_packages")?.flatten().ok_or_else(|| SimError::violation("to", "Related work package can't be blank."))?;
-    let desc = map.get("description").and_then(Value::as_str).map(String::from);
+    let links = map
+        .get("_links")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let to = link_id(links, "to", "work_packages")?
+        .flatten()
+        .ok_or_else(|| SimError::violation("to", "Related work package can't be blank."))?;
+    let desc = map
+        .get("description")
+        .and_then(Value::as_str)
+        .map(String::from);
     let lag = map.get("lag").and_then(Value::as_i64);
     let rid = b.relate(user, from, to, &type_, desc, lag)?;
-    Ok(hal(StatusCode::CREATED, render::relation(&b, &b.relations[&rid])))
+    Ok(hal(
+        StatusCode::CREATED,
+        render::relation(&b, &b.relations[&rid]),
+    ))
 }
 
 /// `GET /api/v3/relations`: filters `id`, `from`, `to`, `involved`, `type`; paginated, by id.
 async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Result<Response> {
     let b = board(&s)?;
-    let filters = query::parse_filters(Some(params.get("filters").map(String::as_str).unwrap_or("[]")))?;
+    let filters = query::parse_filters(Some(
+        params.get("filters").map(String::as_str).unwrap_or("[]"),
+    ))?;
     let mut preds: Vec<Box<dyn Fn(&super::state::Rel) -> bool>> = Vec::new();
     for f in filters {
         let negate = match f.operator.as_str() {
             "=" => false,
             "!" => true,
-            _ => return Err(SimError::invalid_query(format!("Filters {} Operator is not set to one of the allowed values.", f.name))),
+            _ => {
+                return Err(SimError::invalid_query(format!(
+                    "Filters {} Operator is not set to one of the allowed values.",
+                    f.name
+                )));
+            }
         };
         if f.values.is_empty() {
-            return Err(SimError::invalid_query(format!("Filters {} filter has invalid values.", f.name)));
+            return Err(SimError::invalid_query(format!(
+                "Filters {} filter has invalid values.",
+                f.name
+            )));
         }
         let pred: Box<dyn Fn(&super::state::Rel) -> bool> = match f.name.as_str() {
             "type" => {
-                let known = ["relates", "duplicates", "duplicated", "blocks", "blocked", "precedes", "follows", "includes", "partof", "requires", "required"];
+                let known = [
+                    "relates",
+                    "duplicates",
+                    "duplicated",
+                    "blocks",
+                    "blocked",
+                    "precedes",
+                    "follows",
+                    "includes",
+                    "partof",
+                    "requires",
+                    "required",
+                ];
                 if f.values.iter().any(|v| !known.contains(&v.as_str())) {
-                    return Err(SimError::invalid_query("Filters Type filter has invalid values."));
+                    return Err(SimError::invalid_query(
+                        "Filters Type filter has invalid values.",
+                    ));
                 }
                 let values = f.values.clone();
                 Box::new(move |r| values.iter().any(|v| *v == r.type_))
@@ -479,7 +802,13 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
                 let ids: Vec<u64> = f
                     .values
                     .iter()
-                    .map(|v| v.parse().map_err(|_| SimError::invalid_query(format!("Filters {name} filter has invalid values."))))
+                    .map(|v| {
+                        v.parse().map_err(|_| {
+                            SimError::invalid_query(format!(
+                                "Filters {name} filter has invalid values."
+                            ))
+                        })
+                    })
                     .collect::<Result<_>>()?;
                 match name {
                     "id" => Box::new(move |r| ids.contains(&r.id)),
@@ -488,9 +817,17 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
                     _ => Box::new(move |r| ids.contains(&r.from) || ids.contains(&r.to)),
                 }
             }
-            other => return Err(SimError::invalid_query(format!("Filters {other} filter does not exist."))),
+            other => {
+                return Err(SimError::invalid_query(format!(
+                    "Filters {other} filter does not exist."
+                )));
+            }
         };
-        preds.push(if negate { Box::new(move |r| !pred(r)) } else { pred });
+        preds.push(if negate {
+            Box::new(move |r| !pred(r))
+        } else {
+            pred
+        });
     }
     let (size, offset) = query::page(
         params.get("pageSize").map(String::as_str),
@@ -498,14 +835,34 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
         b.behaviour.default_page_size,
         b.behaviour.max_page_size,
     )?;
-    let hits: Vec<_> = b.relations.values().filter(|r| preds.iter().all(|p| p(r))).collect();
+    let hits: Vec<_> = b
+        .relations
+        .values()
+        .filter(|r| preds.iter().all(|p| p(r)))
+        .collect();
     let total = hits.len() as u64;
-    let elements = hits.iter().skip(((offset - 1) * size) as usize).take(size as usize).map(|r| render::relation(&b, r)).collect();
-    Ok(ok(render::paged_collection("Collection", "/api/v3/relations", &base_query(&params), elements, total, offset, size)))
+    let elements = hits
+        .iter()
+        .skip(((offset - 1) * size) as usize)
+        .take(size as usize)
+        .map(|r| render::relation(&b, r))
+        .collect();
+    Ok(ok(render::paged_collection(
+        "Collection",
+        "/api/v3/relations",
+        &base_query(&params),
+        elements,
+        total,
+        offset,
+        size,
+    )))
 }
 
 async fn relation(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
-    let r = b.relations.get(&id(&raw)?).ok_or_else(SimError::not_found)?;
+    let r = b
+        .relations
+        .get(&id(&raw)?)
+        .ok_or_else(SimError::not_found)?;
     Ok(ok(render::relation(&b, r)))
 }

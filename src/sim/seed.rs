@@ -99,10 +99,22 @@ impl SeedWp {
 
 /// Creates one work package from names, as the admin.
 pub fn create(board: &mut Board, seed: &SeedWp) -> Result<u64, String> {
-    let type_id = board.type_named(&seed.type_).ok_or_else(|| format!("unknown type `{}`", seed.type_))?.id;
-    let status = board.status_named(&seed.status).ok_or_else(|| format!("unknown status `{}`", seed.status))?.id;
-    let priority = board.priority_named(&seed.priority).ok_or_else(|| format!("unknown priority `{}`", seed.priority))?.id;
-    let project = board.project_by_key(&seed.project).ok_or_else(|| format!("unknown project `{}`", seed.project))?.id;
+    let type_id = board
+        .type_named(&seed.type_)
+        .ok_or_else(|| format!("unknown type `{}`", seed.type_))?
+        .id;
+    let status = board
+        .status_named(&seed.status)
+        .ok_or_else(|| format!("unknown status `{}`", seed.status))?
+        .id;
+    let priority = board
+        .priority_named(&seed.priority)
+        .ok_or_else(|| format!("unknown priority `{}`", seed.priority))?
+        .id;
+    let project = board
+        .project_by_key(&seed.project)
+        .ok_or_else(|| format!("unknown project `{}`", seed.project))?
+        .id;
     let mut custom = BTreeMap::new();
     if let Some(pod) = &seed.pod
         && board.custom_fields.iter().any(|c| c.id == POD_FIELD)
@@ -149,19 +161,32 @@ impl SeedFile {
         for p in &self.projects {
             if board.project_by_key(&p.identifier).is_none() {
                 let id = board.projects.iter().map(|p| p.id).max().unwrap_or(0) + 1;
-                board.projects.push(ProjectDef { id, identifier: p.identifier.clone(), name: p.name.clone() });
+                board.projects.push(ProjectDef {
+                    id,
+                    identifier: p.identifier.clone(),
+                    name: p.name.clone(),
+                });
             }
         }
         let mut keys = BTreeMap::new();
         for wp in &self.work_packages {
             let mut wp = wp.clone();
             if let Some(k) = &wp.parent_key {
-                wp.parent = Some(*keys.get(k).ok_or_else(|| format!("`{}`: parent `{k}` is not defined before it", wp.subject))?);
+                wp.parent = Some(*keys.get(k).ok_or_else(|| {
+                    format!("`{}`: parent `{k}` is not defined before it", wp.subject)
+                })?);
             }
             let id = create(board, &wp).map_err(|e| format!("`{}`: {e}", wp.subject))?;
             for blocker in &wp.blocked_by {
-                let b = *keys.get(blocker).ok_or_else(|| format!("`{}`: blocker `{blocker}` is not defined before it", wp.subject))?;
-                board.relate(ADMIN_USER, b, id, "blocks", None, None).map_err(|e| format!("`{}`: {}", wp.subject, e.message))?;
+                let b = *keys.get(blocker).ok_or_else(|| {
+                    format!(
+                        "`{}`: blocker `{blocker}` is not defined before it",
+                        wp.subject
+                    )
+                })?;
+                board
+                    .relate(ADMIN_USER, b, id, "blocks", None, None)
+                    .map_err(|e| format!("`{}`: {}", wp.subject, e.message))?;
             }
             if let Some(k) = &wp.key
                 && keys.insert(k.clone(), id).is_some()
@@ -191,17 +216,31 @@ mod tests {
         let keys = file.apply(&mut b).unwrap();
         assert_eq!(keys["a"], 2);
         assert_eq!(b.wps[&3].parent, Some(1));
-        assert_eq!(b.wps[&3].custom.get(&POD_FIELD).map(String::as_str), Some("pod-2"));
-        assert_eq!(b.relations.values().next().map(|r| (r.from, r.to)), Some((2, 3)));
+        assert_eq!(
+            b.wps[&3].custom.get(&POD_FIELD).map(String::as_str),
+            Some("pod-2")
+        );
+        assert_eq!(
+            b.relations.values().next().map(|r| (r.from, r.to)),
+            Some((2, 3))
+        );
     }
 
     #[test]
     fn seed_file_errors_name_the_entry() {
         let mut b = Board::seeded("Phase");
-        let e = SeedFile::parse(r#"{"work_packages": [{"subject": "X", "parent": "nope"}]}"#).unwrap().apply(&mut b).unwrap_err();
+        let e = SeedFile::parse(r#"{"work_packages": [{"subject": "X", "parent": "nope"}]}"#)
+            .unwrap()
+            .apply(&mut b)
+            .unwrap_err();
         assert!(e.contains("`X`") && e.contains("nope"), "{e}");
-        let e = SeedFile::parse(r#"{"work_packages": [{"subject": "X", "type": "Saga"}]}"#).unwrap().apply(&mut b).unwrap_err();
+        let e = SeedFile::parse(r#"{"work_packages": [{"subject": "X", "type": "Saga"}]}"#)
+            .unwrap()
+            .apply(&mut b)
+            .unwrap_err();
         assert!(e.contains("unknown type `Saga`"), "{e}");
-        assert!(SeedFile::parse(r#"{"work_packages": [{"subject": "X", "colour": "red"}]}"#).is_err());
+        assert!(
+            SeedFile::parse(r#"{"work_packages": [{"subject": "X", "colour": "red"}]}"#).is_err()
+        );
     }
 }

@@ -22,16 +22,33 @@ pub struct SimError {
 
 impl SimError {
     pub fn new(status: u16, identifier: &'static str, message: impl Into<String>) -> SimError {
-        SimError { status, identifier, message: message.into(), attribute: None }
+        SimError {
+            status,
+            identifier,
+            message: message.into(),
+            attribute: None,
+        }
     }
     pub fn not_found() -> SimError {
-        SimError::new(404, "NotFound", "The requested resource could not be found.")
+        SimError::new(
+            404,
+            "NotFound",
+            "The requested resource could not be found.",
+        )
     }
     pub fn conflict() -> SimError {
-        SimError::new(409, "UpdateConflict", "Could not update the resource because of conflicting modifications.")
+        SimError::new(
+            409,
+            "UpdateConflict",
+            "Could not update the resource because of conflicting modifications.",
+        )
     }
     pub fn forbidden() -> SimError {
-        SimError::new(403, "MissingPermission", "You are not authorized to access this resource.")
+        SimError::new(
+            403,
+            "MissingPermission",
+            "You are not authorized to access this resource.",
+        )
     }
     pub fn invalid_query(message: impl Into<String>) -> SimError {
         SimError::new(400, "InvalidQuery", message)
@@ -40,12 +57,19 @@ impl SimError {
         SimError::new(400, "InvalidRequestBody", message)
     }
     pub fn violation(attribute: &str, message: impl Into<String>) -> SimError {
-        SimError { attribute: Some(attribute.to_string()), ..SimError::new(422, "PropertyConstraintViolation", message) }
+        SimError {
+            attribute: Some(attribute.to_string()),
+            ..SimError::new(422, "PropertyConstraintViolation", message)
+        }
     }
     pub fn read_only(attribute: &str) -> SimError {
         SimError {
             attribute: Some(attribute.to_string()),
-            ..SimError::new(422, "PropertyIsReadOnly", format!("{attribute} was attempted to be written but is not writable."))
+            ..SimError::new(
+                422,
+                "PropertyIsReadOnly",
+                format!("{attribute} was attempted to be written but is not writable."),
+            )
         }
     }
 }
@@ -154,15 +178,32 @@ pub struct JournalEntry {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum JournalAction {
-    Created { subject: String, type_id: u64, parent: Option<u64> },
+    Created {
+        subject: String,
+        type_id: u64,
+        parent: Option<u64>,
+    },
     /// A successful PATCH: the changed properties (name -> new value) and the new lockVersion.
-    Updated { changes: BTreeMap<String, Value>, lock_version: u64 },
+    Updated {
+        changes: BTreeMap<String, Value>,
+        lock_version: u64,
+    },
     /// A PATCH refused with 409 (stale or missing lockVersion).
-    Conflict { sent: Option<u64>, current: u64 },
+    Conflict {
+        sent: Option<u64>,
+        current: u64,
+    },
     /// Ancestor re-derived because a descendant changed.
-    Derived { lock_version: u64 },
-    Commented { text: String },
-    Related { type_: String, other: u64 },
+    Derived {
+        lock_version: u64,
+    },
+    Commented {
+        text: String,
+    },
+    Related {
+        type_: String,
+        other: u64,
+    },
 }
 
 /// Knobs for OpenProject behaviours that differ between releases or instances.
@@ -176,7 +217,11 @@ pub struct Behaviour {
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Behaviour { bump_ancestors: true, max_page_size: 1000, default_page_size: 20 }
+        Behaviour {
+            bump_ancestors: true,
+            max_page_size: 1000,
+            default_page_size: 20,
+        }
     }
 }
 
@@ -264,19 +309,34 @@ impl Board {
         })
         .collect();
         // OpenProject's enumerations share one id space; priorities are not 1..4 on a real instance.
-        let priorities = [("Low", false), ("Normal", true), ("High", false), ("Immediate", false)]
-            .iter()
-            .enumerate()
-            .map(|(i, (name, default))| PriorityDef {
-                id: i as u64 + 7,
-                name: name.to_string(),
-                position: i as u64 + 1,
-                is_default: *default,
-            })
-            .collect();
+        let priorities = [
+            ("Low", false),
+            ("Normal", true),
+            ("High", false),
+            ("Immediate", false),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, default))| PriorityDef {
+            id: i as u64 + 7,
+            name: name.to_string(),
+            position: i as u64 + 1,
+            is_default: *default,
+        })
+        .collect();
         let users = vec![
-            UserDef { id: ADMIN_USER, login: "admin".into(), name: "OpenProject Admin".into(), can_write: true },
-            UserDef { id: AGENT_USER, login: "journeyman-bot".into(), name: "Journeyman Bot".into(), can_write: true },
+            UserDef {
+                id: ADMIN_USER,
+                login: "admin".into(),
+                name: "OpenProject Admin".into(),
+                can_write: true,
+            },
+            UserDef {
+                id: AGENT_USER,
+                login: "journeyman-bot".into(),
+                name: "Journeyman Bot".into(),
+                can_write: true,
+            },
         ];
         let created = Utc::now();
         Board {
@@ -285,8 +345,15 @@ impl Board {
             priorities,
             users,
             tokens: HashMap::new(),
-            projects: vec![ProjectDef { id: 1, identifier: "demo".into(), name: "Demo project".into() }],
-            custom_fields: vec![CustomFieldDef { id: POD_FIELD, name: "Agent pod".into() }],
+            projects: vec![ProjectDef {
+                id: 1,
+                identifier: "demo".into(),
+                name: "Demo project".into(),
+            }],
+            custom_fields: vec![CustomFieldDef {
+                id: POD_FIELD,
+                name: "Agent pod".into(),
+            }],
             wps: BTreeMap::new(),
             children: BTreeMap::new(),
             relations: BTreeMap::new(),
@@ -364,19 +431,43 @@ impl Board {
 
     fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
         let seq = self.journal.len() as u64 + 1;
-        self.journal.push(JournalEntry { seq, at: Utc::now(), user, wp, action });
+        self.journal.push(JournalEntry {
+            seq,
+            at: Utc::now(),
+            user,
+            wp,
+            action,
+        });
     }
 
-    fn record_activity(&mut self, wp: u64, user: u64, comment: Option<String>, details: Vec<String>) -> u64 {
+    fn record_activity(
+        &mut self,
+        wp: u64,
+        user: u64,
+        comment: Option<String>,
+        details: Vec<String>,
+    ) -> u64 {
         let id = self.next_act;
         self.next_act += 1;
         let version = self.activities.iter().filter(|a| a.wp == wp).count() as u64 + 1;
-        self.activities.push(Act { id, wp, user, comment, details, version, created_at: Utc::now() });
+        self.activities.push(Act {
+            id,
+            wp,
+            user,
+            comment,
+            details,
+            version,
+            created_at: Utc::now(),
+        });
         id
     }
 
     fn can_write(&self, user: u64) -> Result<(), SimError> {
-        if self.user(user).is_some_and(|u| u.can_write) { Ok(()) } else { Err(SimError::forbidden()) }
+        if self.user(user).is_some_and(|u| u.can_write) {
+            Ok(())
+        } else {
+            Err(SimError::forbidden())
+        }
     }
 
     /// Re-derives ancestors after a child changed: their lockVersion moves (API-NOTES section 3).
@@ -399,25 +490,59 @@ impl Board {
     pub fn create(&mut self, user: u64, new: NewWp) -> Result<u64, SimError> {
         self.can_write(user)?;
         if self.project(new.project).is_none() {
-            return Err(SimError::new(404, "NotFound", "The specified project does not exist."));
+            return Err(SimError::new(
+                404,
+                "NotFound",
+                "The specified project does not exist.",
+            ));
         }
         if new.subject.trim().is_empty() {
             return Err(SimError::violation("subject", "Subject can't be blank."));
         }
         if new.subject.chars().count() > 255 {
-            return Err(SimError::violation("subject", "Subject is too long (maximum is 255 characters)."));
+            return Err(SimError::violation(
+                "subject",
+                "Subject is too long (maximum is 255 characters).",
+            ));
         }
         let type_id = match new.type_id {
-            Some(t) => self.type_(t).ok_or_else(|| SimError::violation("type", "Type is invalid."))?.id,
-            None => self.types.iter().find(|t| t.is_default).map(|t| t.id).unwrap_or(1),
+            Some(t) => {
+                self.type_(t)
+                    .ok_or_else(|| SimError::violation("type", "Type is invalid."))?
+                    .id
+            }
+            None => self
+                .types
+                .iter()
+                .find(|t| t.is_default)
+                .map(|t| t.id)
+                .unwrap_or(1),
         };
         let status = match new.status {
-            Some(s) => self.status(s).ok_or_else(|| SimError::violation("status", "Status is invalid."))?.id,
-            None => self.statuses.iter().find(|s| s.is_default).map(|s| s.id).unwrap_or(1),
+            Some(s) => {
+                self.status(s)
+                    .ok_or_else(|| SimError::violation("status", "Status is invalid."))?
+                    .id
+            }
+            None => self
+                .statuses
+                .iter()
+                .find(|s| s.is_default)
+                .map(|s| s.id)
+                .unwrap_or(1),
         };
         let priority = match new.priority {
-            Some(p) => self.priority(p).ok_or_else(|| SimError::violation("priority", "Priority is invalid."))?.id,
-            None => self.priorities.iter().find(|p| p.is_default).map(|p| p.id).unwrap_or(8),
+            Some(p) => {
+                self.priority(p)
+                    .ok_or_else(|| SimError::violation("priority", "Priority is invalid."))?
+                    .id
+            }
+            None => self
+                .priorities
+                .iter()
+                .find(|p| p.is_default)
+                .map(|p| p.id)
+                .unwrap_or(8),
         };
         if let Some(parent) = new.parent
             && !self.wps.contains_key(&parent)
@@ -443,7 +568,11 @@ impl Board {
             parent: new.parent,
             assignee: new.assignee,
             author: user,
-            custom: new.custom.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            custom: new
+                .custom
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
             lock_version: 0,
             created_at: now,
             updated_at: now,
@@ -453,7 +582,15 @@ impl Board {
             self.children.entry(p).or_default().insert(id);
         }
         self.record_activity(id, user, None, vec![]);
-        self.journal(user, id, JournalAction::Created { subject: new.subject, type_id, parent: new.parent });
+        self.journal(
+            user,
+            id,
+            JournalAction::Created {
+                subject: new.subject,
+                type_id,
+                parent: new.parent,
+            },
+        );
         if new.parent.is_some() {
             self.bump_ancestors(id);
         }
@@ -461,11 +598,28 @@ impl Board {
     }
 
     /// Applies a PATCH. `lock_version` is what the client sent (`None` if missing).
-    pub fn update(&mut self, user: u64, id: u64, lock_version: Option<u64>, change: WpChange) -> Result<(), SimError> {
-        let current = self.wps.get(&id).ok_or_else(SimError::not_found)?.lock_version;
+    pub fn update(
+        &mut self,
+        user: u64,
+        id: u64,
+        lock_version: Option<u64>,
+        change: WpChange,
+    ) -> Result<(), SimError> {
+        let current = self
+            .wps
+            .get(&id)
+            .ok_or_else(SimError::not_found)?
+            .lock_version;
         self.can_write(user)?;
         if lock_version != Some(current) {
-            self.journal(user, id, JournalAction::Conflict { sent: lock_version, current });
+            self.journal(
+                user,
+                id,
+                JournalAction::Conflict {
+                    sent: lock_version,
+                    current,
+                },
+            );
             return Err(SimError::conflict());
         }
         // Validate every link before touching anything: a refused write changes nothing.
@@ -496,7 +650,10 @@ impl Board {
         }
         for cf in change.custom.keys() {
             if !self.custom_fields.iter().any(|c| c.id == *cf) {
-                return Err(SimError::violation(&format!("customField{cf}"), "Custom field is not available."));
+                return Err(SimError::violation(
+                    &format!("customField{cf}"),
+                    "Custom field is not available.",
+                ));
             }
         }
         if let Some(subject) = &change.subject
@@ -515,7 +672,9 @@ impl Board {
             after.status = s;
             details.push(format!(
                 "Status changed from {} to {}",
-                self.status(before.status).map(|x| x.name.as_str()).unwrap_or("?"),
+                self.status(before.status)
+                    .map(|x| x.name.as_str())
+                    .unwrap_or("?"),
                 self.status(s).map(|x| x.name.as_str()).unwrap_or("?")
             ));
             changes.insert("status".into(), Value::from(s));
@@ -524,7 +683,12 @@ impl Board {
             && a != before.assignee
         {
             after.assignee = a;
-            details.push(format!("Assignee set to {}", a.and_then(|a| self.user(a)).map(|u| u.name.as_str()).unwrap_or("nobody")));
+            details.push(format!(
+                "Assignee set to {}",
+                a.and_then(|a| self.user(a))
+                    .map(|u| u.name.as_str())
+                    .unwrap_or("nobody")
+            ));
             changes.insert("assignee".into(), a.map(Value::from).unwrap_or(Value::Null));
         }
         if let Some(p) = change.priority
@@ -565,9 +729,20 @@ impl Board {
                     Some(v) => after.custom.insert(cf, v.clone()),
                     None => after.custom.remove(&cf),
                 };
-                let name = self.custom_fields.iter().find(|c| c.id == cf).map(|c| c.name.clone()).unwrap_or_default();
-                details.push(format!("{name} set to {}", new.as_deref().unwrap_or("(empty)")));
-                changes.insert(format!("customField{cf}"), new.map(Value::from).unwrap_or(Value::Null));
+                let name = self
+                    .custom_fields
+                    .iter()
+                    .find(|c| c.id == cf)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                details.push(format!(
+                    "{name} set to {}",
+                    new.as_deref().unwrap_or("(empty)")
+                ));
+                changes.insert(
+                    format!("customField{cf}"),
+                    new.map(Value::from).unwrap_or(Value::Null),
+                );
             }
         }
         if changes.is_empty() {
@@ -586,10 +761,18 @@ impl Board {
                 self.children.entry(new).or_default().insert(id);
             }
         }
-        let status_or_parent_changed = before.status != after.status || before.parent != after.parent;
+        let status_or_parent_changed =
+            before.status != after.status || before.parent != after.parent;
         self.wps.insert(id, after);
         self.record_activity(id, user, None, details);
-        self.journal(user, id, JournalAction::Updated { changes, lock_version: lv });
+        self.journal(
+            user,
+            id,
+            JournalAction::Updated {
+                changes,
+                lock_version: lv,
+            },
+        );
         if status_or_parent_changed {
             if let Some(old_parent) = before.parent.filter(|p| Some(*p) != self.wps[&id].parent) {
                 // The old ancestors lose a child: they are re-derived too.
@@ -608,7 +791,11 @@ impl Board {
             return Err(SimError::not_found());
         }
         if !self.user(user).is_some_and(|u| u.can_write) {
-            return Err(SimError::new(403, "MissingPermission", "You are not allowed to create a comment here."));
+            return Err(SimError::new(
+                403,
+                "MissingPermission",
+                "You are not allowed to create a comment here.",
+            ));
         }
         if text.trim().is_empty() {
             return Err(SimError::violation("comment", "Comment can't be blank."));
@@ -617,34 +804,89 @@ impl Board {
         if let Some(w) = self.wps.get_mut(&id) {
             w.updated_at = Utc::now();
         }
-        self.journal(user, id, JournalAction::Commented { text: text.to_string() });
+        self.journal(
+            user,
+            id,
+            JournalAction::Commented {
+                text: text.to_string(),
+            },
+        );
         Ok(act)
     }
 
     /// Creates a relation, stored canonically (API-NOTES section 4).
-    pub fn relate(&mut self, user: u64, from: u64, to: u64, type_: &str, description: Option<String>, lag: Option<i64>) -> Result<u64, SimError> {
+    pub fn relate(
+        &mut self,
+        user: u64,
+        from: u64,
+        to: u64,
+        type_: &str,
+        description: Option<String>,
+        lag: Option<i64>,
+    ) -> Result<u64, SimError> {
         self.can_write(user)?;
-        let (canonical, from, to) = canonical_relation(type_, from, to)
-            .ok_or_else(|| SimError::violation("type", format!("Type is not set to one of the allowed values ({type_}).")))?;
+        let (canonical, from, to) = canonical_relation(type_, from, to).ok_or_else(|| {
+            SimError::violation(
+                "type",
+                format!("Type is not set to one of the allowed values ({type_})."),
+            )
+        })?;
         if !self.wps.contains_key(&from) || !self.wps.contains_key(&to) {
-            return Err(SimError::violation("to", "Related work package is invalid."));
+            return Err(SimError::violation(
+                "to",
+                "Related work package is invalid.",
+            ));
         }
         if from == to {
-            return Err(SimError::violation("to", "Related work package cannot be the work package itself."));
+            return Err(SimError::violation(
+                "to",
+                "Related work package cannot be the work package itself.",
+            ));
         }
         if self.ancestors(from).contains(&to) || self.ancestors(to).contains(&from) {
-            return Err(SimError::violation("to", "Related work package cannot be an ancestor or descendant."));
+            return Err(SimError::violation(
+                "to",
+                "Related work package cannot be an ancestor or descendant.",
+            ));
         }
         if lag.is_some_and(|l| l < 0) {
-            return Err(SimError::violation("lag", "Lag must be a number greater than or equal to 0"));
+            return Err(SimError::violation(
+                "lag",
+                "Lag must be a number greater than or equal to 0",
+            ));
         }
-        if self.relations.values().any(|r| (r.from == from && r.to == to) || (r.from == to && r.to == from)) {
-            return Err(SimError::new(409, "UpdateConflict", "A relation between these work packages already exists."));
+        if self
+            .relations
+            .values()
+            .any(|r| (r.from == from && r.to == to) || (r.from == to && r.to == from))
+        {
+            return Err(SimError::new(
+                409,
+                "UpdateConflict",
+                "A relation between these work packages already exists.",
+            ));
         }
         let id = self.next_rel;
         self.next_rel += 1;
-        self.relations.insert(id, Rel { id, type_: canonical.to_string(), from, to, description, lag });
-        self.journal(user, from, JournalAction::Related { type_: canonical.to_string(), other: to });
+        self.relations.insert(
+            id,
+            Rel {
+                id,
+                type_: canonical.to_string(),
+                from,
+                to,
+                description,
+                lag,
+            },
+        );
+        self.journal(
+            user,
+            from,
+            JournalAction::Related {
+                type_: canonical.to_string(),
+                other: to,
+            },
+        );
         Ok(id)
     }
 }
@@ -714,7 +956,15 @@ mod tests {
     fn board_with(n: usize) -> Board {
         let mut b = Board::seeded("Phase");
         for i in 0..n {
-            b.create(ADMIN_USER, NewWp { project: 1, subject: format!("wp {i}"), ..Default::default() }).unwrap();
+            b.create(
+                ADMIN_USER,
+                NewWp {
+                    project: 1,
+                    subject: format!("wp {i}"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         }
         b
     }
@@ -722,14 +972,32 @@ mod tests {
     #[test]
     fn lock_version_moves_on_change_only_and_conflicts_are_journaled() {
         let mut b = board_with(1);
-        let change = WpChange { status: Some(7), ..Default::default() };
-        assert_eq!(b.update(AGENT_USER, 1, None, change.clone()), Err(SimError::conflict()), "missing lockVersion is a conflict");
+        let change = WpChange {
+            status: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(
+            b.update(AGENT_USER, 1, None, change.clone()),
+            Err(SimError::conflict()),
+            "missing lockVersion is a conflict"
+        );
         b.update(AGENT_USER, 1, Some(0), change.clone()).unwrap();
         assert_eq!(b.wps[&1].lock_version, 1);
-        assert_eq!(b.update(AGENT_USER, 1, Some(0), change.clone()), Err(SimError::conflict()), "stale lockVersion");
+        assert_eq!(
+            b.update(AGENT_USER, 1, Some(0), change.clone()),
+            Err(SimError::conflict()),
+            "stale lockVersion"
+        );
         b.update(AGENT_USER, 1, Some(1), change).unwrap();
-        assert_eq!(b.wps[&1].lock_version, 1, "a PATCH that changes nothing keeps the lockVersion");
-        let conflicts = b.journal.iter().filter(|j| matches!(j.action, JournalAction::Conflict { .. })).count();
+        assert_eq!(
+            b.wps[&1].lock_version, 1,
+            "a PATCH that changes nothing keeps the lockVersion"
+        );
+        let conflicts = b
+            .journal
+            .iter()
+            .filter(|j| matches!(j.action, JournalAction::Conflict { .. }))
+            .count();
         assert_eq!(conflicts, 2);
     }
 
@@ -745,11 +1013,40 @@ mod tests {
     #[test]
     fn child_changes_bump_ancestors() {
         let mut b = board_with(1);
-        let child = b.create(ADMIN_USER, NewWp { project: 1, subject: "child".into(), parent: Some(1), ..Default::default() }).unwrap();
-        let grandchild = b.create(ADMIN_USER, NewWp { project: 1, subject: "gc".into(), parent: Some(child), ..Default::default() }).unwrap();
+        let child = b
+            .create(
+                ADMIN_USER,
+                NewWp {
+                    project: 1,
+                    subject: "child".into(),
+                    parent: Some(1),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let grandchild = b
+            .create(
+                ADMIN_USER,
+                NewWp {
+                    project: 1,
+                    subject: "gc".into(),
+                    parent: Some(child),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert_eq!(b.ancestors(grandchild), vec![1, child]);
         let lv_root = b.wps[&1].lock_version;
-        b.update(AGENT_USER, grandchild, Some(0), WpChange { status: Some(7), ..Default::default() }).unwrap();
+        b.update(
+            AGENT_USER,
+            grandchild,
+            Some(0),
+            WpChange {
+                status: Some(7),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(b.wps[&1].lock_version, lv_root + 1);
     }
 
@@ -759,14 +1056,35 @@ mod tests {
         b.relate(ADMIN_USER, 2, 1, "blocked", None, None).unwrap();
         let r = b.relations.values().next().unwrap();
         assert_eq!((r.type_.as_str(), r.from, r.to), ("blocks", 1, 2));
-        assert_eq!(b.relate(ADMIN_USER, 1, 2, "relates", None, None).unwrap_err().status, 409);
-        assert_eq!(b.relate(ADMIN_USER, 1, 1, "blocks", None, None).unwrap_err().status, 422);
+        assert_eq!(
+            b.relate(ADMIN_USER, 1, 2, "relates", None, None)
+                .unwrap_err()
+                .status,
+            409
+        );
+        assert_eq!(
+            b.relate(ADMIN_USER, 1, 1, "blocks", None, None)
+                .unwrap_err()
+                .status,
+            422
+        );
     }
 
     #[test]
     fn invalid_links_change_nothing() {
         let mut b = board_with(1);
-        let e = b.update(AGENT_USER, 1, Some(0), WpChange { status: Some(999), subject: Some("x".into()), ..Default::default() }).unwrap_err();
+        let e = b
+            .update(
+                AGENT_USER,
+                1,
+                Some(0),
+                WpChange {
+                    status: Some(999),
+                    subject: Some("x".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
         assert_eq!((e.status, e.attribute.as_deref()), (422, Some("status")));
         assert_eq!(b.wps[&1].subject, "wp 0");
         assert_eq!(b.wps[&1].lock_version, 0);

@@ -1,0 +1,5 @@
+//! One integration-test binary (links once): every area is a module here.
+
+mod support;
+
+mod client;
