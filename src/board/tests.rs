@@ -1,0 +1,532 @@
+//! Tests of the decision: a table of named scenarios (one line each through `check`) and property
+//! tests over random boards against an independent, deliberately naive oracle of eligibility.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::decide::{Action, Ineligible, Policy, Release, Rule, decide, ineligibility};
+use super::model::{Catalog, Item, Snapshot};
+
+// Ids as a fresh OpenProject seeds them (API-NOTES section 7) plus Spike = 8.
+const NEW: u64 = 1;
+const SPECIFIED: u64 = 3;
+const CONFIRMED: u64 = 4;
+const IN_PROGRESS: u64 = 7;
+const IN_TESTING: u64 = 9;
+const CLOSED: u64 = 12;
+const ON_HOLD: u64 = 13;
+const REJECTED: u64 = 14;
+const TASK: u64 = 1;
+const MILESTONE: u64 = 2;
+const PHASE: u64 = 3;
+const FEATURE: u64 = 4;
+const EPIC: u64 = 5;
+const STORY: u64 = 6;
+const BUG: u64 = 7;
+const SPIKE: u64 = 8;
+const LOW: u64 = 7;
+const NORMAL: u64 = 8;
+const HIGH: u64 = 9;
+const IMMEDIATE: u64 = 10;
+const ME: &str = "pod-1";
+
+fn catalog() -> Catalog {
+    Catalog {
+        ready_statuses: [NEW, SPECIFIED, CONFIRMED].into(),
+        active_status: IN_PROGRESS,
+        done_status: IN_TESTING,
+        closed_statuses: [CLOSED, REJECTED].into(),
+        work_types: [BUG, TASK, FEATURE, STORY].into(),
+        bug_type: BUG,
+        epic_type: EPIC,
+        phase_type: PHASE,
+        spike_type: SPIKE,
+        priority_rank: [(LOW, 1), (NORMAL, 2), (HIGH, 3), (IMMEDIATE, 4)].into(),
+        projects: [1].into(),
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+}
+
+fn policy() -> Policy {
+    Policy { epic_stale_after: Duration::hours(2) }
+}
+
+/// A board under construction: items are added in id order, parents before children.
+#[derive(Default)]
+struct B {
+    items: Vec<Item>,
+    blocks: Vec<(u64, u64)>,
+}
+
+impl B {
+    fn add(mut self, id: u64, type_id: u64, status: u64) -> Self {
+        self.items.push(Item {
+            id,
+            lock_version: 0,
+            subject: format!("#{id}"),
+            type_id,
+            status,
+            priority: NORMAL,
+            project: 1,
+            ancestors: vec![],
+            pod: None,
+            updated_at: now(),
+        });
+        self
+    }
+    fn last(&mut self) -> &mut Item {
+        self.items.last_mut().unwrap()
+    }
+    fn under(mut self, parent: u64) -> Self {
+        let mut anc = self.items.iter().find(|i| i.id == parent).expect("parent first").ancestors.clone();
+        anc.push(parent);
+        self.last().ancestors = anc;
+        self
+    }
+    fn pod(mut self, pod: &str) -> Self {
+        self.last().pod = Some(pod.into());
+        self
+    }
+    fn prio(mut self, p: u64) -> Self {
+        self.last().priority = p;
+        self
+    }
+    fn project(mut self, p: u64) -> Self {
+        self.last().project = p;
+        self
+    }
+    fn idle_for(mut self, hours: i64) -> Self {
+        self.last().updated_at = now() - Duration::hours(hours);
+        self
+    }
+    fn blocks(mut self, from: u64, to: u64) -> Self {
+        self.blocks.push((from, to));
+        self
+    }
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.items.clone(), self.blocks.clone())
+    }
+}
+
+fn check(b: B, expect: Action) {
+    let got = decide(&b.snapshot(), &catalog(), ME, now(), &policy(), &BTreeSet::new());
+    assert_eq!(got, expect);
+}
+
+fn claim(wp: u64, epic: Option<u64>, rule: Rule) -> Action {
+    Action::Claim { wp, epic, rule }
+}
+
+#[test]
+fn empty_board_sleeps() {
+    check(B::default(), Action::Sleep);
+}
+
+#[test]
+fn rule1_resumes_my_in_progress_work_first() {
+    check(B::default().add(1, BUG, NEW).prio(IMMEDIATE).add(2, TASK, IN_PROGRESS).pod(ME), Action::Resume { wp: 2 });
+}
+
+#[test]
+fn rule1_ignores_work_in_progress_by_other_pods() {
+    check(B::default().add(1, TASK, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn rule1_does_not_resume_my_epic_as_work() {
+    check(B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, NEW).under(1), claim(2, None, Rule::MyEpic));
+}
+
+#[test]
+fn rule2_continues_my_epic_before_bugs() {
+    check(
+        B::default().add(1, BUG, NEW).prio(IMMEDIATE).add(2, EPIC, IN_PROGRESS).pod(ME).add(3, TASK, NEW).under(2).prio(LOW),
+        claim(3, None, Rule::MyEpic),
+    );
+}
+
+#[test]
+fn rule2_reaches_grandchildren_through_a_story() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, STORY, IN_PROGRESS).under(1).pod("pod-9").add(3, TASK, NEW).under(2),
+        claim(3, None, Rule::MyEpic),
+    );
+}
+
+#[test]
+fn rule2_skips_a_blocked_child_of_my_epic() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, NEW).under(1).prio(HIGH).add(3, TASK, NEW).under(1).blocks(3, 2),
+        claim(3, None, Rule::MyEpic),
+    );
+}
+
+#[test]
+fn rule2_claims_my_pinned_epic_that_is_not_yet_in_progress() {
+    check(B::default().add(1, EPIC, NEW).pod(ME).add(2, TASK, NEW).under(1), claim(2, Some(1), Rule::Task));
+}
+
+#[test]
+fn rule3_releases_a_stale_epic_of_another_pod() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(3).add(2, TASK, NEW).under(1).idle_for(3),
+        Action::ReleaseEpic { epic: 1, reason: Release::Stale },
+    );
+}
+
+#[test]
+fn rule3_keeps_an_epic_with_recent_activity_below_it() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(3).add(2, TASK, NEW).under(1).idle_for(1).add(3, TASK, NEW),
+        claim(3, None, Rule::Standalone),
+    );
+}
+
+#[test]
+fn rule3_keeps_an_epic_with_work_in_progress_below_it() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(9).add(2, TASK, IN_PROGRESS).under(1).pod("pod-2").idle_for(9),
+        Action::Sleep,
+    );
+}
+
+#[test]
+fn rule3_releases_my_finished_epic() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, IN_TESTING).under(1).pod(ME).add(3, BUG, NEW),
+        Action::ReleaseEpic { epic: 1, reason: Release::Finished },
+    );
+}
+
+#[test]
+fn rule3_does_not_release_my_epic_with_open_work() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, ON_HOLD).under(1).add(3, BUG, NEW),
+        claim(3, None, Rule::Bug),
+    );
+}
+
+#[test]
+fn rule4_bugs_before_tasks_even_at_lower_priority() {
+    check(B::default().add(1, TASK, NEW).prio(IMMEDIATE).add(2, BUG, NEW).prio(LOW), claim(2, None, Rule::Bug));
+}
+
+#[test]
+fn rule4_a_bug_under_an_unowned_epic_claims_the_epic() {
+    check(B::default().add(1, EPIC, NEW).add(2, BUG, CONFIRMED).under(1), claim(2, Some(1), Rule::Bug));
+}
+
+#[test]
+fn rule4_a_pinned_bug_beats_an_owned_epics_idle_tasks_of_another_pod() {
+    check(
+        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW).under(1).prio(IMMEDIATE).add(3, BUG, NEW).pod(ME),
+        claim(3, None, Rule::Bug),
+    );
+}
+
+#[test]
+fn rule5_claims_the_unowned_parent_epic_first() {
+    check(B::default().add(1, EPIC, NEW).add(2, TASK, NEW).under(1), claim(2, Some(1), Rule::Task));
+}
+
+#[test]
+fn rule5_claims_the_epic_through_a_user_story() {
+    check(B::default().add(1, EPIC, NEW).add(2, STORY, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2), claim(3, Some(1), Rule::Task));
+}
+
+#[test]
+fn rule5_work_under_an_epic_of_another_pod_is_invisible() {
+    check(B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW).under(1), Action::Sleep);
+}
+
+#[test]
+fn rule5_an_epic_pinned_to_another_pod_hides_its_work() {
+    check(B::default().add(1, EPIC, NEW).pod("pod-2").add(2, TASK, NEW).under(1), Action::Sleep);
+}
+
+#[test]
+fn rule5_before_rule6_regardless_of_priority() {
+    check(B::default().add(1, TASK, NEW).prio(IMMEDIATE).add(2, EPIC, NEW).add(3, FEATURE, NEW).under(2).prio(LOW), claim(3, Some(2), Rule::Task));
+}
+
+#[test]
+fn rule6_standalone_by_priority_then_id() {
+    check(B::default().add(1, TASK, NEW).add(2, FEATURE, NEW).prio(HIGH).add(3, STORY, NEW).prio(HIGH), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn work_below_a_closed_epic_is_standalone() {
+    check(B::default().add(1, EPIC, CLOSED).add(2, TASK, NEW).under(1), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn pinned_to_another_pod_is_not_mine() {
+    check(B::default().add(1, TASK, NEW).pod("pod-2"), Action::Sleep);
+}
+
+#[test]
+fn pinned_to_me_is_mine() {
+    check(B::default().add(1, TASK, NEW).pod(ME), claim(1, None, Rule::Standalone));
+}
+
+#[test]
+fn only_ready_statuses_are_claimed() {
+    check(B::default().add(1, TASK, ON_HOLD).add(2, TASK, IN_TESTING).add(3, TASK, SPECIFIED), claim(3, None, Rule::Standalone));
+}
+
+#[test]
+fn containers_and_milestones_are_not_work() {
+    check(B::default().add(1, EPIC, NEW).add(2, PHASE, NEW).add(3, SPIKE, NEW).add(4, MILESTONE, NEW), Action::Sleep);
+}
+
+#[test]
+fn unconfigured_projects_are_ignored() {
+    check(B::default().add(1, BUG, NEW).project(2), Action::Sleep);
+}
+
+#[test]
+fn open_blocker_blocks() {
+    check(B::default().add(1, TASK, ON_HOLD).add(2, TASK, NEW).blocks(1, 2), Action::Sleep);
+}
+
+#[test]
+fn a_rejected_blocker_no_longer_blocks() {
+    check(B::default().add(1, TASK, REJECTED).add(2, TASK, NEW).blocks(1, 2), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn a_blocker_absent_from_the_snapshot_is_closed() {
+    check(B::default().add(2, TASK, NEW).blocks(1, 2), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn the_blocker_is_taken_before_what_it_blocks() {
+    check(B::default().add(1, TASK, NEW).add(2, TASK, NEW).prio(IMMEDIATE).blocks(1, 2), claim(1, None, Rule::Standalone));
+}
+
+#[test]
+fn an_open_spike_child_holds_its_parent() {
+    check(B::default().add(1, TASK, NEW).add(2, SPIKE, NEW).under(1), Action::Sleep);
+}
+
+#[test]
+fn a_closed_spike_releases_its_parent() {
+    check(B::default().add(1, TASK, NEW).add(2, SPIKE, CLOSED).under(1), claim(1, None, Rule::Standalone));
+}
+
+#[test]
+fn a_phase_not_active_gates_its_children() {
+    check(B::default().add(1, PHASE, NEW).add(2, TASK, NEW).under(1), Action::Sleep);
+}
+
+#[test]
+fn an_active_phase_opens_its_children() {
+    check(B::default().add(1, PHASE, IN_PROGRESS).add(2, TASK, NEW).under(1), claim(2, None, Rule::Standalone));
+}
+
+#[test]
+fn a_closed_phase_gates() {
+    check(B::default().add(1, PHASE, CLOSED).add(2, TASK, NEW).under(1), Action::Sleep);
+}
+
+#[test]
+fn a_phase_inside_a_phase_gates_unless_both_are_active() {
+    let b = || B::default().add(1, PHASE, IN_PROGRESS).add(2, PHASE, NEW).under(1).add(3, TASK, NEW).under(2);
+    check(b(), Action::Sleep);
+    let outer_closed = B::default().add(1, PHASE, NEW).add(2, PHASE, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2);
+    check(outer_closed, Action::Sleep);
+    let both = B::default().add(1, PHASE, IN_PROGRESS).add(2, PHASE, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2);
+    check(both, claim(3, None, Rule::Standalone));
+}
+
+#[test]
+fn a_phase_above_an_epic_gates_the_epics_work() {
+    check(B::default().add(1, PHASE, NEW).add(2, EPIC, NEW).under(1).add(3, TASK, NEW).under(2), Action::Sleep);
+}
+
+#[test]
+fn skipped_items_and_items_under_a_skipped_epic_are_passed_over() {
+    let b = B::default().add(1, EPIC, NEW).add(2, TASK, NEW).under(1).add(3, TASK, NEW).add(4, TASK, NEW);
+    let s = b.snapshot();
+    let d = |skip: &[u64]| decide(&s, &catalog(), ME, now(), &policy(), &skip.iter().copied().collect());
+    assert_eq!(d(&[]), claim(2, Some(1), Rule::Task));
+    assert_eq!(d(&[1]), claim(3, None, Rule::Standalone), "a lost Epic claim hides its children");
+    assert_eq!(d(&[1, 3]), claim(4, None, Rule::Standalone));
+}
+
+#[test]
+fn ineligibility_reasons_are_specific() {
+    let b = B::default().add(1, PHASE, NEW).add(2, TASK, NEW).under(1).add(3, TASK, NEW).blocks(2, 3).add(4, TASK, NEW).pod("x");
+    let s = b.snapshot();
+    let why = |id| ineligibility(&s, &catalog(), ME, s.get(id).unwrap(), &BTreeSet::new());
+    assert_eq!(why(1), Some(Ineligible::NotWork));
+    assert_eq!(why(2), Some(Ineligible::PhaseNotActive(1)));
+    assert_eq!(why(3), Some(Ineligible::BlockedBy(2)));
+    assert_eq!(why(4), Some(Ineligible::PinnedElsewhere));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests against a naive oracle written straight from DESIGN section 1.
+
+const PODS: [&str; 3] = [ME, "pod-2", "pod-3"];
+
+fn oracle_eligible(s: &Snapshot, c: &Catalog, item: &Item) -> bool {
+    let ready = [NEW, SPECIFIED, CONFIRMED].contains(&item.status);
+    let work = [BUG, TASK, FEATURE, STORY].contains(&item.type_id);
+    let pinned_ok = item.pod.is_none() || item.pod.as_deref() == Some(ME);
+    let unblocked = s.blockers.get(&item.id).map(|bs| bs.iter().all(|b| s.get(*b).is_none_or(|b| [CLOSED, REJECTED].contains(&b.status)))).unwrap_or(true);
+    let no_spike = s.items.values().all(|ch| !(ch.parent() == Some(item.id) && ch.type_id == SPIKE && ![CLOSED, REJECTED].contains(&ch.status)));
+    let phases_open = item.ancestors.iter().all(|a| s.get(*a).is_none_or(|a| a.type_id != PHASE || a.status == IN_PROGRESS));
+    let no_foreign_epic = item.ancestors.iter().all(|a| s.get(*a).is_none_or(|a| a.type_id != EPIC || a.pod.is_none() || a.pod.as_deref() == Some(ME)));
+    ready && work && pinned_ok && unblocked && no_spike && phases_open && no_foreign_epic && c.projects.contains(&item.project)
+}
+
+fn arb_board() -> impl Strategy<Value = Snapshot> {
+    let item = (
+        prop::sample::select(vec![BUG, TASK, FEATURE, STORY, EPIC, PHASE, SPIKE, MILESTONE]),
+        prop::sample::select(vec![NEW, SPECIFIED, CONFIRMED, IN_PROGRESS, IN_TESTING, CLOSED, ON_HOLD, REJECTED]),
+        prop::sample::select(vec![LOW, NORMAL, HIGH, IMMEDIATE]),
+        prop::option::weighted(0.3, prop::sample::select(PODS.to_vec())),
+        any::<prop::sample::Index>(),
+        prop::bool::weighted(0.6),
+        0i64..6,
+        prop::bool::weighted(0.9),
+    );
+    (prop::collection::vec(item, 1..30), prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..10)).prop_map(|(specs, rels)| {
+        let mut items: Vec<Item> = Vec::new();
+        for (i, (type_id, status, priority, pod, parent_pick, has_parent, idle, in_project)) in specs.into_iter().enumerate() {
+            let id = i as u64 + 1;
+            let ancestors = if has_parent && !items.is_empty() {
+                let p = &items[parent_pick.index(items.len())];
+                let mut a = p.ancestors.clone();
+                a.push(p.id);
+                a
+            } else {
+                vec![]
+            };
+            items.push(Item {
+                id,
+                lock_version: 0,
+                subject: format!("#{id}"),
+                type_id,
+                status,
+                priority,
+                project: if in_project { 1 } else { 2 },
+                ancestors,
+                pod: pod.map(String::from),
+                updated_at: now() - Duration::hours(idle),
+            });
+        }
+        let n = items.len();
+        let blocks: Vec<(u64, u64)> = rels.into_iter().map(|(a, b)| (a.index(n) as u64 + 1, b.index(n) as u64 + 1)).filter(|(a, b)| a != b).collect();
+        Snapshot::new(items, blocks)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn claims_only_eligible_work_never_pinned_elsewhere_never_under_a_foreign_epic(s in arb_board()) {
+        let c = catalog();
+        let action = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
+        if let Action::Claim { wp, epic, .. } = action {
+            let item = s.get(wp).unwrap();
+            prop_assert!(oracle_eligible(&s, &c, item), "claimed ineligible #{wp}: {item:?}");
+            prop_assert!(item.pod.is_none() || item.pod.as_deref() == Some(ME));
+            for a in &item.ancestors {
+                if let Some(anc) = s.get(*a) {
+                    prop_assert!(!(anc.type_id == EPIC && anc.pod.as_deref().is_some_and(|p| p != ME)), "under a foreign Epic #{a}");
+                }
+            }
+            if let Some(e) = epic {
+                let epic = s.get(e).unwrap();
+                prop_assert_eq!(epic.type_id, EPIC);
+                prop_assert!(item.ancestors.contains(&e));
+                prop_assert!(epic.pod.is_none() || epic.pod.as_deref() == Some(ME));
+            }
+        }
+    }
+
+    #[test]
+    fn never_sleeps_while_eligible_work_exists(s in arb_board()) {
+        let c = catalog();
+        let any_eligible = s.items.values().any(|i| oracle_eligible(&s, &c, i));
+        let action = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
+        if any_eligible {
+            prop_assert_ne!(action, Action::Sleep);
+        }
+    }
+
+    #[test]
+    fn an_idle_pod_reaches_work_after_releases(s in arb_board()) {
+        // Apply releases as the cycle would, then the pod must claim if anything is eligible.
+        let c = catalog();
+        let mut s = s;
+        let mut skip = BTreeSet::new();
+        let idle = !s.items.values().any(|i| i.pod.as_deref() == Some(ME) && i.status == IN_PROGRESS && c.work_types.contains(&i.type_id));
+        for _ in 0..s.items.len() + 1 {
+            match decide(&s, &c, ME, now(), &policy(), &skip) {
+                Action::ReleaseEpic { epic, reason } => {
+                    let e = s.items.get_mut(&epic).unwrap();
+                    e.pod = None;
+                    if reason == Release::Stale { e.status = NEW; }
+                    skip.insert(epic);
+                    s = Snapshot::new(s.items.values().cloned(), s.blockers.iter().flat_map(|(to, fs)| fs.iter().map(move |f| (*f, *to))));
+                }
+                Action::Sleep => {
+                    let any = s.items.values().any(|i| oracle_eligible(&s, &c, i) && !skip.contains(&i.id));
+                    prop_assert!(!(idle && any), "slept with eligible work");
+                    break;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_snapshot_gives_the_same_answer(s in arb_board()) {
+        let c = catalog();
+        let a = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
+        let b = decide(&s.clone(), &c, ME, now(), &policy(), &BTreeSet::new());
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn resume_is_always_my_own_in_progress_work(s in arb_board()) {
+        let c = catalog();
+        if let Action::Resume { wp } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+            let item = s.get(wp).unwrap();
+            prop_assert_eq!(item.pod.as_deref(), Some(ME));
+            prop_assert_eq!(item.status, IN_PROGRESS);
+        }
+    }
+
+    #[test]
+    fn releases_only_owned_epics_that_are_stale_or_mine_and_finished(s in arb_board()) {
+        let c = catalog();
+        if let Action::ReleaseEpic { epic, reason } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+            let e = s.get(epic).unwrap();
+            prop_assert_eq!(e.type_id, EPIC);
+            prop_assert!(e.pod.is_some());
+            let desc = s.descendants(epic);
+            match reason {
+                Release::Finished => prop_assert!(e.pod.as_deref() == Some(ME) && desc.iter().all(|d| d.status == IN_TESTING || d.status == CLOSED || d.status == REJECTED)),
+                Release::Stale => prop_assert!(desc.iter().all(|d| d.status != IN_PROGRESS)),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_oracle_can_disagree() {
+    // Guards the property tests: the oracle must reject what decide rejects for real reasons.
+    let s = B::default().add(1, TASK, NEW).pod("pod-2").snapshot();
+    assert!(!oracle_eligible(&s, &catalog(), s.get(1).unwrap()));
+    let _unused: BTreeMap<u64, u64> = BTreeMap::new();
+}
