@@ -4,6 +4,8 @@
 
 pub mod board;
 pub mod config;
+pub mod cycle;
 pub mod openproject;
 pub mod sim;
+pub mod snapshot;
 pub mod telemetry;

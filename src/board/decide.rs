@@ -28,7 +28,11 @@ pub enum Action {
     /// Rule 1: resume a work package already claimed by this pod (e.g. after a restart).
     Resume { wp: u64 },
     /// Rules 2, 4, 5, 6: claim `wp`; if `epic` is set, claim that Epic first.
-    Claim { wp: u64, epic: Option<u64>, rule: Rule },
+    Claim {
+        wp: u64,
+        epic: Option<u64>,
+        rule: Rule,
+    },
     /// Rule 3: release an Epic.
     ReleaseEpic { epic: u64, reason: Release },
     /// Rule 7.
@@ -75,13 +79,21 @@ pub struct Policy {
 /// The decision. `skip` holds work packages (or Epics) this cycle already lost a claim on: they and
 /// everything under a skipped Epic are passed over, so the cycle can re-decide after a 409 without
 /// re-reading the board.
-pub fn decide(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, policy: &Policy, skip: &BTreeSet<u64>) -> Action {
-
+pub fn decide(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    skip: &BTreeSet<u64>,
+) -> Action {
     // 1. Finish my own work.
     if let Some(mine) = s
         .items
         .values()
-        .filter(|i| is_mine(i, me) && i.status == c.active_status && c.work_types.contains(&i.type_id))
+        .filter(|i| {
+            is_mine(i, me) && i.status == c.active_status && c.work_types.contains(&i.type_id)
+        })
         .filter(|i| c.projects.contains(&i.project) && !skip.contains(&i.id))
         .min_by_key(|i| order(c, i))
     {
@@ -89,14 +101,21 @@ pub fn decide(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, policy: &
     }
 
     // 2. Continue my Epic.
-    let my_epics = s.items.values().filter(|i| i.type_id == c.epic_type && is_mine(i, me) && i.status == c.active_status);
+    let my_epics = s
+        .items
+        .values()
+        .filter(|i| i.type_id == c.epic_type && is_mine(i, me) && i.status == c.active_status);
     let best_in_my_epics = my_epics
         .filter(|e| !skip.contains(&e.id))
         .flat_map(|e| s.descendants(e.id))
         .filter(|i| ineligibility(s, c, me, i, skip).is_none())
         .min_by_key(|i| order(c, i));
     if let Some(item) = best_in_my_epics {
-        return Action::Claim { wp: item.id, epic: epic_to_claim(s, c, me, item), rule: Rule::MyEpic };
+        return Action::Claim {
+            wp: item.id,
+            epic: epic_to_claim(s, c, me, item),
+            rule: Rule::MyEpic,
+        };
     }
 
     // 3. Release a stale Epic, or my finished one.
@@ -104,18 +123,46 @@ pub fn decide(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, policy: &
         return Action::ReleaseEpic { epic, reason };
     }
 
-    let eligible: Vec<&Item> = s.items.values().filter(|i| ineligibility(s, c, me, i, skip).is_none()).collect();
+    let eligible: Vec<&Item> = s
+        .items
+        .values()
+        .filter(|i| ineligibility(s, c, me, i, skip).is_none())
+        .collect();
     // 4. Bugs.
-    if let Some(bug) = eligible.iter().filter(|i| i.type_id == c.bug_type).min_by_key(|i| order(c, i)) {
-        return Action::Claim { wp: bug.id, epic: epic_to_claim(s, c, me, bug), rule: Rule::Bug };
+    if let Some(bug) = eligible
+        .iter()
+        .filter(|i| i.type_id == c.bug_type)
+        .min_by_key(|i| order(c, i))
+    {
+        return Action::Claim {
+            wp: bug.id,
+            epic: epic_to_claim(s, c, me, bug),
+            rule: Rule::Bug,
+        };
     }
     // 5. Tasks under an Epic.
-    if let Some(task) = eligible.iter().filter(|i| nearest_epic(s, c, i).is_some()).min_by_key(|i| order(c, i)) {
-        return Action::Claim { wp: task.id, epic: epic_to_claim(s, c, me, task), rule: Rule::Task };
+    if let Some(task) = eligible
+        .iter()
+        .filter(|i| nearest_epic(s, c, i).is_some())
+        .min_by_key(|i| order(c, i))
+    {
+        return Action::Claim {
+            wp: task.id,
+            epic: epic_to_claim(s, c, me, task),
+            rule: Rule::Task,
+        };
     }
     // 6. Standalone work.
-    if let Some(item) = eligible.iter().filter(|i| nearest_epic(s, c, i).is_none()).min_by_key(|i| order(c, i)) {
-        return Action::Claim { wp: item.id, epic: None, rule: Rule::Standalone };
+    if let Some(item) = eligible
+        .iter()
+        .filter(|i| nearest_epic(s, c, i).is_none())
+        .min_by_key(|i| order(c, i))
+    {
+        return Action::Claim {
+            wp: item.id,
+            epic: None,
+            rule: Rule::Standalone,
+        };
     }
     // 7. Nothing to do.
     Action::Sleep
@@ -123,7 +170,10 @@ pub fn decide(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, policy: &
 
 /// The board's order: priority (most urgent first), then id ascending.
 fn order(c: &Catalog, i: &Item) -> (Reverse<u64>, u64) {
-    (Reverse(c.priority_rank.get(&i.priority).copied().unwrap_or(0)), i.id)
+    (
+        Reverse(c.priority_rank.get(&i.priority).copied().unwrap_or(0)),
+        i.id,
+    )
 }
 
 fn is_mine(item: &Item, me: &str) -> bool {
@@ -142,11 +192,19 @@ pub fn nearest_epic<'a>(s: &'a Snapshot, c: &Catalog, item: &Item) -> Option<&'a
 
 /// The Epic to claim before `item`: its nearest Epic, unless I already own it In progress.
 fn epic_to_claim(s: &Snapshot, c: &Catalog, me: &str, item: &Item) -> Option<u64> {
-    nearest_epic(s, c, item).filter(|e| !(is_mine(e, me) && e.status == c.active_status)).map(|e| e.id)
+    nearest_epic(s, c, item)
+        .filter(|e| !(is_mine(e, me) && e.status == c.active_status))
+        .map(|e| e.id)
 }
 
 /// Why `item` cannot be claimed by pod `me`, or `None` if it can.
-pub fn ineligibility(s: &Snapshot, c: &Catalog, me: &str, item: &Item, skip: &BTreeSet<u64>) -> Option<Ineligible> {
+pub fn ineligibility(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    item: &Item,
+    skip: &BTreeSet<u64>,
+) -> Option<Ineligible> {
     if skip.contains(&item.id) {
         return Some(Ineligible::Skipped);
     }
@@ -162,7 +220,10 @@ pub fn ineligibility(s: &Snapshot, c: &Catalog, me: &str, item: &Item, skip: &BT
     if item.pod.as_deref().is_some_and(|p| p != me) {
         return Some(Ineligible::PinnedElsewhere);
     }
-    if let Some(blocker) = s.blockers.get(&item.id).into_iter().flatten().find(|b| s.get(**b).is_some_and(|b| !c.closed_statuses.contains(&b.status))) {
+    if let Some(blocker) = s.blockers.get(&item.id).into_iter().flatten().find(|b| {
+        s.get(**b)
+            .is_some_and(|b| !c.closed_statuses.contains(&b.status))
+    }) {
         return Some(Ineligible::BlockedBy(*blocker));
     }
     if let Some(spike) = s
@@ -178,11 +239,17 @@ pub fn ineligibility(s: &Snapshot, c: &Catalog, me: &str, item: &Item, skip: &BT
     for a in &item.ancestors {
         match s.get(*a) {
             // A Phase gates everything below it until it is active; a missing ancestor is closed.
-            Some(anc) if anc.type_id == c.phase_type && anc.status != c.active_status => return Some(Ineligible::PhaseNotActive(*a)),
-            Some(anc) if anc.type_id == c.epic_type && anc.pod.as_deref().is_some_and(|p| p != me) => {
+            Some(anc) if anc.type_id == c.phase_type && anc.status != c.active_status => {
+                return Some(Ineligible::PhaseNotActive(*a));
+            }
+            Some(anc)
+                if anc.type_id == c.epic_type && anc.pod.as_deref().is_some_and(|p| p != me) =>
+            {
                 return Some(Ineligible::UnderForeignEpic(*a));
             }
-            Some(anc) if anc.type_id == c.epic_type && skip.contains(a) => return Some(Ineligible::Skipped),
+            Some(anc) if anc.type_id == c.epic_type && skip.contains(a) => {
+                return Some(Ineligible::Skipped);
+            }
             _ => {}
         }
     }
@@ -190,17 +257,38 @@ pub fn ineligibility(s: &Snapshot, c: &Catalog, me: &str, item: &Item, skip: &BT
 }
 
 /// Rule 3: the first Epic (by id) to release, if any.
-fn epic_to_release(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, policy: &Policy, skip: &BTreeSet<u64>) -> Option<(u64, Release)> {
-    let owned = |i: &&Item| i.type_id == c.epic_type && i.pod.is_some() && !c.closed_statuses.contains(&i.status);
-    for epic in s.items.values().filter(owned).filter(|i| !skip.contains(&i.id)) {
+fn epic_to_release(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    skip: &BTreeSet<u64>,
+) -> Option<(u64, Release)> {
+    let owned = |i: &&Item| {
+        i.type_id == c.epic_type && i.pod.is_some() && !c.closed_statuses.contains(&i.status)
+    };
+    for epic in s
+        .items
+        .values()
+        .filter(owned)
+        .filter(|i| !skip.contains(&i.id))
+    {
         let descendants = s.descendants(epic.id);
-        let finished = |d: &&Item| d.status == c.done_status || c.closed_statuses.contains(&d.status);
+        let finished =
+            |d: &&Item| d.status == c.done_status || c.closed_statuses.contains(&d.status);
         if is_mine(epic, me) && epic.status == c.active_status && descendants.iter().all(finished) {
             return Some((epic.id, Release::Finished));
         }
         let busy = descendants.iter().any(|d| d.status == c.active_status);
-        let last_activity = descendants.iter().map(|d| d.updated_at).chain([epic.updated_at]).max().unwrap_or(epic.updated_at);
-        if epic.status == c.active_status && !busy && now - last_activity >= policy.epic_stale_after {
+        let last_activity = descendants
+            .iter()
+            .map(|d| d.updated_at)
+            .chain([epic.updated_at])
+            .max()
+            .unwrap_or(epic.updated_at);
+        if epic.status == c.active_status && !busy && now - last_activity >= policy.epic_stale_after
+        {
             return Some((epic.id, Release::Stale));
         }
     }
@@ -210,5 +298,8 @@ fn epic_to_release(s: &Snapshot, c: &Catalog, me: &str, now: DateTime<Utc>, poli
 /// How many work packages this pod could claim right now (the "eligible work visible" gauge).
 pub fn eligible_count(s: &Snapshot, c: &Catalog, me: &str) -> usize {
     let none = BTreeSet::new();
-    s.items.values().filter(|i| ineligibility(s, c, me, i, &none).is_none()).count()
+    s.items
+        .values()
+        .filter(|i| ineligibility(s, c, me, i, &none).is_none())
+        .count()
 }

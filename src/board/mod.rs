@@ -6,7 +6,9 @@
 pub mod decide;
 pub mod model;
 
-pub use decide::{Action, Ineligible, Policy, Release, Rule, decide, eligible_count, ineligibility};
+pub use decide::{
+    Action, Ineligible, Policy, Release, Rule, decide, eligible_count, ineligibility,
+};
 pub use model::{Catalog, Item, Snapshot};
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds the indexes from items and `(from, to)` pairs of `blocks` relations.
-    pub fn new(items: impl IntoIterator<Item = Item>, blocks: impl IntoIterator<Item = (u64, u64)>) -> Snapshot {
+    pub fn new(
+        items: impl IntoIterator<Item = Item>,
+        blocks: impl IntoIterator<Item = (u64, u64)>,
+    ) -> Snapshot {
         let items: BTreeMap<u64, Item> = items.into_iter().map(|i| (i.id, i)).collect();
         let mut children: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
         for item in items.values() {
@@ -75,7 +78,11 @@ impl Snapshot {
         for (from, to) in blocks {
             blockers.entry(to).or_default().insert(from);
         }
-        Snapshot { items, blockers, children }
+        Snapshot {
+            items,
+            blockers,
+            children,
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<&Item> {
@@ -85,7 +92,13 @@ impl Snapshot {
     /// All open descendants of `id`, depth first.
     pub fn descendants(&self, id: u64) -> Vec<&Item> {
         let mut out = Vec::new();
-        let mut stack: Vec<u64> = self.children.get(&id).into_iter().flatten().copied().collect();
+        let mut stack: Vec<u64> = self
+            .children
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
         while let Some(c) = stack.pop() {
             if let Some(item) = self.items.get(&c) {
                 out.push(item);

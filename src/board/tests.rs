@@ -53,7 +53,9 @@ fn now() -> DateTime<Utc> {
 }
 
 fn policy() -> Policy {
-    Policy { epic_stale_after: Duration::hours(2) }
+    Policy {
+        epic_stale_after: Duration::hours(2),
+    }
 }
 
 /// A board under construction: items are added in id order, parents before children.
@@ -83,7 +85,13 @@ impl B {
         self.items.last_mut().unwrap()
     }
     fn under(mut self, parent: u64) -> Self {
-        let mut anc = self.items.iter().find(|i| i.id == parent).expect("parent first").ancestors.clone();
+        let mut anc = self
+            .items
+            .iter()
+            .find(|i| i.id == parent)
+            .expect("parent first")
+            .ancestors
+            .clone();
         anc.push(parent);
         self.last().ancestors = anc;
         self
@@ -114,7 +122,14 @@ impl B {
 }
 
 fn check(b: B, expect: Action) {
-    let got = decide(&b.snapshot(), &catalog(), ME, now(), &policy(), &BTreeSet::new());
+    let got = decide(
+        &b.snapshot(),
+        &catalog(),
+        ME,
+        now(),
+        &policy(),
+        &BTreeSet::new(),
+    );
     assert_eq!(got, expect);
 }
 
@@ -129,23 +144,50 @@ fn empty_board_sleeps() {
 
 #[test]
 fn rule1_resumes_my_in_progress_work_first() {
-    check(B::default().add(1, BUG, NEW).prio(IMMEDIATE).add(2, TASK, IN_PROGRESS).pod(ME), Action::Resume { wp: 2 });
+    check(
+        B::default()
+            .add(1, BUG, NEW)
+            .prio(IMMEDIATE)
+            .add(2, TASK, IN_PROGRESS)
+            .pod(ME),
+        Action::Resume { wp: 2 },
+    );
 }
 
 #[test]
 fn rule1_ignores_work_in_progress_by_other_pods() {
-    check(B::default().add(1, TASK, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW), claim(2, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, IN_PROGRESS)
+            .pod("pod-2")
+            .add(2, TASK, NEW),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn rule1_does_not_resume_my_epic_as_work() {
-    check(B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, NEW).under(1), claim(2, None, Rule::MyEpic));
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, NEW)
+            .under(1),
+        claim(2, None, Rule::MyEpic),
+    );
 }
 
 #[test]
 fn rule2_continues_my_epic_before_bugs() {
     check(
-        B::default().add(1, BUG, NEW).prio(IMMEDIATE).add(2, EPIC, IN_PROGRESS).pod(ME).add(3, TASK, NEW).under(2).prio(LOW),
+        B::default()
+            .add(1, BUG, NEW)
+            .prio(IMMEDIATE)
+            .add(2, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(3, TASK, NEW)
+            .under(2)
+            .prio(LOW),
         claim(3, None, Rule::MyEpic),
     );
 }
@@ -153,7 +195,14 @@ fn rule2_continues_my_epic_before_bugs() {
 #[test]
 fn rule2_reaches_grandchildren_through_a_story() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, STORY, IN_PROGRESS).under(1).pod("pod-9").add(3, TASK, NEW).under(2),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, STORY, IN_PROGRESS)
+            .under(1)
+            .pod("pod-9")
+            .add(3, TASK, NEW)
+            .under(2),
         claim(3, None, Rule::MyEpic),
     );
 }
@@ -161,28 +210,59 @@ fn rule2_reaches_grandchildren_through_a_story() {
 #[test]
 fn rule2_skips_a_blocked_child_of_my_epic() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, NEW).under(1).prio(HIGH).add(3, TASK, NEW).under(1).blocks(3, 2),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, NEW)
+            .under(1)
+            .prio(HIGH)
+            .add(3, TASK, NEW)
+            .under(1)
+            .blocks(3, 2),
         claim(3, None, Rule::MyEpic),
     );
 }
 
 #[test]
 fn rule2_claims_my_pinned_epic_that_is_not_yet_in_progress() {
-    check(B::default().add(1, EPIC, NEW).pod(ME).add(2, TASK, NEW).under(1), claim(2, Some(1), Rule::Task));
+    check(
+        B::default()
+            .add(1, EPIC, NEW)
+            .pod(ME)
+            .add(2, TASK, NEW)
+            .under(1),
+        claim(2, Some(1), Rule::Task),
+    );
 }
 
 #[test]
 fn rule3_releases_a_stale_epic_of_another_pod() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(3).add(2, TASK, NEW).under(1).idle_for(3),
-        Action::ReleaseEpic { epic: 1, reason: Release::Stale },
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .idle_for(3)
+            .add(2, TASK, NEW)
+            .under(1)
+            .idle_for(3),
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Stale,
+        },
     );
 }
 
 #[test]
 fn rule3_keeps_an_epic_with_recent_activity_below_it() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(3).add(2, TASK, NEW).under(1).idle_for(1).add(3, TASK, NEW),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .idle_for(3)
+            .add(2, TASK, NEW)
+            .under(1)
+            .idle_for(1)
+            .add(3, TASK, NEW),
         claim(3, None, Rule::Standalone),
     );
 }
@@ -190,7 +270,14 @@ fn rule3_keeps_an_epic_with_recent_activity_below_it() {
 #[test]
 fn rule3_keeps_an_epic_with_work_in_progress_below_it() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").idle_for(9).add(2, TASK, IN_PROGRESS).under(1).pod("pod-2").idle_for(9),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .idle_for(9)
+            .add(2, TASK, IN_PROGRESS)
+            .under(1)
+            .pod("pod-2")
+            .idle_for(9),
         Action::Sleep,
     );
 }
@@ -198,70 +285,149 @@ fn rule3_keeps_an_epic_with_work_in_progress_below_it() {
 #[test]
 fn rule3_releases_my_finished_epic() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, IN_TESTING).under(1).pod(ME).add(3, BUG, NEW),
-        Action::ReleaseEpic { epic: 1, reason: Release::Finished },
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, IN_TESTING)
+            .under(1)
+            .pod(ME)
+            .add(3, BUG, NEW),
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Finished,
+        },
     );
 }
 
 #[test]
 fn rule3_does_not_release_my_epic_with_open_work() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod(ME).add(2, TASK, ON_HOLD).under(1).add(3, BUG, NEW),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, ON_HOLD)
+            .under(1)
+            .add(3, BUG, NEW),
         claim(3, None, Rule::Bug),
     );
 }
 
 #[test]
 fn rule4_bugs_before_tasks_even_at_lower_priority() {
-    check(B::default().add(1, TASK, NEW).prio(IMMEDIATE).add(2, BUG, NEW).prio(LOW), claim(2, None, Rule::Bug));
+    check(
+        B::default()
+            .add(1, TASK, NEW)
+            .prio(IMMEDIATE)
+            .add(2, BUG, NEW)
+            .prio(LOW),
+        claim(2, None, Rule::Bug),
+    );
 }
 
 #[test]
 fn rule4_a_bug_under_an_unowned_epic_claims_the_epic() {
-    check(B::default().add(1, EPIC, NEW).add(2, BUG, CONFIRMED).under(1), claim(2, Some(1), Rule::Bug));
+    check(
+        B::default()
+            .add(1, EPIC, NEW)
+            .add(2, BUG, CONFIRMED)
+            .under(1),
+        claim(2, Some(1), Rule::Bug),
+    );
 }
 
 #[test]
 fn rule4_a_pinned_bug_beats_an_owned_epics_idle_tasks_of_another_pod() {
     check(
-        B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW).under(1).prio(IMMEDIATE).add(3, BUG, NEW).pod(ME),
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .add(2, TASK, NEW)
+            .under(1)
+            .prio(IMMEDIATE)
+            .add(3, BUG, NEW)
+            .pod(ME),
         claim(3, None, Rule::Bug),
     );
 }
 
 #[test]
 fn rule5_claims_the_unowned_parent_epic_first() {
-    check(B::default().add(1, EPIC, NEW).add(2, TASK, NEW).under(1), claim(2, Some(1), Rule::Task));
+    check(
+        B::default().add(1, EPIC, NEW).add(2, TASK, NEW).under(1),
+        claim(2, Some(1), Rule::Task),
+    );
 }
 
 #[test]
 fn rule5_claims_the_epic_through_a_user_story() {
-    check(B::default().add(1, EPIC, NEW).add(2, STORY, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2), claim(3, Some(1), Rule::Task));
+    check(
+        B::default()
+            .add(1, EPIC, NEW)
+            .add(2, STORY, IN_PROGRESS)
+            .under(1)
+            .add(3, TASK, NEW)
+            .under(2),
+        claim(3, Some(1), Rule::Task),
+    );
 }
 
 #[test]
 fn rule5_work_under_an_epic_of_another_pod_is_invisible() {
-    check(B::default().add(1, EPIC, IN_PROGRESS).pod("pod-2").add(2, TASK, NEW).under(1), Action::Sleep);
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .add(2, TASK, NEW)
+            .under(1),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn rule5_an_epic_pinned_to_another_pod_hides_its_work() {
-    check(B::default().add(1, EPIC, NEW).pod("pod-2").add(2, TASK, NEW).under(1), Action::Sleep);
+    check(
+        B::default()
+            .add(1, EPIC, NEW)
+            .pod("pod-2")
+            .add(2, TASK, NEW)
+            .under(1),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn rule5_before_rule6_regardless_of_priority() {
-    check(B::default().add(1, TASK, NEW).prio(IMMEDIATE).add(2, EPIC, NEW).add(3, FEATURE, NEW).under(2).prio(LOW), claim(3, Some(2), Rule::Task));
+    check(
+        B::default()
+            .add(1, TASK, NEW)
+            .prio(IMMEDIATE)
+            .add(2, EPIC, NEW)
+            .add(3, FEATURE, NEW)
+            .under(2)
+            .prio(LOW),
+        claim(3, Some(2), Rule::Task),
+    );
 }
 
 #[test]
 fn rule6_standalone_by_priority_then_id() {
-    check(B::default().add(1, TASK, NEW).add(2, FEATURE, NEW).prio(HIGH).add(3, STORY, NEW).prio(HIGH), claim(2, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, NEW)
+            .add(2, FEATURE, NEW)
+            .prio(HIGH)
+            .add(3, STORY, NEW)
+            .prio(HIGH),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn work_below_a_closed_epic_is_standalone() {
-    check(B::default().add(1, EPIC, CLOSED).add(2, TASK, NEW).under(1), claim(2, None, Rule::Standalone));
+    check(
+        B::default().add(1, EPIC, CLOSED).add(2, TASK, NEW).under(1),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
@@ -271,17 +437,33 @@ fn pinned_to_another_pod_is_not_mine() {
 
 #[test]
 fn pinned_to_me_is_mine() {
-    check(B::default().add(1, TASK, NEW).pod(ME), claim(1, None, Rule::Standalone));
+    check(
+        B::default().add(1, TASK, NEW).pod(ME),
+        claim(1, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn only_ready_statuses_are_claimed() {
-    check(B::default().add(1, TASK, ON_HOLD).add(2, TASK, IN_TESTING).add(3, TASK, SPECIFIED), claim(3, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, ON_HOLD)
+            .add(2, TASK, IN_TESTING)
+            .add(3, TASK, SPECIFIED),
+        claim(3, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn containers_and_milestones_are_not_work() {
-    check(B::default().add(1, EPIC, NEW).add(2, PHASE, NEW).add(3, SPIKE, NEW).add(4, MILESTONE, NEW), Action::Sleep);
+    check(
+        B::default()
+            .add(1, EPIC, NEW)
+            .add(2, PHASE, NEW)
+            .add(3, SPIKE, NEW)
+            .add(4, MILESTONE, NEW),
+        Action::Sleep,
+    );
 }
 
 #[test]
@@ -291,77 +473,173 @@ fn unconfigured_projects_are_ignored() {
 
 #[test]
 fn open_blocker_blocks() {
-    check(B::default().add(1, TASK, ON_HOLD).add(2, TASK, NEW).blocks(1, 2), Action::Sleep);
+    check(
+        B::default()
+            .add(1, TASK, ON_HOLD)
+            .add(2, TASK, NEW)
+            .blocks(1, 2),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn a_rejected_blocker_no_longer_blocks() {
-    check(B::default().add(1, TASK, REJECTED).add(2, TASK, NEW).blocks(1, 2), claim(2, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, REJECTED)
+            .add(2, TASK, NEW)
+            .blocks(1, 2),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn a_blocker_absent_from_the_snapshot_is_closed() {
-    check(B::default().add(2, TASK, NEW).blocks(1, 2), claim(2, None, Rule::Standalone));
+    check(
+        B::default().add(2, TASK, NEW).blocks(1, 2),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn the_blocker_is_taken_before_what_it_blocks() {
-    check(B::default().add(1, TASK, NEW).add(2, TASK, NEW).prio(IMMEDIATE).blocks(1, 2), claim(1, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, NEW)
+            .add(2, TASK, NEW)
+            .prio(IMMEDIATE)
+            .blocks(1, 2),
+        claim(1, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn an_open_spike_child_holds_its_parent() {
-    check(B::default().add(1, TASK, NEW).add(2, SPIKE, NEW).under(1), Action::Sleep);
+    check(
+        B::default().add(1, TASK, NEW).add(2, SPIKE, NEW).under(1),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn a_closed_spike_releases_its_parent() {
-    check(B::default().add(1, TASK, NEW).add(2, SPIKE, CLOSED).under(1), claim(1, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, TASK, NEW)
+            .add(2, SPIKE, CLOSED)
+            .under(1),
+        claim(1, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn a_phase_not_active_gates_its_children() {
-    check(B::default().add(1, PHASE, NEW).add(2, TASK, NEW).under(1), Action::Sleep);
+    check(
+        B::default().add(1, PHASE, NEW).add(2, TASK, NEW).under(1),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn an_active_phase_opens_its_children() {
-    check(B::default().add(1, PHASE, IN_PROGRESS).add(2, TASK, NEW).under(1), claim(2, None, Rule::Standalone));
+    check(
+        B::default()
+            .add(1, PHASE, IN_PROGRESS)
+            .add(2, TASK, NEW)
+            .under(1),
+        claim(2, None, Rule::Standalone),
+    );
 }
 
 #[test]
 fn a_closed_phase_gates() {
-    check(B::default().add(1, PHASE, CLOSED).add(2, TASK, NEW).under(1), Action::Sleep);
+    check(
+        B::default()
+            .add(1, PHASE, CLOSED)
+            .add(2, TASK, NEW)
+            .under(1),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn a_phase_inside_a_phase_gates_unless_both_are_active() {
-    let b = || B::default().add(1, PHASE, IN_PROGRESS).add(2, PHASE, NEW).under(1).add(3, TASK, NEW).under(2);
+    let b = || {
+        B::default()
+            .add(1, PHASE, IN_PROGRESS)
+            .add(2, PHASE, NEW)
+            .under(1)
+            .add(3, TASK, NEW)
+            .under(2)
+    };
     check(b(), Action::Sleep);
-    let outer_closed = B::default().add(1, PHASE, NEW).add(2, PHASE, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2);
+    let outer_closed = B::default()
+        .add(1, PHASE, NEW)
+        .add(2, PHASE, IN_PROGRESS)
+        .under(1)
+        .add(3, TASK, NEW)
+        .under(2);
     check(outer_closed, Action::Sleep);
-    let both = B::default().add(1, PHASE, IN_PROGRESS).add(2, PHASE, IN_PROGRESS).under(1).add(3, TASK, NEW).under(2);
+    let both = B::default()
+        .add(1, PHASE, IN_PROGRESS)
+        .add(2, PHASE, IN_PROGRESS)
+        .under(1)
+        .add(3, TASK, NEW)
+        .under(2);
     check(both, claim(3, None, Rule::Standalone));
 }
 
 #[test]
 fn a_phase_above_an_epic_gates_the_epics_work() {
-    check(B::default().add(1, PHASE, NEW).add(2, EPIC, NEW).under(1).add(3, TASK, NEW).under(2), Action::Sleep);
+    check(
+        B::default()
+            .add(1, PHASE, NEW)
+            .add(2, EPIC, NEW)
+            .under(1)
+            .add(3, TASK, NEW)
+            .under(2),
+        Action::Sleep,
+    );
 }
 
 #[test]
 fn skipped_items_and_items_under_a_skipped_epic_are_passed_over() {
-    let b = B::default().add(1, EPIC, NEW).add(2, TASK, NEW).under(1).add(3, TASK, NEW).add(4, TASK, NEW);
+    let b = B::default()
+        .add(1, EPIC, NEW)
+        .add(2, TASK, NEW)
+        .under(1)
+        .add(3, TASK, NEW)
+        .add(4, TASK, NEW);
     let s = b.snapshot();
-    let d = |skip: &[u64]| decide(&s, &catalog(), ME, now(), &policy(), &skip.iter().copied().collect());
+    let d = |skip: &[u64]| {
+        decide(
+            &s,
+            &catalog(),
+            ME,
+            now(),
+            &policy(),
+            &skip.iter().copied().collect(),
+        )
+    };
     assert_eq!(d(&[]), claim(2, Some(1), Rule::Task));
-    assert_eq!(d(&[1]), claim(3, None, Rule::Standalone), "a lost Epic claim hides its children");
+    assert_eq!(
+        d(&[1]),
+        claim(3, None, Rule::Standalone),
+        "a lost Epic claim hides its children"
+    );
     assert_eq!(d(&[1, 3]), claim(4, None, Rule::Standalone));
 }
 
 #[test]
 fn ineligibility_reasons_are_specific() {
-    let b = B::default().add(1, PHASE, NEW).add(2, TASK, NEW).under(1).add(3, TASK, NEW).blocks(2, 3).add(4, TASK, NEW).pod("x");
+    let b = B::default()
+        .add(1, PHASE, NEW)
+        .add(2, TASK, NEW)
+        .under(1)
+        .add(3, TASK, NEW)
+        .blocks(2, 3)
+        .add(4, TASK, NEW)
+        .pod("x");
     let s = b.snapshot();
     let why = |id| ineligibility(&s, &catalog(), ME, s.get(id).unwrap(), &BTreeSet::new());
     assert_eq!(why(1), Some(Ineligible::NotWork));
@@ -379,17 +657,54 @@ fn oracle_eligible(s: &Snapshot, c: &Catalog, item: &Item) -> bool {
     let ready = [NEW, SPECIFIED, CONFIRMED].contains(&item.status);
     let work = [BUG, TASK, FEATURE, STORY].contains(&item.type_id);
     let pinned_ok = item.pod.is_none() || item.pod.as_deref() == Some(ME);
-    let unblocked = s.blockers.get(&item.id).map(|bs| bs.iter().all(|b| s.get(*b).is_none_or(|b| [CLOSED, REJECTED].contains(&b.status)))).unwrap_or(true);
-    let no_spike = s.items.values().all(|ch| !(ch.parent() == Some(item.id) && ch.type_id == SPIKE && ![CLOSED, REJECTED].contains(&ch.status)));
-    let phases_open = item.ancestors.iter().all(|a| s.get(*a).is_none_or(|a| a.type_id != PHASE || a.status == IN_PROGRESS));
-    let no_foreign_epic = item.ancestors.iter().all(|a| s.get(*a).is_none_or(|a| a.type_id != EPIC || a.pod.is_none() || a.pod.as_deref() == Some(ME)));
-    ready && work && pinned_ok && unblocked && no_spike && phases_open && no_foreign_epic && c.projects.contains(&item.project)
+    let unblocked = s
+        .blockers
+        .get(&item.id)
+        .map(|bs| {
+            bs.iter().all(|b| {
+                s.get(*b)
+                    .is_none_or(|b| [CLOSED, REJECTED].contains(&b.status))
+            })
+        })
+        .unwrap_or(true);
+    let no_spike = s.items.values().all(|ch| {
+        !(ch.parent() == Some(item.id)
+            && ch.type_id == SPIKE
+            && ![CLOSED, REJECTED].contains(&ch.status))
+    });
+    let phases_open = item.ancestors.iter().all(|a| {
+        s.get(*a)
+            .is_none_or(|a| a.type_id != PHASE || a.status == IN_PROGRESS)
+    });
+    let no_foreign_epic = item.ancestors.iter().all(|a| {
+        s.get(*a)
+            .is_none_or(|a| a.type_id != EPIC || a.pod.is_none() || a.pod.as_deref() == Some(ME))
+    });
+    ready
+        && work
+        && pinned_ok
+        && unblocked
+        && no_spike
+        && phases_open
+        && no_foreign_epic
+        && c.projects.contains(&item.project)
 }
 
 fn arb_board() -> impl Strategy<Value = Snapshot> {
     let item = (
-        prop::sample::select(vec![BUG, TASK, FEATURE, STORY, EPIC, PHASE, SPIKE, MILESTONE]),
-        prop::sample::select(vec![NEW, SPECIFIED, CONFIRMED, IN_PROGRESS, IN_TESTING, CLOSED, ON_HOLD, REJECTED]),
+        prop::sample::select(vec![
+            BUG, TASK, FEATURE, STORY, EPIC, PHASE, SPIKE, MILESTONE,
+        ]),
+        prop::sample::select(vec![
+            NEW,
+            SPECIFIED,
+            CONFIRMED,
+            IN_PROGRESS,
+            IN_TESTING,
+            CLOSED,
+            ON_HOLD,
+            REJECTED,
+        ]),
         prop::sample::select(vec![LOW, NORMAL, HIGH, IMMEDIATE]),
         prop::option::weighted(0.3, prop::sample::select(PODS.to_vec())),
         any::<prop::sample::Index>(),
@@ -397,35 +712,48 @@ fn arb_board() -> impl Strategy<Value = Snapshot> {
         0i64..6,
         prop::bool::weighted(0.9),
     );
-    (prop::collection::vec(item, 1..30), prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..10)).prop_map(|(specs, rels)| {
-        let mut items: Vec<Item> = Vec::new();
-        for (i, (type_id, status, priority, pod, parent_pick, has_parent, idle, in_project)) in specs.into_iter().enumerate() {
-            let id = i as u64 + 1;
-            let ancestors = if has_parent && !items.is_empty() {
-                let p = &items[parent_pick.index(items.len())];
-                let mut a = p.ancestors.clone();
-                a.push(p.id);
-                a
-            } else {
-                vec![]
-            };
-            items.push(Item {
-                id,
-                lock_version: 0,
-                subject: format!("#{id}"),
-                type_id,
-                status,
-                priority,
-                project: if in_project { 1 } else { 2 },
-                ancestors,
-                pod: pod.map(String::from),
-                updated_at: now() - Duration::hours(idle),
-            });
-        }
-        let n = items.len();
-        let blocks: Vec<(u64, u64)> = rels.into_iter().map(|(a, b)| (a.index(n) as u64 + 1, b.index(n) as u64 + 1)).filter(|(a, b)| a != b).collect();
-        Snapshot::new(items, blocks)
-    })
+    (
+        prop::collection::vec(item, 1..30),
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+            0..10,
+        ),
+    )
+        .prop_map(|(specs, rels)| {
+            let mut items: Vec<Item> = Vec::new();
+            for (i, (type_id, status, priority, pod, parent_pick, has_parent, idle, in_project)) in
+                specs.into_iter().enumerate()
+            {
+                let id = i as u64 + 1;
+                let ancestors = if has_parent && !items.is_empty() {
+                    let p = &items[parent_pick.index(items.len())];
+                    let mut a = p.ancestors.clone();
+                    a.push(p.id);
+                    a
+                } else {
+                    vec![]
+                };
+                items.push(Item {
+                    id,
+                    lock_version: 0,
+                    subject: format!("#{id}"),
+                    type_id,
+                    status,
+                    priority,
+                    project: if in_project { 1 } else { 2 },
+                    ancestors,
+                    pod: pod.map(String::from),
+                    updated_at: now() - Duration::hours(idle),
+                });
+            }
+            let n = items.len();
+            let blocks: Vec<(u64, u64)> = rels
+                .into_iter()
+                .map(|(a, b)| (a.index(n) as u64 + 1, b.index(n) as u64 + 1))
+                .filter(|(a, b)| a != b)
+                .collect();
+            Snapshot::new(items, blocks)
+        })
 }
 
 proptest! {

@@ -54,6 +54,9 @@ pub enum Fault {
     Stall(Duration),
     /// Answer 200 with a body that is not valid JSON; nothing is written.
     Malformed,
+    /// Just before handling the request, a human edits the work package in its path (its
+    /// lockVersion moves), so a claim in flight meets a genuine 409 from the board.
+    ConcurrentEdit,
 }
 
 /// A scripted fault for the next matching request.
@@ -251,6 +254,15 @@ async fn handle(
     };
     match fault {
         None => Ok(router.oneshot(req.map(Body::new)).await.unwrap_or_else(|never| match never {})),
+        Some(Fault::ConcurrentEdit) => {
+            let id = req.uri().path().rsplit('/').find_map(|seg| seg.parse::<u64>().ok());
+            if let Some(id) = id
+                && let Ok(mut board) = shared.board.lock()
+            {
+                board.touch(ADMIN_USER, id);
+            }
+            Ok(router.oneshot(req.map(Body::new)).await.unwrap_or_else(|never| match never {}))
+        }
         Some(Fault::Status(code)) => Ok(error(code, "InternalServerError", "Service temporarily unavailable (injected fault).")),
         Some(Fault::RateLimited { retry_after_secs }) => {
             let mut resp = error(429, "TooManyRequests", "You have exceeded the rate limit (injected fault).");

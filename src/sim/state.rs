@@ -785,6 +785,26 @@ impl Board {
         Ok(())
     }
 
+    /// A human's edit that changes nothing the worker reads but moves the lockVersion (as editing
+    /// any attribute would). Used to stage concurrent writers in tests.
+    pub fn touch(&mut self, user: u64, id: u64) {
+        if let Some(w) = self.wps.get_mut(&id) {
+            w.lock_version += 1;
+            w.updated_at = Utc::now();
+            let lv = w.lock_version;
+            let mut changes = BTreeMap::new();
+            changes.insert("estimatedTime".to_string(), Value::from("PT1H"));
+            self.journal(
+                user,
+                id,
+                JournalAction::Updated {
+                    changes,
+                    lock_version: lv,
+                },
+            );
+        }
+    }
+
     /// Adds a comment: touches `updatedAt`, never `lockVersion` (API-NOTES section 3).
     pub fn comment(&mut self, user: u64, id: u64, text: &str) -> Result<u64, SimError> {
         if !self.wps.contains_key(&id) {

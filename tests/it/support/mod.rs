@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod pods;
+
 use std::time::Duration;
 
 use journeyman::openproject::{Auth, Client, ClientOptions, RetryPolicy};

@@ -1,0 +1,603 @@
+//! The work cycle of one pod, the imperative shell around `board::decide`:
+//! snapshot (I/O) -> decide (pure) -> claim (one optimistic PATCH) -> execute -> report.
+//!
+//! Claims: one PATCH carrying the `lockVersion` the decision saw, setting status, assignee and pod
+//! field together. A 409 means another pod (or a human) changed the work package first: the cycle
+//! counts the conflict, skips that work package and re-decides on the same snapshot, never retrying
+//! the write with a fresh `lockVersion`. An Epic is claimed before its child; if the child is lost
+//! and nothing else in the Epic is eligible, the Epic is released at once, so it is never left
+//! owned by a pod that gave up on it.
+//!
+//! This module never touches git or the agent directly: it hands a [`Task`] to an [`Execute`]
+//! implementation and reports the [`Outcome`] on the board.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::board::{
+    Action, Policy, Release, Rule, Snapshot, decide, eligible_count, ineligibility,
+};
+use crate::config::RepoMapping;
+use crate::openproject::{ApiError, Client, ErrorKind, NewWorkPackage, WorkPackagePatch, hal};
+use crate::snapshot::{BoardReader, Resolved};
+
+/// Everything an executor needs to work one work package. Ticket text is data, never configuration:
+/// the repository and base branch come from the allowlist, never from the ticket.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub wp: hal::WorkPackage,
+    /// The nearest open Epic above the work package, if any (its branch is shared by its children).
+    pub epic: Option<hal::WorkPackage>,
+    /// The parent user story, if the parent is one.
+    pub story: Option<hal::WorkPackage>,
+    pub repo: RepoMapping,
+    /// `true` when resuming work this pod had claimed before (rule 1).
+    pub resumed: bool,
+    pub pod: String,
+}
+
+impl Task {
+    /// The id and subject the branch is named after: the Epic's, else the work package's own.
+    pub fn branch_owner(&self) -> (u64, &str) {
+        match &self.epic {
+            Some(e) => (e.id, e.subject.as_str()),
+            None => (self.wp.id, self.wp.subject.as_str()),
+        }
+    }
+}
+
+/// Why an execution failed, which decides how it is handled (issue: failure classification).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The agent failed (error result, crash, timeout, unparsable output, budget): a Spike.
+    Agent,
+    /// The agent ran and changed nothing: reported and escalated like a failure.
+    NoChanges,
+    /// Not the ticket's fault (nix, clone, credentials): escalate without burning the ticket.
+    Environment,
+}
+
+/// The result of executing a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Committed and pushed.
+    Pushed {
+        branch: String,
+        commit: String,
+        summary: String,
+    },
+    /// Failed; the ticket goes back to the pool behind a Spike.
+    Failed {
+        kind: FailureKind,
+        reason: String,
+        evidence: String,
+    },
+    /// Stopped by shutdown before finishing: the claim is released.
+    Interrupted { reason: String },
+}
+
+/// Posting audit comments during an execution.
+#[derive(Clone)]
+pub struct Audit {
+    client: Client,
+    wp: u64,
+}
+
+impl Audit {
+    pub fn new(client: Client, wp: u64) -> Audit {
+        Audit { client, wp }
+    }
+
+    /// Posts a comment; a failure is logged, never fatal (the audit trail must not lose work).
+    pub async fn comment(&self, markdown: &str) {
+        if let Err(e) = self.client.add_comment(self.wp, markdown).await {
+            warn!(wp = self.wp, error = %e, "could not post audit comment");
+        }
+    }
+}
+
+/// The execution port: prepare the workspace, run the agent, commit and push.
+pub trait Execute: Send + Sync {
+    fn execute(
+        &self,
+        task: Task,
+        audit: Audit,
+        cancel: CancellationToken,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// What one cycle did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleReport {
+    /// The work package worked on, if any.
+    pub worked: Option<u64>,
+    pub outcome: Option<Outcome>,
+    pub released_epic: Option<u64>,
+    pub conflicts: u32,
+    pub eligible: usize,
+    /// API requests this cycle made, and whether the snapshot was read in full.
+    pub requests: u64,
+    pub full_snapshot: bool,
+}
+
+/// One pod's worker: holds the board reader and the executor, nothing else between cycles.
+pub struct Worker<E: Execute> {
+    reader: BoardReader,
+    exec: Arc<E>,
+    pod: String,
+    policy: Policy,
+}
+
+impl<E: Execute> Worker<E> {
+    pub fn new(reader: BoardReader, exec: Arc<E>, pod: String, policy: Policy) -> Worker<E> {
+        Worker {
+            reader,
+            exec,
+            pod,
+            policy,
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.reader.client()
+    }
+
+    fn resolved(&self) -> &Resolved {
+        self.reader.resolved()
+    }
+
+    /// One cycle. `cancel` stops claiming new work (SIGTERM); a running task gets its own token.
+    pub async fn cycle(
+        &mut self,
+        cancel: &CancellationToken,
+        task_cancel: &CancellationToken,
+    ) -> anyhow::Result<CycleReport> {
+        let span = info_span!("cycle", pod = %self.pod);
+        self.cycle_inner(cancel, task_cancel).instrument(span).await
+    }
+
+    async fn cycle_inner(
+        &mut self,
+        cancel: &CancellationToken,
+        task_cancel: &CancellationToken,
+    ) -> anyhow::Result<CycleReport> {
+        let before = self.client().stats();
+        let (mut snap, fetch) = self.reader.snapshot().await.context("reading the board")?;
+        let mut report = CycleReport {
+            full_snapshot: fetch.full,
+            ..CycleReport::default()
+        };
+        report.eligible = eligible_count(&snap, &self.resolved().catalog, &self.pod);
+        metrics::gauge!("journeyman_eligible_work").set(report.eligible as f64);
+        let now = Utc::now();
+        let mut skip = BTreeSet::new();
+        loop {
+            let action = decide(
+                &snap,
+                &self.resolved().catalog,
+                &self.pod,
+                now,
+                &self.policy,
+                &skip,
+            );
+            match action {
+                Action::Sleep => break,
+                Action::ReleaseEpic { epic, reason } => {
+                    skip.insert(epic);
+                    if report.released_epic.is_some() {
+                        continue; // one release per cycle
+                    }
+                    match self.release_epic(&snap, epic, reason).await {
+                        Ok(()) => report.released_epic = Some(epic),
+                        Err(e) if e.is_conflict() => report.conflicts += 1,
+                        Err(e) => warn!(epic, error = %e, "releasing a stale Epic failed"),
+                    }
+                    self.reader.invalidate();
+                }
+                Action::Resume { wp } => {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    let fresh = self
+                        .client()
+                        .work_package(wp)
+                        .await
+                        .with_context(|| format!("re-reading #{wp} to resume it"))?;
+                    info!(wp, "resuming my own work");
+                    let outcome = self.execute(&snap, fresh, true, task_cancel).await?;
+                    report.worked = Some(wp);
+                    report.outcome = Some(outcome);
+                    break;
+                }
+                Action::Claim { wp, epic, rule } => {
+                    if cancel.is_cancelled() {
+                        break; // stop claiming at once on shutdown
+                    }
+                    if let Some(e) = epic {
+                        match self.claim(&snap, e).await {
+                            Ok(claimed) => {
+                                info!(epic = e, "claimed Epic");
+                                mark_mine(
+                                    &mut snap,
+                                    &claimed,
+                                    &self.pod,
+                                    self.resolved().catalog.active_status,
+                                );
+                            }
+                            Err(err) if err.is_conflict() => {
+                                info!(epic = e, "Epic claim lost to another writer; skipping it");
+                                report.conflicts += 1;
+                                metrics::counter!("journeyman_conflicts_total").increment(1);
+                                skip.insert(e);
+                                self.reader.invalidate();
+                                continue;
+                            }
+                            Err(err) => return Err(err).context(format!("claiming Epic #{e}")),
+                        }
+                    }
+                    match self.claim(&snap, wp).await {
+                        Ok(fresh) => {
+                            info!(wp, rule = rule_name(rule), "claimed");
+                            self.reader.invalidate();
+                            let outcome = self.execute(&snap, fresh, false, task_cancel).await?;
+                            report.worked = Some(wp);
+                            report.outcome = Some(outcome);
+                            break;
+                        }
+                        Err(err) if err.is_conflict() => {
+                            info!(wp, "claim lost to another writer; skipping it");
+                            report.conflicts += 1;
+                            metrics::counter!("journeyman_conflicts_total").increment(1);
+                            skip.insert(wp);
+                            self.reader.invalidate();
+                            if let Some(e) = epic
+                                && !self.epic_has_eligible(&snap, e, &skip)
+                            {
+                                // Claimed the Epic but lost its only candidate: give the Epic back now.
+                                if let Err(err) = self.release_epic(&snap, e, Release::Stale).await
+                                {
+                                    warn!(epic = e, error = %err, "could not release the Epic after losing its child");
+                                }
+                                skip.insert(e);
+                            }
+                        }
+                        Err(err) => return Err(err).context(format!("claiming #{wp}")),
+                    }
+                }
+            }
+        }
+        report.requests = (self.client().stats() - before).requests;
+        metrics::counter!("journeyman_cycles_total").increment(1);
+        metrics::gauge!("journeyman_cycle_api_requests").set(report.requests as f64);
+        Ok(report)
+    }
+
+    fn epic_has_eligible(&self, snap: &Snapshot, epic: u64, skip: &BTreeSet<u64>) -> bool {
+        snap.descendants(epic)
+            .iter()
+            .any(|d| ineligibility(snap, &self.resolved().catalog, &self.pod, d, skip).is_none())
+    }
+
+    /// The claim: one PATCH with the snapshot's lockVersion.
+    async fn claim(&self, snap: &Snapshot, id: u64) -> Result<hal::WorkPackage, ApiError> {
+        let r = self.resolved();
+        let lock_version = snap.get(id).map(|i| i.lock_version).unwrap_or(0);
+        let patch = WorkPackagePatch {
+            lock_version,
+            status: Some(r.catalog.active_status),
+            assignee: Some(Some(r.agent_user)),
+            custom_fields: vec![(r.pod_field.clone(), Some(self.pod.clone()))],
+        };
+        let result = self.client().update_work_package(id, &patch).await;
+        let label = match &result {
+            Ok(_) => "won",
+            Err(e) if e.is_conflict() => "conflict",
+            Err(_) => "error",
+        };
+        metrics::counter!("journeyman_claims_total", "result" => label).increment(1);
+        result
+    }
+
+    async fn release_epic(
+        &self,
+        snap: &Snapshot,
+        epic: u64,
+        reason: Release,
+    ) -> Result<(), ApiError> {
+        let r = self.resolved();
+        let item = snap.get(epic);
+        let lock_version = item.map(|i| i.lock_version).unwrap_or(0);
+        let previous = item.and_then(|i| i.pod.clone()).unwrap_or_default();
+        let patch = WorkPackagePatch {
+            lock_version,
+            status: (reason == Release::Stale).then_some(r.ready_status),
+            assignee: Some(None),
+            custom_fields: vec![(r.pod_field.clone(), None)],
+        };
+        self.client().update_work_package(epic, &patch).await?;
+        let text = match reason {
+            Release::Stale => format!(
+                "journeyman: **released** this Epic (was owned by pod `{previous}`): nothing below it is In progress and it saw no activity for {}. Any pod may take it now. (pod `{}`)",
+                humantime::format_duration(
+                    self.policy.epic_stale_after.to_std().unwrap_or_default()
+                ),
+                self.pod
+            ),
+            Release::Finished => format!(
+                "journeyman: every open work package below this Epic is done; pod `{}` releases it. The status is left for a human to review and close.",
+                self.pod
+            ),
+        };
+        Audit::new(self.client().clone(), epic).comment(&text).await;
+        info!(epic, ?reason, "released Epic");
+        Ok(())
+    }
+
+    /// Runs the task and reports its outcome on the board.
+    async fn execute(
+        &self,
+        snap: &Snapshot,
+        wp: hal::WorkPackage,
+        resumed: bool,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Outcome> {
+        let id = wp.id;
+        let span =
+            info_span!("work_package", pod = %self.pod, wp = id, epic = tracing::field::Empty);
+        async move {
+            let task = self.task(snap, wp, resumed).await?;
+            if let Some(e) = &task.epic {
+                tracing::Span::current().record("epic", e.id);
+            }
+            let audit = Audit::new(self.client().clone(), id);
+            if !resumed {
+                let (owner, _) = task.branch_owner();
+                audit
+                    .comment(&format!(
+                        "journeyman: **starting** on pod `{}`. Next: prepare a branch for #{owner} in `{}` (base `{}`), run the agent, then commit and push.",
+                        self.pod, task.repo.url, task.repo.base_branch
+                    ))
+                    .await;
+            } else {
+                audit.comment(&format!("journeyman: pod `{}` restarted and is **resuming** this work package.", self.pod)).await;
+            }
+            let started = std::time::Instant::now();
+            let outcome = self.exec.execute(task, audit.clone(), cancel.clone()).await;
+            metrics::histogram!("journeyman_task_duration_seconds").record(started.elapsed().as_secs_f64());
+            let label = match &outcome {
+                Outcome::Pushed { .. } => "pushed",
+                Outcome::Failed { kind: FailureKind::Agent, .. } => "failed",
+                Outcome::Failed { kind: FailureKind::NoChanges, .. } => "no_changes",
+                Outcome::Failed { kind: FailureKind::Environment, .. } => "environment",
+                Outcome::Interrupted { .. } => "interrupted",
+            };
+            metrics::counter!("journeyman_tasks_total", "outcome" => label).increment(1);
+            self.report(id, &outcome).await.with_context(|| format!("reporting the outcome of #{id}"))?;
+            Ok(outcome)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn task(
+        &self,
+        snap: &Snapshot,
+        wp: hal::WorkPackage,
+        resumed: bool,
+    ) -> anyhow::Result<Task> {
+        let r = self.resolved();
+        let project = wp
+            .links
+            .project
+            .id()
+            .context("work package without a project link")?;
+        let repo =
+            r.repos.get(&project).cloned().with_context(|| {
+                format!("project {project} is not configured in JOURNEYMAN_REPOS")
+            })?;
+        let item = crate::snapshot::item(&wp, &r.pod_field);
+        let epic_id = item
+            .as_ref()
+            .and_then(|i| crate::board::decide::nearest_epic(snap, &r.catalog, i))
+            .map(|e| e.id);
+        let epic = match epic_id {
+            Some(e) => Some(
+                self.client()
+                    .work_package(e)
+                    .await
+                    .with_context(|| format!("reading Epic #{e}"))?,
+            ),
+            None => None,
+        };
+        let parent = wp.links.parent.as_ref().and_then(hal::Link::id);
+        let story = match parent
+            .and_then(|p| snap.get(p))
+            .filter(|p| Some(p.id) != epic_id && r.catalog.work_types.contains(&p.type_id))
+        {
+            Some(p) => Some(
+                self.client()
+                    .work_package(p.id)
+                    .await
+                    .with_context(|| format!("reading parent #{}", p.id))?,
+            ),
+            None => None,
+        };
+        Ok(Task {
+            wp,
+            epic,
+            story,
+            repo,
+            resumed,
+            pod: self.pod.clone(),
+        })
+    }
+
+    /// Writes the outcome: status, pod field, comments and, on failure, a Spike.
+    async fn report(&self, id: u64, outcome: &Outcome) -> anyhow::Result<()> {
+        let r = self.resolved().clone();
+        let audit = Audit::new(self.client().clone(), id);
+        match outcome {
+            Outcome::Pushed { branch, commit, .. } => {
+                audit.comment(&format!("journeyman: **pushed** `{commit}` to branch `{branch}`. Status set to done for review.")).await;
+                self.update_own(id, |lv| WorkPackagePatch {
+                    lock_version: lv,
+                    status: Some(r.catalog.done_status),
+                    ..Default::default()
+                })
+                .await?;
+            }
+            Outcome::Failed {
+                kind,
+                reason,
+                evidence,
+            } => {
+                let spike = self.file_spike(id, *kind, reason, evidence).await?;
+                audit
+                    .comment(&format!(
+                        "journeyman: **failed** on pod `{}`: {}. Filed Spike #{spike}; this work package returns to the pool once the Spike is closed.",
+                        self.pod,
+                        one_line(reason)
+                    ))
+                    .await;
+                self.update_own(id, |lv| WorkPackagePatch {
+                    lock_version: lv,
+                    status: Some(r.ready_status),
+                    assignee: Some(None),
+                    custom_fields: vec![(r.pod_field.clone(), None)],
+                })
+                .await?;
+            }
+            Outcome::Interrupted { reason } => {
+                audit
+                    .comment(&format!(
+                        "journeyman: pod `{}` **released** this work package: {}.",
+                        self.pod,
+                        one_line(reason)
+                    ))
+                    .await;
+                self.update_own(id, |lv| WorkPackagePatch {
+                    lock_version: lv,
+                    status: Some(r.ready_status),
+                    assignee: Some(None),
+                    custom_fields: vec![(r.pod_field.clone(), None)],
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Updates a work package this pod owns: read, PATCH with that lockVersion, and on a 409 (a
+    /// human edited it meanwhile) read again, up to three times.
+    async fn update_own(
+        &self,
+        id: u64,
+        patch: impl Fn(u64) -> WorkPackagePatch,
+    ) -> anyhow::Result<()> {
+        let mut last = None;
+        for _ in 0..3 {
+            let current = self
+                .client()
+                .work_package(id)
+                .await
+                .with_context(|| format!("re-reading #{id}"))?;
+            match self
+                .client()
+                .update_work_package(id, &patch(current.lock_version))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(last
+            .map(anyhow::Error::from)
+            .unwrap_or_else(|| anyhow::anyhow!("updating #{id} failed")))
+    }
+
+    async fn file_spike(
+        &self,
+        id: u64,
+        kind: FailureKind,
+        reason: &str,
+        evidence: &str,
+    ) -> anyhow::Result<u64> {
+        let r = self.resolved();
+        let wp = self
+            .client()
+            .work_package(id)
+            .await
+            .with_context(|| format!("re-reading #{id}"))?;
+        let project = wp
+            .links
+            .project
+            .id()
+            .context("work package without project")?;
+        let what = match kind {
+            FailureKind::Agent => "the agent failed",
+            FailureKind::NoChanges => "the agent made no changes",
+            FailureKind::Environment => "the environment failed (not the ticket's fault)",
+        };
+        let description = format!(
+            "Filed by journeyman pod `{}` for #{id}: {what}.\n\n**Reason:** {}\n\n**Evidence** (last lines):\n\n```text\n{}\n```\n\nClose this Spike when the cause is understood; #{id} then returns to the pool.",
+            self.pod,
+            one_line(reason),
+            evidence.replace("```", "ʼʼʼ")
+        );
+        let spike = self
+            .client()
+            .create_work_package(&NewWorkPackage {
+                project,
+                type_id: r.spike_type,
+                subject: truncate(&format!("Spike: {} (#{id})", one_line(reason)), 250),
+                description,
+                parent: Some(id),
+                status: None,
+                priority: None,
+            })
+            .await
+            .with_context(|| format!("filing a Spike for #{id}"))?;
+        Ok(spike.id)
+    }
+}
+
+/// Marks an Epic as mine and active in the local snapshot after a successful claim.
+fn mark_mine(snap: &mut Snapshot, claimed: &hal::WorkPackage, pod: &str, active: u64) {
+    if let Some(item) = snap.items.get_mut(&claimed.id) {
+        item.pod = Some(pod.to_string());
+        item.status = active;
+        item.lock_version = claimed.lock_version;
+    }
+}
+
+fn one_line(text: &str) -> String {
+    truncate(
+        &text.lines().next().unwrap_or("").replace(['\r', '\t'], " "),
+        300,
+    )
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        text.chars().take(max).collect::<String>() + "..."
+    }
+}
+
+/// A rule's name for logs.
+pub fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::MyEpic => "continue my Epic",
+        Rule::Bug => "bug",
+        Rule::Task => "task under an Epic",
+        Rule::Standalone => "standalone",
+    }
+}

@@ -1,0 +1,560 @@
+//! The work cycle against the bundled board over loopback: claims, Epics, Spikes, phase gates, the
+//! cost of idle cycles, and many pods on one board.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use journeyman::cycle::{CycleReport, Outcome};
+use journeyman::sim::seed::SeedWp;
+use journeyman::sim::{AGENT_USER, Fault, FaultRule, JournalAction};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::pods::{Record, RecordingExec, worker};
+use crate::support::{board, eventually};
+
+async fn cycle_once<E: journeyman::cycle::Execute>(
+    w: &mut journeyman::cycle::Worker<E>,
+) -> CycleReport {
+    let never = CancellationToken::new();
+    w.cycle(&never, &never).await.expect("cycle runs")
+}
+
+#[tokio::test]
+async fn one_pod_works_the_board_in_rule_order_and_audits_each_step() {
+    let b = Arc::new(board().await);
+    let epic = b.create(&SeedWp::new("Epic", "checkout"));
+    let t1 = b.create(&SeedWp::new("Task", "cart").parent(epic));
+    let t2 = b.create(&SeedWp::new("Task", "pay").parent(epic).priority("High"));
+    let solo = b.create(&SeedWp::new("Feature", "standalone"));
+    let bug = b.create(&SeedWp::new("Bug", "crash").priority("Low"));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+
+    let mut worked = vec![];
+    for _ in 0..10 {
+        let r = cycle_once(&mut w).await;
+        match r.worked {
+            Some(wp) => worked.push(wp),
+            None if r.released_epic.is_some() => {}
+            None => break,
+        }
+    }
+    assert_eq!(
+        worked,
+        [bug, t2, t1, solo],
+        "bug, then the Epic by priority, then standalone"
+    );
+    assert!(record.violations().is_empty(), "{:?}", record.violations());
+    for wp in [bug, t1, t2, solo] {
+        assert_eq!(b.status_of(wp), "In testing");
+        assert_eq!(
+            b.pod_of(wp).as_deref(),
+            Some("pod-0"),
+            "the pod field stays set after success"
+        );
+        let comments = b.comments(wp);
+        assert!(
+            comments[0].contains("**starting** on pod `pod-0`"),
+            "{comments:?}"
+        );
+        assert!(
+            comments.last().unwrap().contains("**pushed**"),
+            "{comments:?}"
+        );
+    }
+    assert_eq!(b.pod_of(epic), None, "a finished Epic is released");
+    assert_eq!(
+        b.status_of(epic),
+        "In progress",
+        "its status is left for a human"
+    );
+    assert!(
+        b.comments(epic)
+            .iter()
+            .any(|c| c.contains("every open work package below this Epic is done"))
+    );
+}
+
+#[tokio::test]
+async fn a_failure_files_a_spike_and_returns_the_ticket_until_the_spike_closes() {
+    let b = Arc::new(board().await);
+    let wp = b.create(&SeedWp::new("Task", "flaky"));
+    let record = Arc::new(Record::default());
+    record
+        .fail
+        .lock()
+        .unwrap()
+        .insert(wp, "the agent said is_error".into());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+
+    let r = cycle_once(&mut w).await;
+    assert!(matches!(r.outcome, Some(Outcome::Failed { .. })), "{r:?}");
+    assert_eq!(b.status_of(wp), "New", "back to the ready status");
+    assert_eq!(b.pod_of(wp), None, "pod field cleared");
+    assert_eq!(b.wp(wp).assignee, None);
+    let spike = *b
+        .board()
+        .children
+        .get(&wp)
+        .and_then(|c| c.iter().next())
+        .expect("a Spike child");
+    let spike_type = b.wp(spike).type_id;
+    assert_eq!(b.board().type_(spike_type).unwrap().name, "Spike");
+    assert!(
+        b.wp(spike).description.contains("stderr: boom"),
+        "evidence in the Spike"
+    );
+    assert!(
+        b.comments(wp)
+            .last()
+            .unwrap()
+            .contains(&format!("Filed Spike #{spike}"))
+    );
+
+    assert_eq!(
+        cycle_once(&mut w).await.worked,
+        None,
+        "an open Spike holds the ticket"
+    );
+    record.fail.lock().unwrap().clear();
+    b.set_status(spike, "Closed");
+    assert_eq!(
+        cycle_once(&mut w).await.worked,
+        Some(wp),
+        "closing the Spike returns it to the pool"
+    );
+    assert_eq!(record.count(wp), 2);
+}
+
+#[tokio::test]
+async fn an_idle_cycle_on_an_unchanged_board_costs_one_request() {
+    let b = Arc::new(board().await);
+    for i in 0..30 {
+        b.create(&SeedWp::new("Task", &format!("held {i}")).status("On hold"));
+    }
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record,
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let first = cycle_once(&mut w).await;
+    assert!(first.full_snapshot);
+    let idle = cycle_once(&mut w).await;
+    assert!(!idle.full_snapshot, "nothing changed: the probe is enough");
+    assert_eq!(idle.requests, 1, "{idle:?}");
+    b.create(&SeedWp::new("Task", "new work"));
+    let busy = cycle_once(&mut w).await;
+    assert!(busy.full_snapshot, "a change is seen by the probe");
+    assert!(busy.worked.is_some());
+}
+
+fn edit_before_patch(b: &journeyman::sim::BoardHandle, wp: u64) {
+    b.inject(FaultRule {
+        method: Some("PATCH".into()),
+        path_contains: Some(format!("/work_packages/{wp}")),
+        fault: Fault::ConcurrentEdit,
+    });
+}
+
+#[tokio::test]
+async fn a_lost_claim_moves_on_to_the_next_candidate_in_the_same_cycle() {
+    let b = Arc::new(board().await);
+    let first = b.create(&SeedWp::new("Task", "first").priority("High"));
+    let second = b.create(&SeedWp::new("Task", "second"));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    edit_before_patch(&b, first);
+    let r = cycle_once(&mut w).await;
+    assert_eq!(r.conflicts, 1, "{r:?}");
+    assert_eq!(
+        r.worked,
+        Some(second),
+        "skipped the lost one and took the next"
+    );
+    assert_eq!(
+        b.status_of(first),
+        "New",
+        "the lost work package is untouched by us"
+    );
+    assert_eq!(record.count(first), 0);
+    assert_eq!(
+        cycle_once(&mut w).await.worked,
+        Some(first),
+        "re-decided on a fresh read next cycle"
+    );
+}
+
+#[tokio::test]
+async fn losing_the_only_child_after_claiming_its_epic_releases_the_epic() {
+    let b = Arc::new(board().await);
+    let epic = b.create(&SeedWp::new("Epic", "e"));
+    let child = b.create(&SeedWp::new("Task", "only child").parent(epic));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    edit_before_patch(&b, child);
+    let r = cycle_once(&mut w).await;
+    assert_eq!((r.conflicts, r.worked), (1, None), "{r:?}");
+    assert_eq!(b.pod_of(epic), None, "the Epic is not left half-owned");
+    assert_eq!(b.status_of(epic), "New");
+    assert!(b.comments(epic).iter().any(|c| c.contains("**released**")));
+}
+
+#[tokio::test]
+async fn losing_one_child_keeps_the_epic_and_takes_its_sibling() {
+    let b = Arc::new(board().await);
+    let epic = b.create(&SeedWp::new("Epic", "e"));
+    let a = b.create(&SeedWp::new("Task", "a").parent(epic).priority("High"));
+    let z = b.create(&SeedWp::new("Task", "z").parent(epic));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    edit_before_patch(&b, a);
+    let r = cycle_once(&mut w).await;
+    assert_eq!((r.conflicts, r.worked), (1, Some(z)), "{r:?}");
+    assert_eq!(
+        b.pod_of(epic).as_deref(),
+        Some("pod-0"),
+        "the Epic stays mine"
+    );
+}
+
+#[tokio::test]
+async fn losing_the_epic_claim_skips_everything_under_it() {
+    let b = Arc::new(board().await);
+    let epic = b.create(&SeedWp::new("Epic", "e"));
+    let child = b.create(&SeedWp::new("Task", "c").parent(epic));
+    let solo = b.create(&SeedWp::new("Task", "solo"));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    edit_before_patch(&b, epic);
+    let r = cycle_once(&mut w).await;
+    assert_eq!((r.conflicts, r.worked), (1, Some(solo)), "{r:?}");
+    assert_eq!(b.status_of(child), "New");
+}
+
+#[tokio::test]
+async fn nothing_under_a_closed_phase_is_touched_until_it_opens() {
+    let b = Arc::new(board().await);
+    let phase = b.create(&SeedWp::new("Phase", "phase 2"));
+    let gated = b.create(&SeedWp::new("Task", "later").parent(phase));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let lv = b.wp(gated).lock_version;
+    assert_eq!(cycle_once(&mut w).await.worked, None);
+    assert_eq!(b.wp(gated).lock_version, lv, "untouched");
+    b.set_status(phase, "In progress");
+    assert_eq!(cycle_once(&mut w).await.worked, Some(gated));
+}
+
+#[tokio::test]
+async fn shutdown_stops_claiming_at_once() {
+    let b = Arc::new(board().await);
+    let wp = b.create(&SeedWp::new("Task", "t"));
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let stop = CancellationToken::new();
+    stop.cancel();
+    let r = w.cycle(&stop, &CancellationToken::new()).await.unwrap();
+    assert_eq!(r.worked, None);
+    assert_eq!(b.status_of(wp), "New");
+}
+
+/// Seeds the 20-pod board: Epics with children, Phases, pinned tickets, bugs and blocker chains.
+struct Fleet {
+    epics: BTreeMap<u64, Vec<u64>>,
+    phase_children: Vec<u64>,
+    phases: Vec<u64>,
+    pinned: BTreeMap<u64, String>,
+    blocked_by: Vec<(u64, u64)>,
+    work: BTreeSet<u64>,
+}
+
+fn seed_fleet(b: &journeyman::sim::BoardHandle, pods: usize) -> Fleet {
+    let mut f = Fleet {
+        epics: BTreeMap::new(),
+        phase_children: vec![],
+        phases: vec![],
+        pinned: BTreeMap::new(),
+        blocked_by: vec![],
+        work: BTreeSet::new(),
+    };
+    let prios = ["Low", "Normal", "High", "Immediate"];
+    for e in 0..10 {
+        let epic = b.create(&SeedWp::new("Epic", &format!("epic {e}")));
+        let story = b.create(
+            &SeedWp::new("User story", &format!("story {e}"))
+                .parent(epic)
+                .status("On hold"),
+        );
+        let mut children = vec![];
+        for t in 0..8 {
+            let parent = if t % 2 == 0 { epic } else { story };
+            let id = b.create(
+                &SeedWp::new(if t == 7 { "Bug" } else { "Task" }, &format!("e{e} t{t}"))
+                    .parent(parent)
+                    .priority(prios[t % 4]),
+            );
+            children.push(id);
+        }
+        f.work.extend(&children);
+        f.epics.insert(epic, children);
+    }
+    for p in 0..2 {
+        let phase = b.create(&SeedWp::new("Phase", &format!("phase {p}")));
+        f.phases.push(phase);
+        for t in 0..10 {
+            let id = b.create(&SeedWp::new("Task", &format!("p{p} t{t}")).parent(phase));
+            f.phase_children.push(id);
+        }
+    }
+    f.work.extend(&f.phase_children);
+    let mut previous = None;
+    for t in 0..60 {
+        let id = b.create(&SeedWp::new("Task", &format!("solo {t}")).priority(prios[t % 4]));
+        f.work.insert(id);
+        if t % 3 != 0 {
+            if let Some(prev) = previous {
+                b.relate(prev, id, "blocks");
+                f.blocked_by.push((id, prev));
+            }
+        }
+        previous = Some(id);
+    }
+    for t in 0..20 {
+        let id = b.create(&SeedWp::new("Bug", &format!("bug {t}")).priority(prios[t % 4]));
+        f.work.insert(id);
+    }
+    for t in 0..20 {
+        let pod = format!("pod-{}", t % pods);
+        let id = b.create(&SeedWp::new("Task", &format!("pinned {t}")).pod(&pod));
+        f.work.insert(id);
+        f.pinned.insert(id, pod);
+    }
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_pods_execute_every_work_package_exactly_once() {
+    const PODS: usize = 20;
+    let b = Arc::new(board().await);
+    let fleet = seed_fleet(&b, PODS);
+    assert!(
+        b.board().wps.len() >= 200,
+        "a board of at least 200 work packages"
+    );
+    let record = Arc::new(Record::default());
+    let stop = CancellationToken::new();
+    let mut handles = vec![];
+    for p in 0..PODS {
+        let exec = Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        });
+        let mut w = worker(&b, &format!("pod-{p}"), exec).await;
+        let stop = stop.clone();
+        handles.push(tokio::spawn(async move {
+            let never = CancellationToken::new();
+            let mut conflicts = 0;
+            while !stop.is_cancelled() {
+                let r = w.cycle(&stop, &never).await.expect("cycle");
+                conflicts += r.conflicts;
+                if r.worked.is_none() {
+                    // The production loop's poll timer, shortened; not a synchronisation point.
+                    tokio::select! { _ = stop.cancelled() => {}, _ = tokio::time::sleep(Duration::from_millis(5)) => {} }
+                }
+            }
+            conflicts
+        }));
+    }
+    // A human reviewer closes finished work; a blocker counts as resolved only once closed.
+    let mut closed_at: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut review = |scope: &BTreeSet<u64>, closed_at: &mut BTreeMap<u64, u64>| -> bool {
+        for w in scope {
+            if !closed_at.contains_key(w) && b.status_of(*w) == "In testing" {
+                b.set_status(*w, "Closed");
+                closed_at.insert(*w, record.tick());
+            }
+        }
+        scope.iter().all(|w| closed_at.contains_key(w))
+    };
+    let outside_phase: BTreeSet<u64> = fleet
+        .work
+        .iter()
+        .copied()
+        .filter(|w| !fleet.phase_children.contains(w))
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !review(&outside_phase, &mut closed_at) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; open: {:?}",
+            outside_phase
+                .iter()
+                .filter(|w| !closed_at.contains_key(w))
+                .map(|w| (w, b.status_of(*w)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let opened_at = record.tick();
+    // Nothing under a closed Phase was touched by the agent user before the test opened it.
+    for entry in b.journal() {
+        if fleet.phase_children.contains(&entry.wp) && entry.user == AGENT_USER {
+            panic!(
+                "phase child #{} touched before the phase opened: {entry:?}",
+                entry.wp
+            );
+        }
+    }
+    for phase in &fleet.phases {
+        b.set_status(*phase, "In progress");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !review(&fleet.work, &mut closed_at) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; open: {:?}",
+            fleet
+                .work
+                .iter()
+                .filter(|w| !closed_at.contains_key(w))
+                .map(|w| (w, b.status_of(*w)))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.cancel();
+    let mut conflicts = 0;
+    for h in handles {
+        conflicts += h.await.unwrap();
+    }
+
+    let execs = record.executions();
+    assert!(record.violations().is_empty(), "{:#?}", record.violations());
+    for wp in &fleet.work {
+        assert_eq!(
+            record.count(*wp),
+            1,
+            "#{wp} executed {} times",
+            record.count(*wp)
+        );
+    }
+    assert_eq!(
+        execs.len(),
+        fleet.work.len(),
+        "nothing but work packages was executed"
+    );
+    let by_wp: BTreeMap<u64, _> = execs.iter().map(|e| (e.wp, e)).collect();
+    for (epic, children) in &fleet.epics {
+        let pods: BTreeSet<&str> = children.iter().map(|c| by_wp[c].pod.as_str()).collect();
+        assert_eq!(pods.len(), 1, "Epic #{epic} was worked by {pods:?}");
+    }
+    for (wp, pod) in &fleet.pinned {
+        assert_eq!(&by_wp[wp].pod, pod, "pinned #{wp}");
+    }
+    for (blocked, blocker) in &fleet.blocked_by {
+        assert!(
+            by_wp[blocked].start > closed_at[blocker],
+            "#{blocked} ran before its blocker #{blocker} was closed"
+        );
+    }
+    for wp in &fleet.phase_children {
+        assert!(
+            by_wp[wp].start > opened_at,
+            "phase child #{wp} ran before the phase opened"
+        );
+    }
+    // The journal: exactly one successful claim per work package (status -> In progress by the agent).
+    let in_progress = b.board().status_named("In progress").unwrap().id;
+    let mut claims: BTreeMap<u64, usize> = BTreeMap::new();
+    for entry in b.journal() {
+        if let JournalAction::Updated { changes, .. } = &entry.action
+            && entry.user == AGENT_USER
+            && changes.get("status").and_then(|s| s.as_u64()) == Some(in_progress)
+        {
+            *claims.entry(entry.wp).or_default() += 1;
+        }
+    }
+    for wp in &fleet.work {
+        assert_eq!(
+            claims.get(wp).copied().unwrap_or(0),
+            1,
+            "#{wp} claimed {:?} times",
+            claims.get(wp)
+        );
+    }
+    eprintln!(
+        "20 pods, {} work packages, {} executions, {conflicts} conflicts",
+        fleet.work.len(),
+        execs.len()
+    );
+}

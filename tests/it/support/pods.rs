@@ -1,0 +1,150 @@
+//! Pods for tests: workers wired to a bundled board, with a recording executor that checks, at the
+//! moment it runs, that the board really says the work package is claimed by this pod, and that no
+//! other pod is executing it at the same time.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use journeyman::board::Policy;
+use journeyman::config::Config;
+use journeyman::cycle::{Audit, Execute, FailureKind, Outcome, Task, Worker};
+use journeyman::sim::{BoardHandle, POD_FIELD};
+use journeyman::snapshot::{BoardReader, resolve};
+use tokio_util::sync::CancellationToken;
+
+use super::client;
+
+/// One execution as the recording executor saw it.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub pod: String,
+    pub wp: u64,
+    pub epic: Option<u64>,
+    /// Global sequence numbers of start and end (a logical clock across all pods).
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Default)]
+pub struct Record {
+    pub executions: Mutex<Vec<Execution>>,
+    running: Mutex<BTreeMap<u64, String>>,
+    pub violations: Mutex<Vec<String>>,
+    clock: AtomicU64,
+    /// Work packages whose execution should fail (reason given).
+    pub fail: Mutex<BTreeMap<u64, String>>,
+}
+
+impl Record {
+    pub fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::SeqCst)
+    }
+    pub fn executions(&self) -> Vec<Execution> {
+        self.executions.lock().unwrap().clone()
+    }
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+    pub fn count(&self, wp: u64) -> usize {
+        self.executions
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.wp == wp)
+            .count()
+    }
+}
+
+/// An executor that records what it runs instead of running an agent.
+pub struct RecordingExec {
+    pub record: Arc<Record>,
+    pub board: Arc<BoardHandle>,
+}
+
+impl Execute for RecordingExec {
+    async fn execute(&self, task: Task, _audit: Audit, _cancel: CancellationToken) -> Outcome {
+        let wp = task.wp.id;
+        let start = self.record.tick();
+        {
+            let w = self.board.wp(wp);
+            let status = self.board.status_of(wp);
+            let pod = w.custom.get(&POD_FIELD).cloned();
+            if status != "In progress" || pod.as_deref() != Some(task.pod.as_str()) {
+                self.record.violations.lock().unwrap().push(format!(
+                    "{} executes #{wp} but the board says {status} / {pod:?}",
+                    task.pod
+                ));
+            }
+            if let Some(other) = self
+                .record
+                .running
+                .lock()
+                .unwrap()
+                .insert(wp, task.pod.clone())
+            {
+                self.record.violations.lock().unwrap().push(format!(
+                    "#{wp} executed concurrently by {other} and {}",
+                    task.pod
+                ));
+            }
+        }
+        // Let other pods run while this one "works", to create interleavings.
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+        }
+        self.record.running.lock().unwrap().remove(&wp);
+        let end = self.record.tick();
+        self.record.executions.lock().unwrap().push(Execution {
+            pod: task.pod.clone(),
+            wp,
+            epic: task.epic.as_ref().map(|e| e.id),
+            start,
+            end,
+        });
+        match self.record.fail.lock().unwrap().get(&wp) {
+            Some(reason) => Outcome::Failed {
+                kind: FailureKind::Agent,
+                reason: reason.clone(),
+                evidence: "stderr: boom".into(),
+            },
+            None => Outcome::Pushed {
+                branch: format!("agent/{wp}"),
+                commit: format!("{wp:040x}"),
+                summary: "done".into(),
+            },
+        }
+    }
+}
+
+/// A validated configuration for a pod on this board.
+pub fn config(board: &BoardHandle, pod: &str) -> Config {
+    let vars = [
+        ("JOURNEYMAN_OPENPROJECT_URL", board.url().to_string()),
+        ("JOURNEYMAN_OPENPROJECT_TOKEN", board.token().to_string()),
+        ("JOURNEYMAN_POD_NAME", pod.to_string()),
+        (
+            "JOURNEYMAN_REPOS",
+            "demo=file:///nonexistent/demo.git".to_string(),
+        ),
+        ("JOURNEYMAN_ENV_WRAPPER", "none".to_string()),
+    ];
+    Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v))).expect("valid test config")
+}
+
+/// A worker for pod `pod` with the given executor.
+pub async fn worker<E: Execute>(board: &BoardHandle, pod: &str, exec: Arc<E>) -> Worker<E> {
+    let c = client(board);
+    let cfg = config(board, pod);
+    let resolved = resolve(&c, &cfg).await.expect("board names resolve");
+    let reader = BoardReader::new(c, resolved, Duration::from_secs(60));
+    Worker::new(
+        reader,
+        exec,
+        pod.to_string(),
+        Policy {
+            epic_stale_after: chrono::Duration::hours(2),
+        },
+    )
+}
