@@ -3,4 +3,5 @@
 mod support;
 
 mod client;
+mod conformance;
 mod cycle;
