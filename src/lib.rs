@@ -6,3 +6,4 @@ pub mod config;
 pub mod openproject;
 pub mod sim;
 pub mod telemetry;
+pub mod workspace;

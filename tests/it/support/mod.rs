@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod git;
+
 use std::time::Duration;
 
 use journeyman::openproject::{Auth, Client, ClientOptions, RetryPolicy};
