@@ -194,17 +194,18 @@ impl Workspaces {
         Ok(head)
     }
 
-    /// Moves the checked-out branch to `to`, updating the working tree first (safely: it refuses
-    /// to overwrite changes that were not committed).
+    /// Moves the checked-out branch to the pushed head `to`. The push already succeeded, so a
+    /// working tree that cannot follow (changes that were never committed) is only a warning: the
+    /// next `prepare` resets it anyway.
     fn move_branch(&self, repo: &Repository, co: &Checkout, to: Oid) -> Result<(), WorkspaceError> {
         let commit = repo
             .find_commit(to)
             .map_err(|e| git_error("find the pushed commit", &e))?;
-        repo.checkout_tree(
-            commit.as_object(),
-            Some(git2::build::CheckoutBuilder::new().safe()),
-        )
-        .map_err(|e| git_error("check out the rebased branch", &e))?;
+        let mut safe = git2::build::CheckoutBuilder::new();
+        safe.safe();
+        if let Err(e) = repo.checkout_tree(commit.as_object(), Some(&mut safe)) {
+            tracing::warn!(error = %e.message(), "working tree did not follow the rebased branch");
+        }
         repo.reference(
             &local_ref(&co.branch),
             to,

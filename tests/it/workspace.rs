@@ -207,6 +207,7 @@ fn commit_all_records_additions_modifications_and_deletions_with_configured_iden
     let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
 
     write(&co, "new/added.txt", "added\n");
+    write(&co, ".config/hidden.toml", "x = 1\n");
     write(&co, "README.md", "# changed\n");
     std::fs::remove_file(co.path.join("src.txt")).unwrap();
     write(&co, "build.log", "ignored, stays out");
@@ -226,6 +227,7 @@ fn commit_all_records_additions_modifications_and_deletions_with_configured_iden
     assert_eq!(c.parent_id(0).unwrap().to_string(), co.base_commit);
     let tree = c.tree().unwrap();
     assert!(tree.get_path(Path::new("new/added.txt")).is_ok());
+    assert!(tree.get_path(Path::new(".config/hidden.toml")).is_ok());
     assert!(tree.get_name("src.txt").is_none(), "deletion committed");
     assert!(
         tree.get_name("build.log").is_none(),
@@ -344,6 +346,64 @@ fn conflicting_concurrent_push_is_reported_with_evidence_and_nothing_moves() {
     assert!(
         !co.path.join(".git/rebase-merge").exists(),
         "no rebase left in progress"
+    );
+}
+
+/// Makes the remote refuse updates of `branch`: a held ref lock, which libgit2's local transport
+/// reports per ref through `push_update_reference`, as a server-side refusal would be.
+fn lock_remote_branch(remote: &BareRemote, branch: &str) {
+    let lock = remote.path.join(format!("refs/heads/{branch}.lock"));
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(lock, "").unwrap();
+}
+
+#[test]
+fn push_refused_by_the_remote_is_reported_with_evidence() {
+    let remote = BareRemote::new();
+    let (_root, ws) = pod();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    write(&co, "x.txt", "x\n");
+    let ours = ws.commit_all(&co, "x").unwrap().unwrap().commit;
+    lock_remote_branch(&remote, BRANCH);
+
+    let err = ws.push(&co).unwrap_err();
+    let WorkspaceError::PushRejected(evidence) = &err else {
+        panic!("expected a rejected push, got {err:?}");
+    };
+    assert_eq!(evidence.our_head, ours);
+    assert_eq!(evidence.remote_head, None);
+    assert_eq!(evidence.rebased_head, None);
+    assert!(!evidence.reason.is_empty());
+    assert!(err.to_string().contains(&ours), "{err}");
+    assert_eq!(remote.head(BRANCH), None);
+    assert_eq!(ws.unpushed_commits(&co).unwrap().len(), 1);
+}
+
+#[test]
+fn refused_second_push_after_rebase_leaves_the_local_branch_as_it_was() {
+    let remote = BareRemote::new();
+    let (_root, ws) = pod();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    commit_and_push(&ws, &co, "one.txt", "1\n");
+    let theirs = remote.commit_file(BRANCH, "theirs.txt", "t\n", "theirs");
+    write(&co, "two.txt", "2\n");
+    let ours = ws.commit_all(&co, "two").unwrap().unwrap().commit;
+    lock_remote_branch(&remote, BRANCH);
+
+    let err = ws.push(&co).unwrap_err();
+    let WorkspaceError::PushRejected(evidence) = &err else {
+        panic!("expected a rejected push, got {err:?}");
+    };
+    assert_eq!(evidence.remote_head, Some(theirs.to_string()));
+    assert_eq!(evidence.our_head, ours);
+    let rebased = evidence.rebased_head.clone().expect("a rebase was tried");
+    assert_ne!(rebased, ours);
+    assert_eq!(remote.head(BRANCH), Some(theirs), "remote untouched");
+    assert_eq!(head(&co), ours, "local branch untouched");
+    assert!(read(&co, "theirs.txt").is_none(), "working tree untouched");
+    assert!(
+        open(&co).find_reference("refs/journeyman/rebased").is_err(),
+        "temporary push ref removed"
     );
 }
 
