@@ -9,3 +9,4 @@ pub mod openproject;
 pub mod sim;
 pub mod snapshot;
 pub mod telemetry;
+pub mod workspace;
