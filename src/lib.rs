@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the map of modules and how data flows between them.
 
+pub mod agent;
 pub mod config;
 pub mod openproject;
 pub mod sim;
