@@ -75,6 +75,15 @@ pub fn judge(
     let text = String::from_utf8_lossy(stdout);
     let parsed = parse(&text);
     if !exit.success() {
+        // The CLI exits non-zero after printing an error result: its message says more than the code.
+        if let Some(report) = parsed.as_ref().ok().filter(|r| is_failure(r)) {
+            let code = exit.code.map_or("none".to_string(), |c| c.to_string());
+            return Err(AgentFailure::Reported {
+                subtype: report.subtype.clone(),
+                message: format!("{} (exit code {code})", failure_message(report)),
+                report: report.clone(),
+            });
+        }
         return Err(AgentFailure::Exited {
             code: exit.code,
             signal: exit.signal,
@@ -96,7 +105,7 @@ pub fn judge(
             });
         }
     };
-    if report.is_error || report.subtype != "success" {
+    if is_failure(&report) {
         let message = failure_message(&report);
         return Err(AgentFailure::Reported {
             subtype: report.subtype.clone(),
@@ -105,6 +114,10 @@ pub fn judge(
         });
     }
     Ok(report)
+}
+
+fn is_failure(report: &AgentReport) -> bool {
+    report.is_error || report.subtype != "success"
 }
 
 /// One line saying why a reported run failed.
@@ -252,6 +265,7 @@ mod tests {
         }
     }
 
+    #[allow(clippy::result_large_err)]
     fn judge_ok(stdout: &str) -> Result<AgentReport, AgentFailure> {
         judge(
             ok_exit(),
@@ -399,6 +413,21 @@ mod tests {
         let e = judge(exit, b"", false, String::new(), String::new()).unwrap_err();
         assert!(e.reason().contains("signal 9"), "{}", e.reason());
         assert!(e.report().is_none());
+    }
+
+    #[test]
+    fn nonzero_exit_with_an_error_result_reports_the_result_and_the_code() {
+        let exit = Exit {
+            code: Some(1),
+            signal: None,
+        };
+        let text = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}"#;
+        let e = judge(exit, text.as_bytes(), false, String::new(), String::new()).unwrap_err();
+        assert!(matches!(e, AgentFailure::Reported { .. }));
+        assert_eq!(
+            e.reason(),
+            "the agent stopped at the turn limit after 3 turns (exit code 1)"
+        );
     }
 
     #[test]
