@@ -13,7 +13,7 @@
 //!
 //! - [`prompt`]: the prompt from the ticket hierarchy (pure).
 //! - [`result`]: the CLI's JSON result to a report or failure (pure).
-//! - [`env`]: the environment allowlist (pure).
+//! - [`env`](mod@env): the environment allowlist (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
 //! - [`claude`]: the command line and the [`Agent`] implementation.
 

@@ -21,11 +21,12 @@ use crate::support::fake_anthropic::{FakeAnthropic, Script};
 const SCRIPTED: &str = env!("CARGO_BIN_EXE_journeyman-scripted-agent");
 const GRACE: Duration = Duration::from_millis(300);
 
-/// The parts of the test process's environment a child needs, plus `extra`; the test process's own
-/// environment is never changed.
+/// `PATH`, `HOME` and `LANG` of the test process, then `extra` (which overrides them): the child's
+/// parent environment, injected so that the test process's own environment is never changed.
 fn env_with(extra: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = ["PATH", "HOME", "LANG"]
         .iter()
+        .filter(|k| !extra.iter().any(|(e, _)| e == *k))
         .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
         .collect();
     env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
@@ -522,12 +523,6 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
         ("DISABLE_AUTOUPDATER", "1"),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
     ]);
-    // `env_with` took HOME from this process first; the later temp HOME must win.
-    let env: Vec<_> = env
-        .iter()
-        .filter(|(k, v)| k != "HOME" || v.as_os_str() == home.path().as_os_str())
-        .cloned()
-        .collect();
     let cli = ClaudeCli::new(&claude).with_env_source(EnvSource::Fixed(env));
     let req = AgentRequest {
         workdir: checkout.clone(),
