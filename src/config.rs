@@ -121,6 +121,45 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
+/// The agent's tool permissions (`--allowedTools`), the default when `JOURNEYMAN_ALLOWED_TOOLS` is unset.
+pub const DEFAULT_ALLOWED_TOOLS: &[&str] = &["Read", "Edit", "Write", "Glob", "Grep", "Bash"];
+
+/// The agent's denied tools (`--disallowedTools`), the default when `JOURNEYMAN_DISALLOWED_TOOLS` is
+/// unset: no git (the worker commits and pushes), no network tools, no sub-agents.
+pub const DEFAULT_DISALLOWED_TOOLS: &[&str] =
+    &["Bash(git:*)", "WebFetch", "WebSearch", "Agent", "Task"];
+
+/// How the agent is run, beyond its command and wrapper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentOptions {
+    /// `JOURNEYMAN_ALLOWED_TOOLS`: tool names or patterns like `Bash(cargo test:*)`.
+    pub allowed_tools: Vec<String>,
+    /// `JOURNEYMAN_DISALLOWED_TOOLS`: denied tools; a denial wins over an allowance.
+    pub disallowed_tools: Vec<String>,
+    /// `JOURNEYMAN_AGENT_ENV`: names passed to the agent on top of the built-in allowlist. Never a
+    /// `JOURNEYMAN_*` variable or a credential (see `agent::env`).
+    pub extra_env: Vec<String>,
+    /// `JOURNEYMAN_AGENT_KILL_GRACE`: between SIGTERM and SIGKILL to the agent's process group.
+    pub kill_grace: Duration,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            allowed_tools: DEFAULT_ALLOWED_TOOLS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            disallowed_tools: DEFAULT_DISALLOWED_TOOLS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            extra_env: Vec::new(),
+            kill_grace: Duration::from_secs(5),
+        }
+    }
+}
+
 /// The validated configuration of one worker pod.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -139,6 +178,7 @@ pub struct Config {
     pub git_author_email: String,
     pub agent_command: String,
     pub env_wrapper: EnvWrapper,
+    pub agent: AgentOptions,
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub names: BoardNames,
@@ -172,6 +212,10 @@ struct Raw {
     git_author_email: Option<String>,
     agent_command: Option<String>,
     env_wrapper: Option<String>,
+    allowed_tools: Option<String>,
+    disallowed_tools: Option<String>,
+    agent_env: Option<String>,
+    agent_kill_grace: Option<String>,
     listen: Option<String>,
     log_format: Option<String>,
     work_types: Option<String>,
@@ -302,6 +346,12 @@ impl Config {
                 ),
             ));
         }
+        let agent = agent_options(
+            raw.allowed_tools,
+            raw.disallowed_tools,
+            raw.agent_env,
+            raw.agent_kill_grace,
+        )?;
         Ok(Config {
             openproject_url,
             openproject_token,
@@ -321,6 +371,7 @@ impl Config {
             git_author_email: email("git_author_email", raw.git_author_email)?,
             agent_command: name("agent_command", raw.agent_command, "claude")?,
             env_wrapper: env_wrapper(raw.env_wrapper),
+            agent,
             listen: parse_listen(raw.listen.as_deref())?,
             log_format: log_format(raw.log_format.as_deref())?,
             names,
@@ -584,6 +635,77 @@ fn env_wrapper(value: Option<String>) -> EnvWrapper {
         Some(words) => EnvWrapper::Command(words.split_whitespace().map(String::from).collect()),
         None => EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()]),
     }
+}
+
+fn agent_options(
+    allowed: Option<String>,
+    disallowed: Option<String>,
+    env: Option<String>,
+    kill_grace: Option<String>,
+) -> Result<AgentOptions, ConfigError> {
+    let defaults = AgentOptions::default();
+    let allowed_tools = tool_list("allowed_tools", allowed, &defaults.allowed_tools)?;
+    let disallowed_tools = tool_list("disallowed_tools", disallowed, &defaults.disallowed_tools)?;
+    if let Some(both) = allowed_tools.iter().find(|t| disallowed_tools.contains(t)) {
+        return Err(err(
+            "disallowed_tools",
+            format!("`{both}` is also in JOURNEYMAN_ALLOWED_TOOLS; list it in one of them"),
+        ));
+    }
+    let extra_env = match env {
+        None => Vec::new(),
+        Some(text) => name_list("agent_env", Some(text), &[])?,
+    };
+    for name in &extra_env {
+        if !crate::agent::env::is_valid_name(name) {
+            return Err(err(
+                "agent_env",
+                format!("`{name}` is not a variable name (letters, digits and `_`)"),
+            ));
+        }
+        if crate::agent::env::is_never_passed(name) {
+            return Err(err(
+                "agent_env",
+                format!(
+                    "`{name}` is never passed to the agent: journeyman's own settings and credentials stay with the worker"
+                ),
+            ));
+        }
+    }
+    Ok(AgentOptions {
+        allowed_tools,
+        disallowed_tools,
+        extra_env,
+        kill_grace: duration("agent_kill_grace", kill_grace, "5s")?,
+    })
+}
+
+/// A comma-separated list of Claude Code tool specs: `Name` or `Name(pattern)`. A spec can never
+/// start with `-`, so a list can never smuggle a flag like `--dangerously-skip-permissions`.
+fn tool_list(
+    var: &str,
+    value: Option<String>,
+    default: &[String],
+) -> Result<Vec<String>, ConfigError> {
+    let tools = name_list(var, value, default)?;
+    for tool in &tools {
+        let (name, pattern) = match tool.split_once('(') {
+            Some((name, rest)) => (name, Some(rest)),
+            None => (tool.as_str(), None),
+        };
+        let name_ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let pattern_ok = pattern.is_none_or(|p| p.ends_with(')') && p.len() > 1);
+        if !name_ok || !pattern_ok {
+            return Err(err(
+                var,
+                format!(
+                    "expected tool names like `Edit` or patterns like `Bash(cargo test:*)`, got `{tool}`"
+                ),
+            ));
+        }
+    }
+    Ok(tools)
 }
 
 fn parse_listen(value: Option<&str>) -> Result<SocketAddr, ConfigError> {
@@ -886,6 +1008,86 @@ mod tests {
                 "/flake".into(),
                 "--command".into()
             ])
+        );
+    }
+
+    #[test]
+    fn agent_tools_and_env_have_tested_defaults() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(
+            c.agent.allowed_tools,
+            ["Read", "Edit", "Write", "Glob", "Grep", "Bash"]
+        );
+        assert_eq!(
+            c.agent.disallowed_tools,
+            ["Bash(git:*)", "WebFetch", "WebSearch", "Agent", "Task"]
+        );
+        assert!(c.agent.extra_env.is_empty());
+        assert_eq!(c.agent.kill_grace, Duration::from_secs(5));
+
+        let c = Config::from_vars(vars(&[
+            ("JOURNEYMAN_ALLOWED_TOOLS", "Read, Edit,Bash(cargo test:*)"),
+            (
+                "JOURNEYMAN_DISALLOWED_TOOLS",
+                "Bash(git:*),mcp__github__push",
+            ),
+            ("JOURNEYMAN_AGENT_ENV", "RUST_LOG, CARGO_HOME"),
+            ("JOURNEYMAN_AGENT_KILL_GRACE", "500ms"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.agent.allowed_tools,
+            ["Read", "Edit", "Bash(cargo test:*)"]
+        );
+        assert_eq!(
+            c.agent.disallowed_tools,
+            ["Bash(git:*)", "mcp__github__push"]
+        );
+        assert_eq!(c.agent.extra_env, ["RUST_LOG", "CARGO_HOME"]);
+        assert_eq!(c.agent.kill_grace, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn agent_settings_reject_flags_credentials_and_bad_names() {
+        check_err(
+            &[(
+                "JOURNEYMAN_ALLOWED_TOOLS",
+                "Read,--dangerously-skip-permissions",
+            )],
+            "JOURNEYMAN_ALLOWED_TOOLS",
+            "tool names like `Edit`",
+        );
+        check_err(
+            &[("JOURNEYMAN_DISALLOWED_TOOLS", "Bash(git:*")],
+            "JOURNEYMAN_DISALLOWED_TOOLS",
+            "tool names like `Edit`",
+        );
+        check_err(
+            &[("JOURNEYMAN_DISALLOWED_TOOLS", "Bash")],
+            "JOURNEYMAN_DISALLOWED_TOOLS",
+            "also in JOURNEYMAN_ALLOWED_TOOLS",
+        );
+        for secret in [
+            "JOURNEYMAN_OPENPROJECT_TOKEN",
+            "JOURNEYMAN_GIT_TOKEN",
+            "GIT_ASKPASS",
+            "GITHUB_TOKEN",
+        ] {
+            check_err(
+                &[("JOURNEYMAN_AGENT_ENV", &format!("RUST_LOG,{secret}"))],
+                "JOURNEYMAN_AGENT_ENV",
+                "never passed to the agent",
+            );
+        }
+        check_err(
+            &[("JOURNEYMAN_AGENT_ENV", "RUST-LOG")],
+            "JOURNEYMAN_AGENT_ENV",
+            "not a variable name",
+        );
+        check_err(
+            &[("JOURNEYMAN_AGENT_KILL_GRACE", "soon")],
+            "JOURNEYMAN_AGENT_KILL_GRACE",
+            "like `30s`",
         );
     }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod agent;
 mod client;
 mod conformance;
 mod cycle;

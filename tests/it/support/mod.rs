@@ -65,3 +65,5 @@ pub async fn eventually<T>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+pub mod fake_anthropic;

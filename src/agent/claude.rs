@@ -1,0 +1,309 @@
+//! The Claude Code CLI as an [`Agent`]: builds its command line and environment, runs it through
+//! [`process`], and judges its output with [`result`].
+//!
+//! Why this file exists: it is the one place that knows the CLI's interface (`-p`, `--output-format
+//! json`, `--max-turns`, `--allowedTools`, `--disallowedTools`, checked against `claude --help` of
+//! 2.1.330) and how it is wrapped (`nix develop --command`). Any stand-in with the same interface
+//! runs through it unchanged (`JOURNEYMAN_AGENT_COMMAND`).
+//!
+//! What it must never do: read the worker's configuration secrets into the child (the environment
+//! goes through [`env::agent_env`]), or pass ticket-controlled text anywhere but the prompt argument.
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::process::{self, CaptureLimits, Ending, ProcessSpec};
+use super::{Agent, AgentFailure, AgentReport, AgentRequest, env, result};
+use crate::config::{AgentOptions, Config, EnvWrapper};
+
+/// Where the agent's environment is taken from before the allowlist is applied.
+#[derive(Debug, Clone, Default)]
+pub enum EnvSource {
+    /// The worker's own environment, read at each run.
+    #[default]
+    Process,
+    /// Fixed variables (tests inject these instead of changing the test process's environment).
+    Fixed(Vec<(OsString, OsString)>),
+}
+
+/// The Claude Code CLI (or a stand-in with its interface), run as a child process.
+#[derive(Debug, Clone)]
+pub struct ClaudeCli {
+    command: OsString,
+    wrapper: EnvWrapper,
+    allowed_tools: Vec<String>,
+    disallowed_tools: Vec<String>,
+    extra_env: Vec<String>,
+    kill_grace: Duration,
+    limits: CaptureLimits,
+    env_source: EnvSource,
+}
+
+impl ClaudeCli {
+    /// `command` run directly (no wrapper), with the default tool lists and environment allowlist.
+    pub fn new(command: impl Into<OsString>) -> Self {
+        let options = AgentOptions::default();
+        ClaudeCli {
+            command: command.into(),
+            wrapper: EnvWrapper::None,
+            allowed_tools: options.allowed_tools,
+            disallowed_tools: options.disallowed_tools,
+            extra_env: options.extra_env,
+            kill_grace: options.kill_grace,
+            limits: CaptureLimits::default(),
+            env_source: EnvSource::Process,
+        }
+    }
+
+    /// As configured: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
+    /// `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_KILL_GRACE`.
+    pub fn from_config(config: &Config) -> Self {
+        ClaudeCli::new(&config.agent_command)
+            .with_wrapper(config.env_wrapper.clone())
+            .with_tools(
+                config.agent.allowed_tools.clone(),
+                config.agent.disallowed_tools.clone(),
+            )
+            .with_extra_env(config.agent.extra_env.clone())
+            .with_kill_grace(config.agent.kill_grace)
+    }
+
+    pub fn with_wrapper(mut self, wrapper: EnvWrapper) -> Self {
+        self.wrapper = wrapper;
+        self
+    }
+
+    /// `--allowedTools` and `--disallowedTools`; an empty list leaves its flag out.
+    pub fn with_tools(mut self, allowed: Vec<String>, disallowed: Vec<String>) -> Self {
+        self.allowed_tools = allowed;
+        self.disallowed_tools = disallowed;
+        self
+    }
+
+    /// Names passed on top of the built-in allowlist (credentials are dropped regardless).
+    pub fn with_extra_env(mut self, names: Vec<String>) -> Self {
+        self.extra_env = names;
+        self
+    }
+
+    pub fn with_kill_grace(mut self, grace: Duration) -> Self {
+        self.kill_grace = grace;
+        self
+    }
+
+    pub fn with_capture_limits(mut self, limits: CaptureLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn with_env_source(mut self, source: EnvSource) -> Self {
+        self.env_source = source;
+        self
+    }
+
+    /// The full command line, program first: `<wrapper...> <command> -p <prompt> --output-format
+    /// json --max-turns N --allowedTools A,B --disallowedTools C,D`.
+    pub fn argv(&self, req: &AgentRequest) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = match &self.wrapper {
+            EnvWrapper::None => Vec::new(),
+            EnvWrapper::Command(words) => words.iter().map(OsString::from).collect(),
+        };
+        argv.push(self.command.clone());
+        argv.push("-p".into());
+        // A prompt starting with `-` would be read as an option; a leading space is harmless.
+        if req.prompt.starts_with('-') {
+            argv.push(format!(" {}", req.prompt).into());
+        } else {
+            argv.push(req.prompt.clone().into());
+        }
+        argv.extend(["--output-format", "json", "--max-turns"].map(OsString::from));
+        argv.push(req.max_turns.to_string().into());
+        for (flag, tools) in [
+            ("--allowedTools", &self.allowed_tools),
+            ("--disallowedTools", &self.disallowed_tools),
+        ] {
+            if !tools.is_empty() {
+                argv.push(flag.into());
+                argv.push(tools.join(",").into());
+            }
+        }
+        argv
+    }
+
+    /// The child's whole environment: the source filtered through the allowlist.
+    pub fn env(&self) -> Vec<(OsString, OsString)> {
+        match &self.env_source {
+            EnvSource::Process => env::agent_env(std::env::vars_os(), &self.extra_env),
+            EnvSource::Fixed(vars) => env::agent_env(vars.iter().cloned(), &self.extra_env),
+        }
+    }
+
+    async fn run_once(
+        &self,
+        req: &AgentRequest,
+        cancel: &CancellationToken,
+    ) -> Result<AgentReport, AgentFailure> {
+        let mut argv = self.argv(req).into_iter();
+        // `argv` always holds at least the command itself.
+        let program = argv.next().expect("argv has a program");
+        let program_name = program.to_string_lossy().into_owned();
+        if !req.workdir.is_dir() {
+            return Err(AgentFailure::Spawn {
+                program: program_name,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("working directory {} does not exist", req.workdir.display()),
+                ),
+            });
+        }
+        let spec = ProcessSpec {
+            program,
+            args: argv.collect(),
+            workdir: req.workdir.clone(),
+            env: self.env(),
+            timeout: req.timeout,
+            kill_grace: self.kill_grace,
+            limits: self.limits,
+        };
+        let finished = process::run(&spec, cancel)
+            .await
+            .map_err(|source| AgentFailure::Spawn {
+                program: program_name,
+                source,
+            })?;
+        let stderr_tail = finished.stderr.tail_text(self.limits.stderr_tail);
+        match finished.ending {
+            Ending::TimedOut => Err(AgentFailure::Timeout {
+                after: req.timeout,
+                stderr_tail,
+            }),
+            Ending::Cancelled => Err(AgentFailure::Cancelled),
+            Ending::Exited(exit) => result::judge(
+                exit,
+                &finished.stdout.parse_view(),
+                finished.stdout.is_truncated(),
+                finished.stdout.tail_text(64 << 10),
+                stderr_tail,
+            ),
+        }
+    }
+}
+
+impl Agent for ClaudeCli {
+    #[tracing::instrument(skip_all, fields(workdir = %req.workdir.display(), max_turns = req.max_turns))]
+    async fn run(
+        &self,
+        req: &AgentRequest,
+        cancel: &CancellationToken,
+    ) -> Result<AgentReport, AgentFailure> {
+        let outcome = self.run_once(req, cancel).await;
+        match &outcome {
+            Ok(r) => tracing::info!(
+                session = r.session_id.as_deref().unwrap_or(""),
+                turns = r.num_turns,
+                cost_usd = r.cost_usd,
+                "agent succeeded"
+            ),
+            Err(e) => tracing::warn!(
+                reason = %e.reason(),
+                environment = e.is_environment(),
+                cost_usd = e.report().map(|r| r.cost_usd),
+                "agent failed"
+            ),
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(prompt: &str) -> AgentRequest {
+        AgentRequest {
+            workdir: "/tmp".into(),
+            prompt: prompt.into(),
+            max_turns: 7,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn strings(argv: Vec<OsString>) -> Vec<String> {
+        argv.into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn command_line_matches_the_real_cli_flags() {
+        let argv = strings(ClaudeCli::new("claude").argv(&req("do it")));
+        assert_eq!(
+            argv,
+            [
+                "claude",
+                "-p",
+                "do it",
+                "--output-format",
+                "json",
+                "--max-turns",
+                "7",
+                "--allowedTools",
+                "Read,Edit,Write,Glob,Grep,Bash",
+                "--disallowedTools",
+                "Bash(git:*),WebFetch,WebSearch,Agent,Task",
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapper_words_come_first_and_empty_tool_lists_are_left_out() {
+        let cli = ClaudeCli::new("claude")
+            .with_wrapper(EnvWrapper::Command(vec![
+                "nix".into(),
+                "develop".into(),
+                "--command".into(),
+            ]))
+            .with_tools(vec!["Read".into()], vec![]);
+        let argv = strings(cli.argv(&req("x")));
+        assert_eq!(&argv[..4], ["nix", "develop", "--command", "claude"]);
+        assert_eq!(&argv[argv.len() - 2..], ["--allowedTools", "Read"]);
+    }
+
+    #[test]
+    fn a_prompt_cannot_become_an_option() {
+        let argv = strings(ClaudeCli::new("claude").argv(&req("--dangerously-skip-permissions")));
+        assert_eq!(argv[2], " --dangerously-skip-permissions");
+    }
+
+    #[test]
+    fn from_config_uses_the_configured_command_wrapper_and_tools() {
+        let config = Config::from_vars(
+            [
+                ("JOURNEYMAN_OPENPROJECT_URL", "http://127.0.0.1:1"),
+                ("JOURNEYMAN_OPENPROJECT_TOKEN", "tok"),
+                ("JOURNEYMAN_POD_NAME", "pod-0"),
+                ("JOURNEYMAN_REPOS", "demo=file:///tmp/x.git"),
+                ("JOURNEYMAN_AGENT_COMMAND", "/opt/claude"),
+                ("JOURNEYMAN_ENV_WRAPPER", "none"),
+                ("JOURNEYMAN_ALLOWED_TOOLS", "Read"),
+                ("JOURNEYMAN_DISALLOWED_TOOLS", "Write"),
+                ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .unwrap();
+        let cli = ClaudeCli::from_config(&config).with_env_source(EnvSource::Fixed(vec![
+            ("RUST_LOG".into(), "debug".into()),
+            ("JOURNEYMAN_OPENPROJECT_TOKEN".into(), "tok".into()),
+        ]));
+        let argv = strings(cli.argv(&req("x")));
+        assert_eq!(argv[0], "/opt/claude");
+        assert!(argv.ends_with(&[
+            "--allowedTools".into(),
+            "Read".into(),
+            "--disallowedTools".into(),
+            "Write".into()
+        ]));
+        assert_eq!(cli.env(), vec![("RUST_LOG".into(), "debug".into())]);
+    }
+}

@@ -1,0 +1,58 @@
+//! The agent port: run a coding agent on a checkout with a prompt, get back a report or a failure.
+//!
+//! Why this module exists: it is the boundary to the one outside system that acts on its own (Claude
+//! Code), and the worker must stay in control of it: what it may see (environment allowlist), what it
+//! may do (tool lists), how long it may run (timeout, cancellation that kills its whole process
+//! group), and what counts as success (a parsed result object, never an exit code alone). The trait
+//! [`Agent`] has one real implementation, [`ClaudeCli`], which also runs any stand-in that speaks the
+//! CLI's interface (the scripted agent `journeyman-scripted-agent`, or the real CLI against a stand-in
+//! Messages API in tests).
+//!
+//! What it must never do: give the agent the board token or git credentials, leave a process of a
+//! run behind, or report success without the CLI's own result object saying so.
+//!
+//! - [`prompt`]: the prompt from the ticket hierarchy (pure).
+//! - [`result`]: the CLI's JSON result to a report or failure (pure).
+//! - [`env`](mod@env): the environment allowlist (pure).
+//! - [`process`]: spawn, capture, timeout, kill the group.
+//! - [`claude`]: the command line and the [`Agent`] implementation.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub mod claude;
+pub mod env;
+mod failure;
+pub mod process;
+pub mod prompt;
+pub mod result;
+
+pub use claude::ClaudeCli;
+pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, Exit, tail_lines};
+pub use result::AgentReport;
+
+/// One run of the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRequest {
+    /// The checkout to work in (the agent's current directory).
+    pub workdir: PathBuf,
+    /// The whole prompt (see [`prompt::build`]).
+    pub prompt: String,
+    /// `--max-turns`.
+    pub max_turns: u32,
+    /// Wall-clock limit for the whole run.
+    pub timeout: Duration,
+}
+
+/// Runs a coding agent. Implementations must stop everything they started when `cancel` fires or
+/// the request's timeout passes, before returning.
+pub trait Agent: Send + Sync {
+    fn run(
+        &self,
+        req: &AgentRequest,
+        cancel: &CancellationToken,
+    ) -> impl Future<Output = Result<AgentReport, AgentFailure>> + Send;
+}

@@ -1,0 +1,500 @@
+//! Reading the agent's verdict: the CLI's stdout and exit status in, a report or a failure out.
+//!
+//! Why this file exists: `claude -p --output-format json` ends with one JSON object of
+//! `"type": "result"` (session id, turns, tokens, cost, the error flag). Everything the worker does
+//! next (push or escalate, spend the budget) hangs on reading it right, and its shape changes
+//! between releases, so the reading is pure, lenient and tested against a real sample
+//! (`shared/claude-code/result-2.1.330.json`).
+//!
+//! What it must never do: call a run a success without a result object whose `subtype` is
+//! `success` and whose `is_error` is not true, or drop the cost of a failed run that reported one.
+
+use serde_json::Value;
+
+use super::failure::{AgentFailure, Exit};
+
+/// What a finished run reported: the fields of the CLI's result object that the worker uses.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentReport {
+    pub session_id: Option<String>,
+    pub num_turns: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_creation_tokens: u64,
+    /// `total_cost_usd` (older releases: `cost_usd`); 0 when absent.
+    pub cost_usd: f64,
+    pub duration_ms: u64,
+    /// `success`, `error_max_turns`, `error_during_execution`, or whatever a newer release says.
+    pub subtype: String,
+    pub is_error: bool,
+    /// The agent's final text (on success: its summary of what it did).
+    pub result: String,
+}
+
+/// Why stdout holds no usable result object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("stdout is empty")]
+    Empty,
+    #[error(
+        "no JSON object with \"type\": \"result\" in {bytes} bytes of stdout ({values} other JSON values){}",
+        last_error.as_ref().map(|e| format!("; last parse error: {e}")).unwrap_or_default()
+    )]
+    NoResult {
+        bytes: usize,
+        values: usize,
+        last_error: Option<String>,
+    },
+    #[error("the result object has no `subtype`")]
+    NoSubtype,
+}
+
+/// The report in the LAST JSON object of `"type": "result"` in `stdout`. Leading and trailing log
+/// lines and other JSON values (stream-json events) are skipped; unknown fields are ignored and
+/// missing optional ones read as zero or empty.
+pub fn parse(stdout: &str) -> Result<AgentReport, ParseError> {
+    if stdout.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let object = find_last_result(stdout)?;
+    report_from(&object)
+}
+
+/// The verdict on a finished process: its exit, its stdout (as much as was kept) and whether stdout
+/// was cut. A result object is read even after a non-zero exit so that the cost is never lost.
+// A run ends once; the size of the error does not matter here.
+#[allow(clippy::result_large_err)]
+pub fn judge(
+    exit: Exit,
+    stdout: &[u8],
+    stdout_truncated: bool,
+    stdout_tail: String,
+    stderr_tail: String,
+) -> Result<AgentReport, AgentFailure> {
+    let text = String::from_utf8_lossy(stdout);
+    let parsed = parse(&text);
+    if !exit.success() {
+        // The CLI exits non-zero after printing an error result: its message says more than the code.
+        if let Some(report) = parsed.as_ref().ok().filter(|r| is_failure(r)) {
+            let code = exit.code.map_or("none".to_string(), |c| c.to_string());
+            return Err(AgentFailure::Reported {
+                subtype: report.subtype.clone(),
+                message: format!("{} (exit code {code})", failure_message(report)),
+                report: report.clone(),
+            });
+        }
+        return Err(AgentFailure::Exited {
+            code: exit.code,
+            signal: exit.signal,
+            stderr_tail,
+            report: parsed.ok(),
+        });
+    }
+    let report = match parsed {
+        Ok(report) => report,
+        Err(e) => {
+            let mut reason = e.to_string();
+            if stdout_truncated {
+                reason.push_str(" (stdout exceeded the capture limit and was cut)");
+            }
+            return Err(AgentFailure::Unparsable {
+                reason,
+                stdout_tail,
+                stderr_tail,
+            });
+        }
+    };
+    if is_failure(&report) {
+        let message = failure_message(&report);
+        return Err(AgentFailure::Reported {
+            subtype: report.subtype.clone(),
+            message,
+            report,
+        });
+    }
+    Ok(report)
+}
+
+fn is_failure(report: &AgentReport) -> bool {
+    report.is_error || report.subtype != "success"
+}
+
+/// One line saying why a reported run failed.
+fn failure_message(report: &AgentReport) -> String {
+    let detail = first_line(&report.result);
+    match report.subtype.as_str() {
+        "success" => format!("the agent reported an error: {detail}"),
+        "error_max_turns" => format!(
+            "the agent stopped at the turn limit after {} turns",
+            report.num_turns
+        ),
+        "error_during_execution" => format!("the agent failed during execution: {detail}"),
+        other => format!("the agent ended with unknown subtype `{other}`: {detail}"),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    const MAX: usize = 200;
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.is_empty() {
+        return "(no message)".into();
+    }
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+/// Scans from the end: candidate starts are line starts beginning with `{` (a pretty-printed object
+/// indents its inner lines, a stream-json line is one object), plus the first non-blank character.
+/// The first candidate from the end whose JSON stream holds a result object wins. Usually that is
+/// the very last candidate, so the cost is one parse of the result object; input crafted to nest
+/// unclosed objects on every line is bounded by serde_json's recursion limit per candidate.
+fn find_last_result(text: &str) -> Result<Value, ParseError> {
+    let first = text.len() - text.trim_start().len();
+    let mut starts: Vec<usize> = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&i| text[i..].starts_with('{'))
+        .collect();
+    if !starts.contains(&first) {
+        starts.insert(0, first);
+    }
+    let mut values = 0;
+    let mut last_error = None;
+    for &start in starts.iter().rev() {
+        let mut found = None;
+        let stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        for value in stream {
+            match value {
+                Ok(v) if v.get("type").and_then(Value::as_str) == Some("result") => found = Some(v),
+                Ok(_) => values += 1,
+                Err(e) => {
+                    // Scanning backwards, the first error seen is the one nearest the end: for a
+                    // result object cut short, that is the one that explains it.
+                    last_error.get_or_insert_with(|| e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(v) = found {
+            return Ok(v);
+        }
+    }
+    Err(ParseError::NoResult {
+        bytes: text.len(),
+        values,
+        last_error,
+    })
+}
+
+fn report_from(v: &Value) -> Result<AgentReport, ParseError> {
+    let subtype = v
+        .get("subtype")
+        .and_then(Value::as_str)
+        .ok_or(ParseError::NoSubtype)?
+        .to_string();
+    let usage = v.get("usage").cloned().unwrap_or(Value::Null);
+    let cost = ["total_cost_usd", "cost_usd"]
+        .iter()
+        .find_map(|k| v.get(k).and_then(Value::as_f64))
+        .filter(|c| c.is_finite() && *c >= 0.0)
+        .unwrap_or(0.0);
+    Ok(AgentReport {
+        session_id: v
+            .get("session_id")
+            .and_then(Value::as_str)
+            .map(String::from),
+        num_turns: u32::try_from(count(v, "num_turns")).unwrap_or(u32::MAX),
+        input_tokens: count(&usage, "input_tokens"),
+        output_tokens: count(&usage, "output_tokens"),
+        cache_read_tokens: count(&usage, "cache_read_input_tokens"),
+        cache_creation_tokens: count(&usage, "cache_creation_input_tokens"),
+        cost_usd: cost,
+        duration_ms: count(v, "duration_ms"),
+        is_error: v.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+        result: v
+            .get("result")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        subtype,
+    })
+}
+
+/// A non-negative whole number, also when written as a float (`12.0`); 0 when absent or wrong.
+fn count(v: &Value, key: &str) -> u64 {
+    match v.get(key) {
+        Some(n) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .unwrap_or(0),
+        None => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real CLI's output, read at test time (not copied) so the test follows the checked sample.
+    fn real_sample() -> String {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/claude-code/result-2.1.330.json"
+        );
+        let fallback = "/work/shared/claude-code/result-2.1.330.json";
+        std::fs::read_to_string(path)
+            .or_else(|_| std::fs::read_to_string(fallback))
+            .expect("the real result sample in shared/claude-code")
+    }
+
+    fn ok_exit() -> Exit {
+        Exit {
+            code: Some(0),
+            signal: None,
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn judge_ok(stdout: &str) -> Result<AgentReport, AgentFailure> {
+        judge(
+            ok_exit(),
+            stdout.as_bytes(),
+            false,
+            String::new(),
+            String::new(),
+        )
+    }
+
+    #[test]
+    fn real_sample_parses_every_field() {
+        let r = parse(&real_sample()).unwrap();
+        assert_eq!(
+            r,
+            AgentReport {
+                session_id: Some("7f3337b9-902b-41d8-8e2f-160546d0592a".into()),
+                num_turns: 2,
+                input_tokens: 24,
+                output_tokens: 14,
+                cache_read_tokens: 0,
+                cache_creation_tokens: 0,
+                cost_usd: 0.000376,
+                duration_ms: 212,
+                subtype: "success".into(),
+                is_error: false,
+                result: "Done.".into(),
+            }
+        );
+        assert!(judge_ok(&real_sample()).is_ok());
+    }
+
+    #[test]
+    fn real_sample_after_log_lines_and_compacted_still_parses() {
+        let compact: Value = serde_json::from_str(&real_sample()).unwrap();
+        let text = format!(
+            "Starting claude...\n{{\"type\":\"system\",\"subtype\":\"init\"}}\nwarning: {{not json\n{}\n",
+            serde_json::to_string(&compact).unwrap()
+        );
+        assert_eq!(
+            parse(&text).unwrap().session_id,
+            parse(&real_sample()).unwrap().session_id
+        );
+        let text = format!("npm notice: update available\n{}", real_sample());
+        assert_eq!(parse(&text).unwrap().num_turns, 2);
+    }
+
+    #[test]
+    fn the_last_result_object_wins() {
+        let text = concat!(
+            r#"{"type":"result","subtype":"success","num_turns":1,"session_id":"first"}"#,
+            "\n",
+            r#"{"type":"assistant"}"#,
+            "\n",
+            r#"{"type":"result","subtype":"success","num_turns":2,"session_id":"second"}"#,
+            "\n",
+            r#"{"type":"log","msg":"bye"}"#,
+        );
+        assert_eq!(parse(text).unwrap().session_id.as_deref(), Some("second"));
+    }
+
+    #[test]
+    fn older_cost_field_and_missing_optionals_are_tolerated() {
+        let r = parse(r#"{"type":"result","subtype":"success","cost_usd":0.25}"#).unwrap();
+        assert_eq!(r.cost_usd, 0.25);
+        assert_eq!(r.session_id, None);
+        assert_eq!((r.num_turns, r.input_tokens, r.duration_ms), (0, 0, 0));
+        let r = parse(
+            r#"{"type":"result","subtype":"success","total_cost_usd":1.5,"cost_usd":9,
+                "usage":{"input_tokens":3.0,"output_tokens":"lots","cache_read_input_tokens":5,
+                "cache_creation_input_tokens":6},"num_turns":-1,"future_field":{"x":[1]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.cost_usd, 1.5);
+        assert_eq!(
+            (
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_creation_tokens
+            ),
+            (3, 0, 5, 6)
+        );
+        assert_eq!(r.num_turns, 0);
+    }
+
+    #[test]
+    fn is_error_true_is_a_reported_failure_with_the_report() {
+        let text = real_sample().replace("\"is_error\": false", "\"is_error\": true");
+        assert_ne!(text, real_sample(), "sample layout changed; fix the test");
+        let e = judge_ok(&text).unwrap_err();
+        assert!(matches!(&e, AgentFailure::Reported { subtype, .. } if subtype == "success"));
+        assert_eq!(e.report().unwrap().cost_usd, 0.000376);
+        assert!(e.reason().contains("Done."), "{}", e.reason());
+    }
+
+    #[test]
+    fn error_subtypes_are_failures_named_in_the_reason() {
+        let cases = [
+            (
+                r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":50}"#,
+                "turn limit after 50 turns",
+            ),
+            (
+                r#"{"type":"result","subtype":"error_during_execution","is_error":true,"result":"boom\nmore"}"#,
+                "during execution: boom",
+            ),
+            (
+                r#"{"type":"result","subtype":"error_new_kind","is_error":false}"#,
+                "unknown subtype `error_new_kind`",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = judge_ok(text).unwrap_err();
+            assert!(
+                e.reason().contains(needle),
+                "`{}` lacks `{needle}`",
+                e.reason()
+            );
+            assert!(!e.reason().contains('\n'));
+            assert!(e.report().is_some());
+        }
+    }
+
+    #[test]
+    fn nonzero_exit_fails_even_with_a_success_object_and_keeps_its_cost() {
+        let exit = Exit {
+            code: Some(1),
+            signal: None,
+        };
+        let e = judge(
+            exit,
+            real_sample().as_bytes(),
+            false,
+            String::new(),
+            "oops".into(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, AgentFailure::Exited { code: Some(1), .. }));
+        assert_eq!(e.report().unwrap().cost_usd, 0.000376);
+        let exit = Exit {
+            code: None,
+            signal: Some(9),
+        };
+        let e = judge(exit, b"", false, String::new(), String::new()).unwrap_err();
+        assert!(e.reason().contains("signal 9"), "{}", e.reason());
+        assert!(e.report().is_none());
+    }
+
+    #[test]
+    fn nonzero_exit_with_an_error_result_reports_the_result_and_the_code() {
+        let exit = Exit {
+            code: Some(1),
+            signal: None,
+        };
+        let text = r#"{"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3}"#;
+        let e = judge(exit, text.as_bytes(), false, String::new(), String::new()).unwrap_err();
+        assert!(matches!(e, AgentFailure::Reported { .. }));
+        assert_eq!(
+            e.reason(),
+            "the agent stopped at the turn limit after 3 turns (exit code 1)"
+        );
+    }
+
+    #[test]
+    fn unparsable_output_says_why() {
+        let cases: [(&str, &str); 6] = [
+            ("", "stdout is empty"),
+            ("  \n\t\n", "stdout is empty"),
+            ("Error: something broke\n", "no JSON object"),
+            (
+                r#"{"type":"assistant","message":{}}"#,
+                "1 other JSON values",
+            ),
+            (r#"{"type":"result","subtype":"succ"#, "EOF while parsing"),
+            (r#"{"type":"result","is_error":false}"#, "no `subtype`"),
+        ];
+        for (text, needle) in cases {
+            let e = judge_ok(text).unwrap_err();
+            assert!(
+                matches!(e, AgentFailure::Unparsable { .. }),
+                "{text:?} gave {e:?}"
+            );
+            assert!(
+                e.reason().contains(needle),
+                "`{}` lacks `{needle}`",
+                e.reason()
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_real_sample_is_unparsable_and_says_it_was_cut() {
+        let sample = real_sample();
+        let cut = &sample[..sample.len() / 2];
+        let e = judge(
+            ok_exit(),
+            cut.as_bytes(),
+            true,
+            String::new(),
+            String::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, AgentFailure::Unparsable { .. }));
+        assert!(e.reason().contains("EOF while parsing"), "{}", e.reason());
+        assert!(e.reason().contains("capture limit"), "{}", e.reason());
+    }
+
+    #[test]
+    fn huge_output_parses_in_linear_time() {
+        // 4 MB of stream-json noise and pretty-printed nesting before the result: must stay fast.
+        let mut text = String::new();
+        while text.len() < 4 << 20 {
+            text.push_str("{\"type\":\"assistant\",\"message\":{\"content\":[1,2,3]}}\n");
+            text.push_str("{\n  \"deep\": [\n{\"x\": 1},\n");
+        }
+        text.push('\n');
+        text.push_str(&real_sample());
+        let started = std::time::Instant::now();
+        assert_eq!(parse(&text).unwrap().num_turns, 2);
+        let big_result = format!(
+            r#"{{"type":"result","subtype":"success","result":"{}"}}"#,
+            "x".repeat(8 << 20)
+        );
+        assert_eq!(parse(&big_result).unwrap().result.len(), 8 << 20);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+}
