@@ -270,6 +270,30 @@ impl Workspaces {
         .collect()
     }
 
+    /// Commits on the branch that the remote base branch does not have (pushed or not), oldest
+    /// first. Used on resume to find work a killed run already committed.
+    pub fn branch_commits(&self, co: &Checkout) -> Result<Vec<(String, String)>, WorkspaceError> {
+        let repo = self.open_checkout(co)?;
+        let head = branch_head(&repo, &co.branch)?;
+        let walk_err = |e: git2::Error| git_error("walk branch commits", &e);
+        let mut walk = repo.revwalk().map_err(walk_err)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .map_err(walk_err)?;
+        walk.push(head).map_err(walk_err)?;
+        if let Some(base) = remote_head(&repo, &co.base_branch)? {
+            walk.hide(base).map_err(walk_err)?;
+        }
+        walk.map(|oid| {
+            let oid = oid.map_err(walk_err)?;
+            let commit = repo.find_commit(oid).map_err(walk_err)?;
+            Ok((
+                oid.to_string(),
+                commit.message().unwrap_or("").trim_end().to_string(),
+            ))
+        })
+        .collect()
+    }
+
     fn signature(&self) -> Result<Signature<'static>, WorkspaceError> {
         Signature::now(&self.author_name, &self.author_email)
             .map_err(|e| git_error("build the commit signature", &e))

@@ -10,8 +10,8 @@ use journeyman::sim::seed::SeedWp;
 use journeyman::sim::{AGENT_USER, Fault, FaultRule, JournalAction};
 use tokio_util::sync::CancellationToken;
 
+use crate::support::board;
 use crate::support::pods::{Record, RecordingExec, worker};
-use crate::support::{board, eventually};
 
 async fn cycle_once<E: journeyman::cycle::Execute>(
     w: &mut journeyman::cycle::Worker<E>,
@@ -437,7 +437,7 @@ async fn twenty_pods_execute_every_work_package_exactly_once() {
     }
     // A human reviewer closes finished work; a blocker counts as resolved only once closed.
     let mut closed_at: BTreeMap<u64, u64> = BTreeMap::new();
-    let mut review = |scope: &BTreeSet<u64>, closed_at: &mut BTreeMap<u64, u64>| -> bool {
+    let review = |scope: &BTreeSet<u64>, closed_at: &mut BTreeMap<u64, u64>| -> bool {
         for w in scope {
             if !closed_at.contains_key(w) && b.status_of(*w) == "In testing" {
                 b.set_status(*w, "Closed");

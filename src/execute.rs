@@ -1,0 +1,281 @@
+//! The real executor: prepares the git workspace, ensures a flake, builds the prompt, runs the agent,
+//! then commits and pushes as the orchestrator, writing the audit trail on the ticket as it goes.
+//!
+//! Idempotent by construction, so a pod killed at any point and restarted resumes without duplicates:
+//! every commit carries a `Work-package: #<id>` trailer, and a resumed task first looks for a commit
+//! of its own on the branch. Found and pushed: report it. Found but unpushed (killed between commit
+//! and push): push it. Not found: run the agent again on a clean tree.
+//!
+//! Must never: let the agent touch git or credentials (the workspace does), or let ticket text choose
+//! the repository or base branch (they come from the allowlist in the task).
+
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::prompt::{PromptContext, Ticket};
+use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, prompt};
+use crate::config::{Config, Limits};
+use crate::cycle::{Audit, Execute, FailureKind, Outcome, Task};
+use crate::openproject::hal;
+use crate::workspace::{BranchStart, Checkout, WorkspaceError, Workspaces, branch_name};
+
+/// What the agent must check before it finishes, unless configured otherwise.
+pub const DEFAULT_VERIFY: &str =
+    "Run the project's own tests and checks, if it has any, and make sure they pass.";
+
+/// The trailer that ties a commit to its work package.
+pub fn trailer(id: u64) -> String {
+    format!("Work-package: #{id}")
+}
+
+/// Joins workspace and agent.
+pub struct Executor<A: Agent> {
+    agent: A,
+    workspaces: Workspaces,
+    limits: Limits,
+    verify: Vec<String>,
+}
+
+impl<A: Agent> Executor<A> {
+    pub fn new(agent: A, workspaces: Workspaces, limits: Limits) -> Executor<A> {
+        Executor {
+            agent,
+            workspaces,
+            limits,
+            verify: vec![DEFAULT_VERIFY.to_string()],
+        }
+    }
+
+    pub fn from_config(agent: A, config: &Config) -> Executor<A> {
+        Executor::new(
+            agent,
+            Workspaces::from_config(config),
+            config.limits.clone(),
+        )
+    }
+}
+
+fn ticket(wp: &hal::WorkPackage) -> Ticket {
+    Ticket {
+        id: wp.id,
+        subject: wp.subject.clone(),
+        description: wp.description_raw().to_string(),
+    }
+}
+
+fn workspace_failure(e: &WorkspaceError, what: &str) -> Outcome {
+    Outcome::Failed {
+        kind: if e.is_environment() {
+            FailureKind::Environment
+        } else {
+            FailureKind::Agent
+        },
+        reason: format!("{what}: {e}"),
+        evidence: format!("{e:?}"),
+    }
+}
+
+/// The commit message: subject and id, a short summary, and trailers.
+pub fn commit_message(task: &Task, report: &AgentReport) -> String {
+    let summary: String = report
+        .result
+        .lines()
+        .take(20)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let summary: String = summary.chars().take(2000).collect();
+    format!(
+        "{} (#{})\n\n{}\n\n{}\nAgent-session: {}\nAgent-pod: {}\n",
+        task.wp
+            .subject
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect::<String>(),
+        task.wp.id,
+        summary.trim(),
+        trailer(task.wp.id),
+        report.session_id.as_deref().unwrap_or("unknown"),
+        task.pod
+    )
+}
+
+fn mentions(message: &str, id: u64) -> bool {
+    let t = trailer(id);
+    message.lines().any(|l| l.trim() == t)
+}
+
+impl<A: Agent> Execute for Executor<A> {
+    async fn execute(&self, task: Task, audit: Audit, cancel: CancellationToken) -> Outcome {
+        let id = task.wp.id;
+        let (owner, subject) = task.branch_owner();
+        let branch = branch_name(owner, subject);
+        let repo = task.repo.clone();
+        let b = branch.clone();
+        let co: Checkout = match self.workspaces.run(move |ws| ws.prepare(&repo, &b)).await {
+            Ok(co) => co,
+            Err(e) => return workspace_failure(&e, "preparing the workspace failed"),
+        };
+
+        // Resume: work a killed run already committed is reported or pushed, never redone.
+        if task.resumed || co.start == BranchStart::KeptUnpushed {
+            let c = co.clone();
+            let unpushed = match self.workspaces.run(move |ws| ws.unpushed_commits(&c)).await {
+                Ok(u) => u,
+                Err(e) => return workspace_failure(&e, "reading unpushed commits failed"),
+            };
+            let c = co.clone();
+            let on_branch = match self.workspaces.run(move |ws| ws.branch_commits(&c)).await {
+                Ok(b) => b,
+                Err(e) => return workspace_failure(&e, "reading the branch failed"),
+            };
+            if let Some((commit, _)) = on_branch.iter().rev().find(|(_, m)| mentions(m, id)) {
+                let commit = commit.clone();
+                if unpushed.iter().any(|(c, _)| *c == commit) {
+                    audit.comment(&format!("journeyman: found commit `{commit}` for this work package from an interrupted run; pushing it instead of running the agent again.")).await;
+                    let c = co.clone();
+                    return match self.workspaces.run(move |ws| ws.push(&c)).await {
+                        Ok(p) => Outcome::Pushed {
+                            branch: co.branch.clone(),
+                            commit: p.commit,
+                            summary: "resumed: pushed the commit of an interrupted run".into(),
+                        },
+                        Err(e) => workspace_failure(&e, "pushing failed"),
+                    };
+                }
+                audit.comment(&format!("journeyman: commit `{commit}` for this work package is already on `{}`; reporting it instead of running the agent again.", co.branch)).await;
+                return Outcome::Pushed {
+                    branch: co.branch.clone(),
+                    commit,
+                    summary: "resumed: already pushed by an interrupted run".into(),
+                };
+            }
+        }
+
+        audit
+            .comment(&format!(
+                "journeyman: **started** on pod `{}`: repository `{}`, branch `{}`, base commit `{}`.",
+                task.pod, co.repo_url, co.branch, co.base_commit
+            ))
+            .await;
+
+        let c = co.clone();
+        if let Err(e) = self.workspaces.run(move |ws| ws.ensure_flake(&c)).await {
+            return workspace_failure(&e, "committing the starter flake.nix failed");
+        }
+
+        let ctx = PromptContext {
+            epic: task.epic.as_ref().map(ticket),
+            story: task.story.as_ref().map(ticket),
+            work_package: ticket(&task.wp),
+            verify: self.verify.clone(),
+        };
+        let req = AgentRequest {
+            workdir: co.path.clone(),
+            prompt: prompt::build(&ctx),
+            max_turns: self.limits.max_turns,
+            timeout: self.limits.task_timeout,
+        };
+        let started = Instant::now();
+        let report = match self.agent.run(&req, &cancel).await {
+            Ok(r) => r,
+            Err(AgentFailure::Cancelled) => return Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() },
+            Err(f) => {
+                if let Some(r) = f.report() {
+                    audit.comment(&usage_comment("agent run **failed**", r, started)).await;
+                    record_usage(r);
+                }
+                let kind = if f.is_environment() { FailureKind::Environment } else { FailureKind::Agent };
+                return Outcome::Failed { kind, reason: f.reason(), evidence: f.evidence() };
+            }
+        };
+        record_usage(&report);
+        audit
+            .comment(&usage_comment("execution **complete**", &report, started))
+            .await;
+        if report.cost_usd > self.limits.task_budget_usd {
+            return Outcome::Failed {
+                kind: FailureKind::Agent,
+                reason: format!(
+                    "the run cost ${:.2}, over the task budget of ${:.2}; nothing was committed",
+                    report.cost_usd, self.limits.task_budget_usd
+                ),
+                evidence: prompt_tail(&report.result),
+            };
+        }
+
+        let message = commit_message(&task, &report);
+        let c = co.clone();
+        let committed = match self
+            .workspaces
+            .run(move |ws| ws.commit_all(&c, &message))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return workspace_failure(&e, "committing failed"),
+        };
+        let Some(committed) = committed else {
+            return Outcome::Failed {
+                kind: FailureKind::NoChanges,
+                reason: "the agent finished but changed nothing in the repository".into(),
+                evidence: prompt_tail(&report.result),
+            };
+        };
+        if !committed.skipped_large.is_empty() {
+            audit
+                .comment(&format!(
+                    "journeyman: left out files over the size limit: {}",
+                    committed.skipped_large.join(", ")
+                ))
+                .await;
+        }
+        let c = co.clone();
+        match self.workspaces.run(move |ws| ws.push(&c)).await {
+            Ok(p) => Outcome::Pushed {
+                branch: co.branch.clone(),
+                commit: p.commit,
+                summary: report.result.lines().next().unwrap_or("").to_string(),
+            },
+            Err(e) => workspace_failure(&e, "pushing failed"),
+        }
+    }
+}
+
+fn usage_comment(what: &str, r: &AgentReport, started: Instant) -> String {
+    format!(
+        "journeyman: {what}: session `{}`, {} turns, {} input / {} output tokens, ${:.4}, {:.1}s.",
+        r.session_id.as_deref().unwrap_or("unknown"),
+        r.num_turns,
+        r.input_tokens,
+        r.output_tokens,
+        r.cost_usd,
+        started.elapsed().as_secs_f64()
+    )
+}
+
+fn record_usage(r: &AgentReport) {
+    metrics::counter!("journeyman_tokens_total", "direction" => "input").increment(r.input_tokens);
+    metrics::counter!("journeyman_tokens_total", "direction" => "output")
+        .increment(r.output_tokens);
+    // A histogram of cost per run: its `_sum` is the total spend in US dollars.
+    metrics::histogram!("journeyman_task_cost_usd").record(r.cost_usd.max(0.0));
+}
+
+fn prompt_tail(text: &str) -> String {
+    crate::agent::tail_lines(text, 20, 4000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailers_are_matched_exactly() {
+        assert!(mentions("Fix (#12)\n\nbody\n\nWork-package: #12\n", 12));
+        assert!(!mentions("Fix (#123)\n\nWork-package: #123\n", 12));
+        assert!(!mentions("mentions Work-package: #12 inline", 12));
+    }
+}
