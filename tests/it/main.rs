@@ -6,4 +6,5 @@ mod agent;
 mod client;
 mod conformance;
 mod cycle;
+mod execution;
 mod workspace;
