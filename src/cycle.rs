@@ -378,6 +378,7 @@ impl<E: Execute> Worker<E> {
                 Outcome::Interrupted { .. } => "interrupted",
             };
             metrics::counter!("journeyman_tasks_total", "outcome" => label).increment(1);
+            info!(outcome = label, seconds = started.elapsed().as_secs_f64(), "task finished");
             self.report(id, &outcome).await.with_context(|| format!("reporting the outcome of #{id}"))?;
             Ok(outcome)
         }

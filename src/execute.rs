@@ -9,12 +9,14 @@
 //! Must never: let the agent touch git or credentials (the workspace does), or let ticket text choose
 //! the repository or base branch (they come from the allowlist in the task).
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::prompt::{PromptContext, Ticket};
 use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, prompt};
+use crate::budget::Budget;
 use crate::config::{Config, Limits};
 use crate::cycle::{Audit, Execute, FailureKind, Outcome, Task};
 use crate::openproject::hal;
@@ -35,6 +37,7 @@ pub struct Executor<A: Agent> {
     workspaces: Workspaces,
     limits: Limits,
     verify: Vec<String>,
+    budget: Option<Arc<Mutex<Budget>>>,
 }
 
 impl<A: Agent> Executor<A> {
@@ -44,6 +47,22 @@ impl<A: Agent> Executor<A> {
             workspaces,
             limits,
             verify: vec![DEFAULT_VERIFY.to_string()],
+            budget: None,
+        }
+    }
+
+    /// Records every run's reported cost in this pod's spend windows.
+    pub fn with_budget(mut self, budget: Arc<Mutex<Budget>>) -> Executor<A> {
+        self.budget = Some(budget);
+        self
+    }
+
+    fn record_usage(&self, r: &AgentReport) {
+        record_usage(r);
+        if let Some(b) = &self.budget
+            && let Ok(mut b) = b.lock()
+        {
+            b.record(chrono::Utc::now(), r.cost_usd);
         }
     }
 
@@ -186,7 +205,7 @@ impl<A: Agent> Execute for Executor<A> {
             Err(f) => {
                 if let Some(r) = f.report() {
                     audit.comment(&usage_comment("agent run **failed**", r, started)).await;
-                    record_usage(r);
+                    self.record_usage(r);
                 }
                 let kind = if f.is_environment() { FailureKind::Environment } else { FailureKind::Agent };
                 return Outcome::Failed { kind, reason: f.reason(), evidence: f.evidence() };

@@ -4,10 +4,13 @@
 
 pub mod agent;
 pub mod board;
+pub mod budget;
 pub mod config;
 pub mod cycle;
 pub mod execute;
+pub mod http;
 pub mod openproject;
+pub mod run;
 pub mod sim;
 pub mod snapshot;
 pub mod telemetry;

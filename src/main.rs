@@ -78,11 +78,15 @@ fn main() -> ExitCode {
                     }
                 };
                 journeyman::telemetry::init(config.log_format);
-                not_yet(match cli.command {
-                    Command::Run => "run",
-                    Command::Once => "once",
-                    _ => "doctor",
-                })
+                match cli.command {
+                    Command::Run => journeyman::run::run(config, journeyman::run::Mode::Loop)
+                        .await
+                        .map(|()| ExitCode::SUCCESS),
+                    Command::Once => journeyman::run::run(config, journeyman::run::Mode::Once)
+                        .await
+                        .map(|()| ExitCode::SUCCESS),
+                    _ => not_yet("doctor"),
+                }
             }
             Command::Demo { .. } => not_yet("demo"),
             Command::Board {

@@ -7,4 +7,5 @@ mod client;
 mod conformance;
 mod cycle;
 mod execution;
+mod process;
 mod workspace;

@@ -1,0 +1,304 @@
+//! The real `journeyman run` binary as a child process: health and metrics endpoints scraped over
+//! HTTP, structured JSON logs, and shutdown on a real SIGTERM.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use journeyman::sim::BoardHandle;
+use journeyman::sim::seed::SeedWp;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use crate::support::git::BareRemote;
+use crate::support::{board, eventually};
+
+const BIN: &str = env!("CARGO_BIN_EXE_journeyman");
+const SCRIPTED: &str = env!("CARGO_BIN_EXE_journeyman-scripted-agent");
+
+struct Pod {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+    _workdir: tempfile::TempDir,
+}
+
+fn spawn(board: &BoardHandle, remote: &BareRemote, extra: &[(&str, &str)]) -> Pod {
+    let workdir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", workdir.path())
+        .env("JOURNEYMAN_OPENPROJECT_URL", board.url().as_str())
+        .env("JOURNEYMAN_OPENPROJECT_TOKEN", board.token())
+        .env("JOURNEYMAN_POD_NAME", "pod-proc")
+        .env("JOURNEYMAN_REPOS", format!("demo={}#main", remote.url()))
+        .env("JOURNEYMAN_WORKDIR", workdir.path().join("work"))
+        .env("JOURNEYMAN_ENV_WRAPPER", "none")
+        .env("JOURNEYMAN_AGENT_COMMAND", SCRIPTED)
+        .env("JOURNEYMAN_AGENT_KILL_GRACE", "300ms")
+        .env("JOURNEYMAN_POLL_INTERVAL", "200ms")
+        .env("JOURNEYMAN_LISTEN", "127.0.0.1:0")
+        .env("JOURNEYMAN_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("journeyman run starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| serde_json::json!({ "unparsed": line }));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    Pod {
+        child,
+        lines: rx,
+        seen: vec![],
+        _workdir: workdir,
+    }
+}
+
+impl Pod {
+    /// Waits for a log line matching `pred` (all lines are JSON objects in pods).
+    async fn wait_log(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                line = self.lines.recv() => match line {
+                    Some(v) => {
+                        self.seen.push(v.clone());
+                        if pred(&v) { return v; }
+                    }
+                    None => panic!("journeyman exited before logging {what}: {:#?}", self.seen),
+                },
+                _ = &mut deadline => panic!("timed out waiting for {what}: {:#?}", self.seen),
+            }
+        }
+    }
+
+    async fn addr(&mut self) -> String {
+        let v = self
+            .wait_log("the listen address", |v| v.get("addr").is_some())
+            .await;
+        v["addr"].as_str().unwrap().to_string()
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id().expect("running") as i32)
+    }
+
+    async fn exit_code(&mut self, within: Duration) -> i32 {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.unwrap().code().unwrap_or(-1),
+            Err(_) => panic!(
+                "journeyman did not exit within {within:?}: {:#?}",
+                self.seen
+            ),
+        }
+    }
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let resp = reqwest::get(url).await.expect("GET");
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// Parses Prometheus text into series -> value (comments skipped).
+fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sum(m: &BTreeMap<String, f64>, prefix: &str) -> f64 {
+    m.iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_running_worker_serves_probes_and_metrics_and_logs_json() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    let wp = b.create(&SeedWp::new("Task", "measured"));
+    let mut pod = spawn(&b, &remote, &[]);
+    let addr = pod.addr().await;
+    eventually("the task to be done", Duration::from_secs(30), || {
+        (b.status_of(wp) == "In testing").then_some(())
+    })
+    .await;
+    let (code, body) = get(&format!("http://{addr}/healthz")).await;
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    let (code, body) = get(&format!("http://{addr}/readyz")).await;
+    assert_eq!((code, body.as_str()), (200, "ready\n"));
+    let (code, text) = get(&format!("http://{addr}/metrics")).await;
+    assert_eq!(code, 200);
+    let m = parse_metrics(&text);
+    assert!(
+        m.get(r#"journeyman_tasks_total{outcome="pushed"}"#)
+            .copied()
+            .unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert!(
+        m.get(r#"journeyman_claims_total{result="won"}"#)
+            .copied()
+            .unwrap_or(0.0)
+            >= 1.0,
+        "{text}"
+    );
+    assert!(sum(&m, "journeyman_cycles_total") >= 1.0, "{text}");
+    assert!(sum(&m, "journeyman_api_requests_total{") >= 3.0, "{text}");
+    assert!(
+        m.keys()
+            .any(|k| k.starts_with("journeyman_api_requests_total{")
+                && k.contains(r#"endpoint="/api/v3/work_packages/{id}""#)
+                && k.contains(r#"status="200""#)),
+        "{text}"
+    );
+    assert!(m.contains_key("journeyman_eligible_work"), "{text}");
+    assert!(
+        m.contains_key(r#"journeyman_budget_remaining_usd{window="hourly"}"#),
+        "{text}"
+    );
+    assert!(m.contains_key("journeyman_busy"), "{text}");
+    assert!(
+        sum(&m, "journeyman_task_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sum(&m, r#"journeyman_tokens_total{direction="output"}"#) > 0.0,
+        "{text}"
+    );
+    assert!(sum(&m, "journeyman_task_cost_usd_sum") > 0.0, "{text}");
+    // Logs are JSON lines with the pod and work package on the task's span.
+    let line = pod
+        .wait_log("the task's log line", |v| v["message"] == "task finished")
+        .await;
+    assert_eq!(line["span"]["name"], "work_package", "{line}");
+    assert_eq!(line["span"]["wp"].as_u64(), Some(wp), "{line}");
+    assert_eq!(line["span"]["pod"], "pod-proc", "{line}");
+    assert_eq!(line["outcome"], "pushed", "{line}");
+    assert!(
+        pod.seen.iter().all(|v| v.get("unparsed").is_none()),
+        "every stderr line is JSON: {:#?}",
+        pod.seen
+    );
+    let all = format!("{:?}", pod.seen);
+    assert!(!all.contains(b.token()), "the board token is never logged");
+    kill(pod.pid(), Signal::SIGTERM).unwrap();
+    assert_eq!(pod.exit_code(Duration::from_secs(10)).await, 0);
+}
+
+#[tokio::test]
+async fn sigterm_while_idle_exits_zero_promptly() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    let mut pod = spawn(&b, &remote, &[]);
+    pod.wait_log("the first cycle", |v| {
+        v["fields"]["message"] == "cycle done" || v["message"] == "cycle done"
+    })
+    .await;
+    kill(pod.pid(), Signal::SIGTERM).unwrap();
+    assert_eq!(pod.exit_code(Duration::from_secs(5)).await, 0);
+}
+
+#[tokio::test]
+async fn sigterm_during_a_task_releases_the_claim_after_the_grace_period() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    let wp = b.create(&SeedWp::new("Task", "endless").description("agent:hang"));
+    let later = b.create(&SeedWp::new("Task", "never claimed").priority("Low"));
+    let mut pod = spawn(
+        &b,
+        &remote,
+        &[
+            ("JOURNEYMAN_SHUTDOWN_GRACE", "1s"),
+            ("JOURNEYMAN_TASK_TIMEOUT", "5m"),
+        ],
+    );
+    eventually("the claim", Duration::from_secs(30), || {
+        (b.status_of(wp) == "In progress").then_some(())
+    })
+    .await;
+    eventually("the agent to start", Duration::from_secs(30), || {
+        b.comments(wp)
+            .iter()
+            .any(|c| c.contains("**started**"))
+            .then_some(())
+    })
+    .await;
+    kill(pod.pid(), Signal::SIGTERM).unwrap();
+    assert_eq!(
+        pod.exit_code(Duration::from_secs(20)).await,
+        0,
+        "clean exit after the grace period"
+    );
+    assert_eq!(b.status_of(wp), "New", "claim released");
+    assert_eq!(b.pod_of(wp), None);
+    assert!(
+        b.comments(wp).last().unwrap().contains("**released**"),
+        "{:?}",
+        b.comments(wp)
+    );
+    assert_eq!(
+        b.status_of(later),
+        "New",
+        "nothing new was claimed after SIGTERM"
+    );
+    assert!(
+        b.board().children.get(&wp).is_none(),
+        "an interruption is not a failure: no Spike"
+    );
+    assert_eq!(
+        remote.head(&journeyman::workspace::branch_name(wp, "endless")),
+        None,
+        "nothing half-written was pushed"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_token_fails_at_start_with_a_clear_error() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    let mut pod = spawn(&b, &remote, &[("JOURNEYMAN_OPENPROJECT_TOKEN", "wrong")]);
+    let code = pod.exit_code(Duration::from_secs(20)).await;
+    assert_ne!(code, 0);
+    while let Ok(v) = pod.lines.try_recv() {
+        pod.seen.push(v);
+    }
+    let all = format!("{:?}", pod.seen);
+    assert!(
+        all.contains("Unauthenticated") || all.contains("401"),
+        "{all}"
+    );
+}
