@@ -200,6 +200,28 @@ impl<E: Execute> Worker<E> {
                     }
                     self.reader.invalidate();
                 }
+                Action::TakeOver { wp, epic, from } => {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    match self.take_over(&snap, wp, epic, &from).await {
+                        Ok(fresh) => {
+                            self.reader.invalidate();
+                            let outcome = self.execute(&snap, fresh, true, task_cancel).await?;
+                            report.worked = Some(wp);
+                            report.outcome = Some(outcome);
+                            break;
+                        }
+                        Err(err) if err.is_conflict() => {
+                            info!(wp, "takeover lost to another writer; skipping it");
+                            report.conflicts += 1;
+                            metrics::counter!("journeyman_conflicts_total").increment(1);
+                            skip.insert(wp);
+                            self.reader.invalidate();
+                        }
+                        Err(err) => return Err(err).context(format!("taking over #{wp}")),
+                    }
+                }
                 Action::Resume { wp } => {
                     if cancel.is_cancelled() {
                         break;
@@ -302,6 +324,32 @@ impl<E: Execute> Worker<E> {
         };
         metrics::counter!("journeyman_claims_total", "result" => label).increment(1);
         result
+    }
+
+    /// Takes over a claim whose pod never came back: the Epic first (if that pod owned it), then the
+    /// work package, each with one optimistic PATCH, and a comment saying so.
+    async fn take_over(
+        &self,
+        snap: &Snapshot,
+        wp: u64,
+        epic: Option<u64>,
+        from: &str,
+    ) -> Result<hal::WorkPackage, ApiError> {
+        let lease =
+            humantime::format_duration(self.policy.claim_lease.to_std().unwrap_or_default());
+        if let Some(e) = epic {
+            self.claim(snap, e).await?;
+            Audit::new(self.client().clone(), e)
+                .comment(&format!("journeyman: pod `{}` **took over** this Epic from pod `{from}`, which showed no activity for {lease}.", self.pod))
+                .await;
+        }
+        let fresh = self.claim(snap, wp).await?;
+        Audit::new(self.client().clone(), wp)
+            .comment(&format!("journeyman: pod `{}` **took over** this work package from pod `{from}`, which showed no activity for {lease} (longer than a task may run).", self.pod))
+            .await;
+        metrics::counter!("journeyman_takeovers_total").increment(1);
+        info!(wp, from, "took over a stale claim");
+        Ok(fresh)
     }
 
     async fn release_epic(

@@ -111,6 +111,18 @@ fn watch_signals(
     Ok(())
 }
 
+/// The decision's policy from configuration. The claim lease is the task timeout plus the shutdown
+/// grace plus five minutes: a live pod always writes to its work package within it.
+pub fn policy(config: &Config) -> Policy {
+    let d = |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    Policy {
+        epic_stale_after: d(config.epic_stale_after),
+        claim_lease: d(config.limits.task_timeout
+            + config.limits.shutdown_grace
+            + Duration::from_secs(300)),
+    }
+}
+
 fn jittered(interval: Duration) -> Duration {
     let factor: f64 = rand::rng().random_range(0.8..1.2);
     interval.mul_f64(factor)
@@ -158,10 +170,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         health: health.clone(),
     });
     let reader = BoardReader::new(client, resolved, config.poll_interval * 10);
-    let policy = Policy {
-        epic_stale_after: chrono::Duration::from_std(config.epic_stale_after)
-            .unwrap_or(chrono::Duration::hours(2)),
-    };
+    let policy = policy(&config);
     let mut worker = Worker::new(reader, exec, config.pod_name.clone(), policy);
 
     let mut paused: Option<Exhausted> = None;

@@ -3,7 +3,8 @@
 //! decides exactly as the one that died would have).
 //!
 //! The seven rules of DESIGN section 1, first match wins:
-//! 1. finish my own work (In progress, pod field = me);
+//! 1. finish my own work (In progress, pod field = me); then take over a claim whose pod never came
+//!    back (In progress, no activity for longer than the claim lease: task timeout plus a grace);
 //! 2. continue my Epic (pod field = me, In progress) with its best eligible descendant;
 //! 3. release a stale Epic (owned, nothing In progress below it, no activity for `epic_stale_after`),
 //!    or my finished Epic (every open descendant done): one release per call;
@@ -27,6 +28,13 @@ use super::model::{Catalog, Item, Snapshot};
 pub enum Action {
     /// Rule 1: resume a work package already claimed by this pod (e.g. after a restart).
     Resume { wp: u64 },
+    /// Rule 1b: take over a claim whose pod never came back (In progress, no activity for longer
+    /// than the claim lease); `epic` is the Epic above it that the same pod owned, taken over first.
+    TakeOver {
+        wp: u64,
+        epic: Option<u64>,
+        from: String,
+    },
     /// Rules 2, 4, 5, 6: claim `wp`; if `epic` is set, claim that Epic first.
     Claim {
         wp: u64,
@@ -74,6 +82,9 @@ pub enum Ineligible {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub epic_stale_after: chrono::Duration,
+    /// How long a claim stays valid without any activity on the work package: the task timeout
+    /// plus a grace. A live pod always writes (a comment, a status) within it.
+    pub claim_lease: chrono::Duration,
 }
 
 /// The decision. `skip` holds work packages (or Epics) this cycle already lost a claim on: they and
@@ -98,6 +109,33 @@ pub fn decide(
         .min_by_key(|i| order(c, i))
     {
         return Action::Resume { wp: mine.id };
+    }
+
+    // 1b. Take over a claim whose pod never came back.
+    if let Some((item, from)) = s
+        .items
+        .values()
+        .filter(|i| {
+            i.status == c.active_status
+                && c.work_types.contains(&i.type_id)
+                && c.projects.contains(&i.project)
+        })
+        .filter(|i| !skip.contains(&i.id) && now - i.updated_at >= policy.claim_lease)
+        .filter_map(|i| Some((i, i.pod.as_deref().filter(|p| *p != me)?)))
+        .filter(|(i, from)| {
+            nearest_epic(s, c, i)
+                .is_none_or(|e| e.pod.as_deref().is_none_or(|p| p == *from || p == me))
+        })
+        .min_by_key(|(i, _)| order(c, i))
+    {
+        let epic = nearest_epic(s, c, item)
+            .filter(|e| e.pod.as_deref() == Some(from))
+            .map(|e| e.id);
+        return Action::TakeOver {
+            wp: item.id,
+            epic,
+            from: from.to_string(),
+        };
     }
 
     // 2. Continue my Epic.

@@ -1,7 +1,7 @@
 //! Tests of the decision: a table of named scenarios (one line each through `check`) and property
 //! tests over random boards against an independent, deliberately naive oracle of eligibility.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
@@ -55,6 +55,7 @@ fn now() -> DateTime<Utc> {
 fn policy() -> Policy {
     Policy {
         epic_stale_after: Duration::hours(2),
+        claim_lease: Duration::minutes(45),
     }
 }
 
@@ -178,6 +179,75 @@ fn rule1_does_not_resume_my_epic_as_work() {
 }
 
 #[test]
+fn a_claim_older_than_the_lease_is_taken_over() {
+    check(
+        B::default()
+            .add(1, BUG, NEW)
+            .add(2, TASK, IN_PROGRESS)
+            .pod("pod-9")
+            .idle_for(1),
+        Action::TakeOver {
+            wp: 2,
+            epic: None,
+            from: "pod-9".into(),
+        },
+    );
+}
+
+#[test]
+fn a_fresh_claim_of_another_pod_is_left_alone() {
+    let mut b = B::default().add(1, TASK, IN_PROGRESS).pod("pod-9");
+    b.last().updated_at = now() - Duration::minutes(44);
+    check(b, Action::Sleep);
+}
+
+#[test]
+fn a_takeover_takes_the_dead_pods_epic_too() {
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-9")
+            .idle_for(5)
+            .add(2, TASK, IN_PROGRESS)
+            .under(1)
+            .pod("pod-9")
+            .idle_for(5),
+        Action::TakeOver {
+            wp: 2,
+            epic: Some(1),
+            from: "pod-9".into(),
+        },
+    );
+}
+
+#[test]
+fn no_takeover_under_an_epic_owned_by_a_third_pod() {
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-8")
+            .add(2, TASK, IN_PROGRESS)
+            .under(1)
+            .pod("pod-9")
+            .idle_for(5),
+        Action::Sleep,
+    );
+}
+
+#[test]
+fn my_own_work_is_resumed_before_any_takeover() {
+    check(
+        B::default()
+            .add(1, TASK, IN_PROGRESS)
+            .pod("pod-9")
+            .idle_for(5)
+            .add(2, TASK, IN_PROGRESS)
+            .pod(ME),
+        Action::Resume { wp: 2 },
+    );
+}
+
+#[test]
 fn rule2_continues_my_epic_before_bugs() {
     check(
         B::default()
@@ -269,16 +339,28 @@ fn rule3_keeps_an_epic_with_recent_activity_below_it() {
 
 #[test]
 fn rule3_keeps_an_epic_with_work_in_progress_below_it() {
-    check(
-        B::default()
-            .add(1, EPIC, IN_PROGRESS)
-            .pod("pod-2")
-            .idle_for(9)
-            .add(2, TASK, IN_PROGRESS)
-            .under(1)
-            .pod("pod-2")
-            .idle_for(9),
-        Action::Sleep,
+    let b = B::default()
+        .add(1, EPIC, IN_PROGRESS)
+        .pod("pod-2")
+        .idle_for(9)
+        .add(2, TASK, IN_PROGRESS)
+        .under(1)
+        .pod("pod-2")
+        .idle_for(9);
+    let long_lease = Policy {
+        claim_lease: Duration::hours(24),
+        ..policy()
+    };
+    assert_eq!(
+        decide(
+            &b.snapshot(),
+            &catalog(),
+            ME,
+            now(),
+            &long_lease,
+            &BTreeSet::new()
+        ),
+        Action::Sleep
     );
 }
 
@@ -826,6 +908,21 @@ proptest! {
     }
 
     #[test]
+    fn takeovers_only_of_claims_older_than_the_lease(s in arb_board()) {
+        let c = catalog();
+        if let Action::TakeOver { wp, epic, from } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+            let item = s.get(wp).unwrap();
+            prop_assert_eq!(item.status, IN_PROGRESS);
+            prop_assert_eq!(item.pod.as_deref(), Some(from.as_str()));
+            prop_assert_ne!(from.as_str(), ME);
+            prop_assert!(now() - item.updated_at >= policy().claim_lease);
+            if let Some(e) = epic {
+                prop_assert_eq!(s.get(e).unwrap().pod.as_deref(), Some(from.as_str()));
+            }
+        }
+    }
+
+    #[test]
     fn resume_is_always_my_own_in_progress_work(s in arb_board()) {
         let c = catalog();
         if let Action::Resume { wp } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
@@ -856,5 +953,4 @@ fn the_oracle_can_disagree() {
     // Guards the property tests: the oracle must reject what decide rejects for real reasons.
     let s = B::default().add(1, TASK, NEW).pod("pod-2").snapshot();
     assert!(!oracle_eligible(&s, &catalog(), s.get(1).unwrap()));
-    let _unused: BTreeMap<u64, u64> = BTreeMap::new();
 }

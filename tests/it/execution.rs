@@ -80,9 +80,7 @@ async fn rig(task_timeout: &str) -> Rig {
         reader,
         exec,
         "pod-0".into(),
-        Policy {
-            epic_stale_after: chrono::Duration::hours(2),
-        },
+        journeyman::run::policy(&config),
     );
     Rig {
         board,

@@ -139,12 +139,5 @@ pub async fn worker<E: Execute>(board: &BoardHandle, pod: &str, exec: Arc<E>) ->
     let cfg = config(board, pod);
     let resolved = resolve(&c, &cfg).await.expect("board names resolve");
     let reader = BoardReader::new(c, resolved, Duration::from_secs(60));
-    Worker::new(
-        reader,
-        exec,
-        pod.to_string(),
-        Policy {
-            epic_stale_after: chrono::Duration::hours(2),
-        },
-    )
+    Worker::new(reader, exec, pod.to_string(), journeyman::run::policy(&cfg))
 }
