@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -59,8 +60,40 @@ pub enum FailureKind {
     Agent,
     /// The agent ran and changed nothing: reported and escalated like a failure.
     NoChanges,
-    /// Not the ticket's fault (nix, clone, credentials): escalate without burning the ticket.
+    /// Not the ticket's fault (nix, clone, credentials): the ticket is released without a Spike and
+    /// this pod pauses claiming, so a broken pod cannot burn the whole pool.
     Environment,
+    /// The ticket already failed `MAX_ATTEMPTS` times (across pods and restarts): escalated to a
+    /// human with a Spike instead of running the agent again.
+    Repeated,
+}
+
+/// How a task came to this pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Claimed,
+    /// Rule 1: this pod's own claim, after a restart.
+    Resumed,
+    /// A stale claim of a pod that never came back.
+    TookOver,
+}
+
+/// Failed attempts recorded on a ticket's comments since its last escalation: failures, and runs
+/// that died (a resume or a takeover means the previous attempt never reported). Pure; the audit
+/// trail on the board is the memory, so the count holds across pods and restarts.
+pub fn failed_attempts<'a>(comments: impl IntoIterator<Item = &'a str>) -> u32 {
+    let mut n = 0;
+    for c in comments {
+        if c.starts_with("journeyman: **escalated**") {
+            n = 0;
+        } else if c.starts_with("journeyman: **failed** on pod")
+            || c.contains("is **resuming** this work package")
+            || c.contains("**took over** this work package")
+        {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// The result of executing a task.
@@ -132,6 +165,9 @@ pub struct Worker<E: Execute> {
     exec: Arc<E>,
     pod: String,
     policy: Policy,
+    max_attempts: u32,
+    /// After an environment failure: no claims until then (doubling back-off, reset on success).
+    paused: Option<(tokio::time::Instant, Duration, String)>,
 }
 
 impl<E: Execute> Worker<E> {
@@ -141,7 +177,23 @@ impl<E: Execute> Worker<E> {
             exec,
             pod,
             policy,
+            max_attempts: 3,
+            paused: None,
         }
+    }
+
+    /// Failed attempts after which a ticket is escalated instead of retried.
+    pub fn with_max_attempts(mut self, n: u32) -> Worker<E> {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Why this pod is not claiming right now, if it is paused after an environment failure.
+    pub fn paused(&self) -> Option<String> {
+        self.paused
+            .as_ref()
+            .filter(|(until, _, _)| tokio::time::Instant::now() < *until)
+            .map(|(_, _, why)| why.clone())
     }
 
     fn client(&self) -> &Client {
@@ -175,6 +227,12 @@ impl<E: Execute> Worker<E> {
         };
         report.eligible = eligible_count(&snap, &self.resolved().catalog, &self.pod);
         metrics::gauge!("journeyman_eligible_work").set(report.eligible as f64);
+        if let Some(why) = self.paused() {
+            // Paused after an environment failure: read (for metrics and health), claim nothing.
+            info!(reason = %why, "paused after an environment failure; not claiming");
+            report.requests = (self.client().stats() - before).requests;
+            return Ok(report);
+        }
         let now = Utc::now();
         let mut skip = BTreeSet::new();
         loop {
@@ -207,7 +265,9 @@ impl<E: Execute> Worker<E> {
                     match self.take_over(&snap, wp, epic, &from).await {
                         Ok(fresh) => {
                             self.reader.invalidate();
-                            let outcome = self.execute(&snap, fresh, true, task_cancel).await?;
+                            let outcome = self
+                                .execute(&snap, fresh, Start::TookOver, task_cancel)
+                                .await?;
                             report.worked = Some(wp);
                             report.outcome = Some(outcome);
                             break;
@@ -232,7 +292,9 @@ impl<E: Execute> Worker<E> {
                         .await
                         .with_context(|| format!("re-reading #{wp} to resume it"))?;
                     info!(wp, "resuming my own work");
-                    let outcome = self.execute(&snap, fresh, true, task_cancel).await?;
+                    let outcome = self
+                        .execute(&snap, fresh, Start::Resumed, task_cancel)
+                        .await?;
                     report.worked = Some(wp);
                     report.outcome = Some(outcome);
                     break;
@@ -267,7 +329,9 @@ impl<E: Execute> Worker<E> {
                         Ok(fresh) => {
                             info!(wp, rule = rule_name(rule), "claimed");
                             self.reader.invalidate();
-                            let outcome = self.execute(&snap, fresh, false, task_cancel).await?;
+                            let outcome = self
+                                .execute(&snap, fresh, Start::Claimed, task_cancel)
+                                .await?;
                             report.worked = Some(wp);
                             report.outcome = Some(outcome);
                             break;
@@ -389,49 +453,99 @@ impl<E: Execute> Worker<E> {
 
     /// Runs the task and reports its outcome on the board.
     async fn execute(
-        &self,
+        &mut self,
         snap: &Snapshot,
         wp: hal::WorkPackage,
-        resumed: bool,
+        start: Start,
         cancel: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
         let id = wp.id;
         let span =
             info_span!("work_package", pod = %self.pod, wp = id, epic = tracing::field::Empty);
-        async move {
-            let task = self.task(snap, wp, resumed).await?;
+        let outcome = async {
+            let task = self.task(snap, wp, start != Start::Claimed).await?;
             if let Some(e) = &task.epic {
                 tracing::Span::current().record("epic", e.id);
             }
             let audit = Audit::new(self.client().clone(), id);
-            if !resumed {
-                let (owner, _) = task.branch_owner();
-                audit
-                    .comment(&format!(
-                        "journeyman: **starting** on pod `{}`. Next: prepare a branch for #{owner} in `{}` (base `{}`), run the agent, then commit and push.",
-                        self.pod, task.repo.url, task.repo.base_branch
-                    ))
-                    .await;
-            } else {
-                audit.comment(&format!("journeyman: pod `{}` restarted and is **resuming** this work package.", self.pod)).await;
+            match start {
+                Start::Claimed => {
+                    let (owner, _) = task.branch_owner();
+                    audit
+                        .comment(&format!(
+                            "journeyman: **starting** on pod `{}`. Next: prepare a branch for #{owner} in `{}` (base `{}`), run the agent, then commit and push.",
+                            self.pod, task.repo.url, task.repo.base_branch
+                        ))
+                        .await;
+                }
+                Start::Resumed => audit.comment(&format!("journeyman: pod `{}` restarted and is **resuming** this work package.", self.pod)).await,
+                Start::TookOver => {}
             }
             let started = std::time::Instant::now();
-            let outcome = self.exec.execute(task, audit.clone(), cancel.clone()).await;
+            let outcome = match self.attempts(id).await {
+                Some(n) if n >= self.max_attempts => Outcome::Failed {
+                    kind: FailureKind::Repeated,
+                    reason: format!("this work package failed {n} times (JOURNEYMAN_MAX_ATTEMPTS={}); not retrying", self.max_attempts),
+                    evidence: "See the earlier **failed** comments and Spikes on this work package.".into(),
+                },
+                _ => self.exec.execute(task, audit.clone(), cancel.clone()).await,
+            };
             metrics::histogram!("journeyman_task_duration_seconds").record(started.elapsed().as_secs_f64());
             let label = match &outcome {
                 Outcome::Pushed { .. } => "pushed",
                 Outcome::Failed { kind: FailureKind::Agent, .. } => "failed",
                 Outcome::Failed { kind: FailureKind::NoChanges, .. } => "no_changes",
                 Outcome::Failed { kind: FailureKind::Environment, .. } => "environment",
+                Outcome::Failed { kind: FailureKind::Repeated, .. } => "escalated",
                 Outcome::Interrupted { .. } => "interrupted",
             };
             metrics::counter!("journeyman_tasks_total", "outcome" => label).increment(1);
             info!(outcome = label, seconds = started.elapsed().as_secs_f64(), "task finished");
             self.report(id, &outcome).await.with_context(|| format!("reporting the outcome of #{id}"))?;
-            Ok(outcome)
+            anyhow::Ok(outcome)
         }
         .instrument(span)
-        .await
+        .await?;
+        self.pace(&outcome);
+        Ok(outcome)
+    }
+
+    /// Failed attempts recorded on the ticket (one request); `None` if the history cannot be read,
+    /// in which case the task runs (the next failure will be counted).
+    async fn attempts(&self, id: u64) -> Option<u32> {
+        match self.client().activities(id).await {
+            Ok(acts) => Some(failed_attempts(acts.iter().map(|a| a.comment_raw()))),
+            Err(e) => {
+                warn!(wp = id, error = %e, "cannot read the ticket's history for loop detection");
+                None
+            }
+        }
+    }
+
+    /// After an environment failure, pause claiming with a doubling back-off (1 min .. 1 h);
+    /// any other outcome ends the pause.
+    fn pace(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Failed {
+                kind: FailureKind::Environment,
+                reason,
+                ..
+            } => {
+                let next = self
+                    .paused
+                    .as_ref()
+                    .map(|(_, d, _)| (*d * 2).min(Duration::from_secs(3600)))
+                    .unwrap_or(Duration::from_secs(60));
+                warn!(pause = ?next, reason = %reason, "environment failure: pausing claims on this pod");
+                self.paused = Some((tokio::time::Instant::now() + next, next, one_line(reason)));
+                metrics::gauge!("journeyman_environment_paused").set(1.0);
+            }
+            Outcome::Pushed { .. } | Outcome::Failed { .. } => {
+                self.paused = None;
+                metrics::gauge!("journeyman_environment_paused").set(0.0);
+            }
+            Outcome::Interrupted { .. } => {}
+        }
     }
 
     async fn task(
@@ -502,25 +616,39 @@ impl<E: Execute> Worker<E> {
                 .await?;
             }
             Outcome::Failed {
+                kind: FailureKind::Environment,
+                reason,
+                ..
+            } => {
+                audit
+                    .comment(&format!(
+                        "journeyman: **environment problem** on pod `{}`: {}. This is not the ticket's fault: it goes back to the pool without a Spike, and this pod pauses claiming. Question for a human: {}",
+                        self.pod,
+                        one_line(reason),
+                        question(reason)
+                    ))
+                    .await;
+                self.release_own(id).await?;
+            }
+            Outcome::Failed {
                 kind,
                 reason,
                 evidence,
             } => {
                 let spike = self.file_spike(id, *kind, reason, evidence).await?;
+                let verb = if *kind == FailureKind::Repeated {
+                    "**escalated**"
+                } else {
+                    "**failed**"
+                };
                 audit
                     .comment(&format!(
-                        "journeyman: **failed** on pod `{}`: {}. Filed Spike #{spike}; this work package returns to the pool once the Spike is closed.",
+                        "journeyman: {verb} on pod `{}`: {}. Filed Spike #{spike}; this work package returns to the pool once the Spike is closed.",
                         self.pod,
                         one_line(reason)
                     ))
                     .await;
-                self.update_own(id, |lv| WorkPackagePatch {
-                    lock_version: lv,
-                    status: Some(r.ready_status),
-                    assignee: Some(None),
-                    custom_fields: vec![(r.pod_field.clone(), None)],
-                })
-                .await?;
+                self.release_own(id).await?;
             }
             Outcome::Interrupted { reason } => {
                 audit
@@ -530,16 +658,22 @@ impl<E: Execute> Worker<E> {
                         one_line(reason)
                     ))
                     .await;
-                self.update_own(id, |lv| WorkPackagePatch {
-                    lock_version: lv,
-                    status: Some(r.ready_status),
-                    assignee: Some(None),
-                    custom_fields: vec![(r.pod_field.clone(), None)],
-                })
-                .await?;
+                self.release_own(id).await?;
             }
         }
         Ok(())
+    }
+
+    /// Back to the ready status, pod field and assignee cleared.
+    async fn release_own(&self, id: u64) -> anyhow::Result<()> {
+        let r = self.resolved().clone();
+        self.update_own(id, |lv| WorkPackagePatch {
+            lock_version: lv,
+            status: Some(r.ready_status),
+            assignee: Some(None),
+            custom_fields: vec![(r.pod_field.clone(), None)],
+        })
+        .await
     }
 
     /// Updates a work package this pod owns: read, PATCH with that lockVersion, and on a 409 (a
@@ -593,6 +727,7 @@ impl<E: Execute> Worker<E> {
             FailureKind::Agent => "the agent failed",
             FailureKind::NoChanges => "the agent made no changes",
             FailureKind::Environment => "the environment failed (not the ticket's fault)",
+            FailureKind::Repeated => "it failed too many times; journeyman stopped retrying it",
         };
         let description = format!(
             "Filed by journeyman pod `{}` for #{id}: {what}.\n\n**Reason:** {}\n\n**Evidence** (last lines):\n\n```text\n{}\n```\n\nClose this Spike when the cause is understood; #{id} then returns to the pool.",
@@ -626,6 +761,22 @@ fn mark_mine(snap: &mut Snapshot, claimed: &hal::WorkPackage, pod: &str, active:
     }
 }
 
+/// The smallest question a human can answer for an environment failure.
+fn question(reason: &str) -> &'static str {
+    let r = reason.to_lowercase();
+    if r.contains("credential") || r.contains("auth") {
+        "are the git credentials of this pod (JOURNEYMAN_GIT_TOKEN or JOURNEYMAN_GIT_SSH_KEY) valid for the repository?"
+    } else if r.contains("base branch") {
+        "does the base branch named in JOURNEYMAN_REPOS exist on the remote?"
+    } else if r.contains("workspace") || r.contains("clone") || r.contains("fetch") {
+        "can this pod reach the repository in JOURNEYMAN_REPOS from its network?"
+    } else if r.contains("not found") || r.contains("spawn") || r.contains("no such file") {
+        "is the agent command (JOURNEYMAN_AGENT_COMMAND) and the wrapper (JOURNEYMAN_ENV_WRAPPER, e.g. nix) installed on this pod?"
+    } else {
+        "what in this pod's environment must change for the error above to go away?"
+    }
+}
+
 fn one_line(text: &str) -> String {
     truncate(
         &text.lines().next().unwrap_or("").replace(['\r', '\t'], " "),
@@ -648,5 +799,64 @@ pub fn rule_name(rule: Rule) -> &'static str {
         Rule::Bug => "bug",
         Rule::Task => "task under an Epic",
         Rule::Standalone => "standalone",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_attempts_count_failures_and_dead_runs_since_the_last_escalation() {
+        let c = |v: &[&str]| failed_attempts(v.iter().copied());
+        assert_eq!(c(&[]), 0);
+        assert_eq!(
+            c(&[
+                "journeyman: **failed** on pod `a`: x",
+                "a human comment",
+                "journeyman: **failed** on pod `b`: y"
+            ]),
+            2
+        );
+        assert_eq!(
+            c(&["journeyman: pod `a` restarted and is **resuming** this work package."]),
+            1,
+            "a resume means a run died"
+        );
+        assert_eq!(
+            c(&["journeyman: pod `b` **took over** this work package from pod `a`"]),
+            1
+        );
+        assert_eq!(
+            c(&["journeyman: agent run **failed**: session x"]),
+            0,
+            "the usage line of a failed run is not an attempt"
+        );
+        assert_eq!(
+            c(&[
+                "journeyman: **failed** on pod `a`: x",
+                "journeyman: **escalated** on pod `a`: y",
+                "journeyman: **failed** on pod `a`: z"
+            ]),
+            1
+        );
+        assert_eq!(
+            c(&["I think journeyman: **failed** on pod `a` is wrong"]),
+            0,
+            "only the worker's own comments count"
+        );
+    }
+
+    #[test]
+    fn environment_questions_name_what_to_check() {
+        assert!(
+            question("preparing the workspace failed: cannot clone")
+                .contains("reach the repository")
+        );
+        assert!(
+            question("the agent command `claude` was not found")
+                .contains("JOURNEYMAN_AGENT_COMMAND")
+        );
+        assert!(question("authentication failed for the remote").contains("JOURNEYMAN_GIT_TOKEN"));
     }
 }

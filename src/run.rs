@@ -171,7 +171,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     });
     let reader = BoardReader::new(client, resolved, config.poll_interval * 10);
     let policy = policy(&config);
-    let mut worker = Worker::new(reader, exec, config.pod_name.clone(), policy);
+    let mut worker = Worker::new(reader, exec, config.pod_name.clone(), policy)
+        .with_max_attempts(config.limits.max_attempts);
 
     let mut paused: Option<Exhausted> = None;
     loop {

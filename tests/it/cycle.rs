@@ -558,3 +558,174 @@ async fn twenty_pods_execute_every_work_package_exactly_once() {
         execs.len()
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets_after() {
+    let b = Arc::new(board().await);
+    let wp = b.create(&SeedWp::new("Task", "cursed"));
+    let record = Arc::new(Record::default());
+    record
+        .fail
+        .lock()
+        .unwrap()
+        .insert(wp, "the agent said is_error".into());
+    let w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let mut w = w.with_max_attempts(2);
+    let close_spikes = |b: &journeyman::sim::BoardHandle| {
+        let open: Vec<u64> = b
+            .board()
+            .children
+            .get(&wp)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        for s in open {
+            if b.status_of(s) != "Closed" {
+                b.set_status(s, "Closed");
+            }
+        }
+    };
+    for attempt in 1..=2 {
+        let r = cycle_once(&mut w).await;
+        assert!(
+            matches!(r.outcome, Some(Outcome::Failed { .. })),
+            "attempt {attempt}: {r:?}"
+        );
+        close_spikes(&b);
+    }
+    assert_eq!(record.count(wp), 2);
+    let r = cycle_once(&mut w).await;
+    assert!(
+        matches!(
+            &r.outcome,
+            Some(Outcome::Failed {
+                kind: journeyman::cycle::FailureKind::Repeated,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(record.count(wp), 2, "the agent did not run a third time");
+    assert!(
+        b.comments(wp)
+            .last()
+            .unwrap()
+            .starts_with("journeyman: **escalated**"),
+        "{:?}",
+        b.comments(wp)
+    );
+    assert_eq!(b.status_of(wp), "New");
+    assert_eq!(
+        cycle_once(&mut w).await.worked,
+        None,
+        "held by the escalation Spike"
+    );
+    close_spikes(&b);
+    cycle_once(&mut w).await;
+    assert_eq!(
+        record.count(wp),
+        3,
+        "a human closing the escalation Spike allows new attempts"
+    );
+}
+
+#[tokio::test]
+async fn an_environment_failure_releases_without_a_spike_and_pauses_the_pod() {
+    let b = Arc::new(board().await);
+    let wp = b.create(&SeedWp::new("Task", "first").priority("High"));
+    let other = b.create(&SeedWp::new("Task", "second"));
+    let record = Arc::new(Record::default());
+    record
+        .env_fail
+        .lock()
+        .unwrap()
+        .insert(wp, "preparing the workspace failed: cannot clone".into());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let r = cycle_once(&mut w).await;
+    assert_eq!(r.worked, Some(wp));
+    assert_eq!(b.status_of(wp), "New", "released");
+    assert_eq!(b.pod_of(wp), None);
+    assert!(
+        b.board().children.get(&wp).is_none(),
+        "no Spike: not the ticket's fault"
+    );
+    let last = b.comments(wp).last().unwrap().clone();
+    assert!(
+        last.contains("**environment problem**") && last.contains("Question for a human"),
+        "{last}"
+    );
+    assert!(w.paused().is_some());
+    let r = cycle_once(&mut w).await;
+    assert_eq!(r.worked, None, "a paused pod claims nothing");
+    assert_eq!(b.status_of(other), "New", "the pool is not burned");
+}
+
+#[tokio::test]
+async fn a_claim_whose_pod_never_came_back_is_taken_over_with_a_comment() {
+    let b = Arc::new(board().await);
+    let epic = b.create(
+        &SeedWp::new("Epic", "orphaned epic")
+            .status("In progress")
+            .pod("pod-dead"),
+    );
+    let wp = b.create(
+        &SeedWp::new("Task", "orphaned")
+            .parent(epic)
+            .status("In progress")
+            .pod("pod-dead"),
+    );
+    let fresh = b.create(
+        &SeedWp::new("Task", "alive")
+            .status("In progress")
+            .pod("pod-alive"),
+    );
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(3);
+    b.set_updated_at(wp, long_ago);
+    b.set_updated_at(epic, long_ago);
+    let record = Arc::new(Record::default());
+    let mut w = worker(
+        &b,
+        "pod-0",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    let r = cycle_once(&mut w).await;
+    assert_eq!(r.worked, Some(wp), "{r:?}");
+    assert!(record.violations().is_empty(), "{:?}", record.violations());
+    assert_eq!(
+        b.pod_of(epic).as_deref(),
+        Some("pod-0"),
+        "the dead pod's Epic came along"
+    );
+    assert!(
+        b.comments(wp)
+            .iter()
+            .any(|c| c.contains("**took over** this work package from pod `pod-dead`"))
+    );
+    assert_eq!(b.status_of(wp), "In testing");
+    assert_eq!(
+        b.pod_of(fresh).as_deref(),
+        Some("pod-alive"),
+        "a fresh claim is never taken"
+    );
+}

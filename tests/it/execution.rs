@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use journeyman::agent::ClaudeCli;
 use journeyman::agent::claude::EnvSource;
-use journeyman::board::Policy;
 use journeyman::config::Config;
 use journeyman::cycle::{CycleReport, FailureKind, Outcome, Worker};
 use journeyman::execute::Executor;

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use journeyman::board::Policy;
 use journeyman::config::Config;
 use journeyman::cycle::{Audit, Execute, FailureKind, Outcome, Task, Worker};
 use journeyman::sim::{BoardHandle, POD_FIELD};
@@ -35,6 +34,8 @@ pub struct Record {
     clock: AtomicU64,
     /// Work packages whose execution should fail (reason given).
     pub fail: Mutex<BTreeMap<u64, String>>,
+    /// Work packages whose execution fails for environment reasons.
+    pub env_fail: Mutex<BTreeMap<u64, String>>,
 }
 
 impl Record {
@@ -103,6 +104,13 @@ impl Execute for RecordingExec {
             start,
             end,
         });
+        if let Some(reason) = self.record.env_fail.lock().unwrap().get(&wp) {
+            return Outcome::Failed {
+                kind: FailureKind::Environment,
+                reason: reason.clone(),
+                evidence: "fatal: cannot clone".into(),
+            };
+        }
         match self.record.fail.lock().unwrap().get(&wp) {
             Some(reason) => Outcome::Failed {
                 kind: FailureKind::Agent,
