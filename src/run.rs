@@ -150,6 +150,14 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         info!(%addr, pod = %config.pod_name, "serving /healthz, /readyz and /metrics");
     }
 
+    let leftovers =
+        crate::agent::leftovers::kill_recorded(&crate::agent::claude::agent_group_file(&config));
+    if leftovers > 0 {
+        warn!(
+            killed = leftovers,
+            "killed agent processes left behind by a previous run of this pod"
+        );
+    }
     let client = client(&config)?;
     let Some(resolved) = resolve_with_retry(&client, &config, &claims).await? else {
         info!("shut down before the board was reached");

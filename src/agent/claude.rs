@@ -39,6 +39,12 @@ pub struct ClaudeCli {
     kill_grace: Duration,
     limits: CaptureLimits,
     env_source: EnvSource,
+    group_file: Option<std::path::PathBuf>,
+}
+
+/// Where a pod records its running agent's process group: in its own workdir.
+pub fn agent_group_file(config: &Config) -> std::path::PathBuf {
+    config.workdir.join("agent.pgid")
 }
 
 impl ClaudeCli {
@@ -54,7 +60,14 @@ impl ClaudeCli {
             kill_grace: options.kill_grace,
             limits: CaptureLimits::default(),
             env_source: EnvSource::Process,
+            group_file: None,
         }
+    }
+
+    /// Records the running agent's process group in `path` (see `agent::leftovers`).
+    pub fn with_group_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.group_file = Some(path.into());
+        self
     }
 
     /// As configured: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
@@ -68,6 +81,7 @@ impl ClaudeCli {
             )
             .with_extra_env(config.agent.extra_env.clone())
             .with_kill_grace(config.agent.kill_grace)
+            .with_group_file(agent_group_file(config))
     }
 
     pub fn with_wrapper(mut self, wrapper: EnvWrapper) -> Self {
@@ -166,6 +180,7 @@ impl ClaudeCli {
             timeout: req.timeout,
             kill_grace: self.kill_grace,
             limits: self.limits,
+            group_file: self.group_file.clone(),
         };
         let finished = process::run(&spec, cancel)
             .await

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub mod claude;
 pub mod env;
 mod failure;
+pub mod leftovers;
 pub mod process;
 pub mod prompt;
 pub mod result;

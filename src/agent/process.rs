@@ -65,6 +65,9 @@ pub struct ProcessSpec {
     /// Between SIGTERM and SIGKILL to the process group.
     pub kill_grace: Duration,
     pub limits: CaptureLimits,
+    /// Where to record the running agent's process group, so a worker restarted after a crash can
+    /// kill what this run left behind (see `agent::leftovers`).
+    pub group_file: Option<PathBuf>,
 }
 
 /// How the run ended.
@@ -195,6 +198,11 @@ pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Res
     let pid = child.id().expect("a freshly spawned child has a pid");
     let pgid = Pid::from_raw(pid as i32);
     let mut guard = GroupGuard(Some(pgid));
+    if let Some(path) = &spec.group_file
+        && let Err(e) = super::leftovers::record(path, pgid.as_raw())
+    {
+        tracing::warn!(path = %path.display(), "cannot record the agent's process group: {e}");
+    }
 
     let readers_stop = CancellationToken::new();
     let limits = spec.limits;
@@ -236,6 +244,9 @@ pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Res
         }
     };
     guard.0 = None;
+    if let Some(path) = &spec.group_file {
+        super::leftovers::clear(path);
+    }
 
     let stopper = readers_stop.clone();
     let stop_readers = tokio::spawn(async move {

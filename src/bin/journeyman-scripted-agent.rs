@@ -12,6 +12,7 @@
 //! | `agent:fail` | result with `is_error: true`, subtype `error_during_execution`, exit 1 |
 //! | `agent:crash` | lines on stderr, exit 3, no result |
 //! | `agent:hang` | write `AGENT_PID`, sleep forever |
+//! | `agent:hang-once` | like `agent:hang` the first time (marker in `$HOME`), then the default edit |
 //! | `agent:fork-hang` | start a child that ignores SIGTERM (`CHILD_PID`), write `AGENT_PID`, hang |
 //! | `agent:malformed` | print text that is not JSON, exit 0 |
 //! | `agent:noop` | success without changes |
@@ -231,7 +232,18 @@ impl Run {
             }
             hang();
         }
-        if self.has("agent:hang") {
+        if self.has("agent:hang-once") {
+            // Hangs the first time only (a marker under $HOME survives the checkout being cleaned),
+            // so a test can kill the worker mid-run and watch the restarted one finish the task.
+            let home = std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            let marker = home.join(format!(".journeyman-hang-once-{}", self.wp_id()));
+            if !marker.exists() {
+                let _ = std::fs::write(&marker, "hung once\n");
+                hang();
+            }
+        } else if self.has("agent:hang") {
             hang();
         }
         if self.has("agent:fail") {

@@ -23,21 +23,33 @@ struct Pod {
     child: Child,
     lines: mpsc::UnboundedReceiver<serde_json::Value>,
     seen: Vec<serde_json::Value>,
-    _workdir: tempfile::TempDir,
+    _workdir: Option<tempfile::TempDir>,
 }
 
 fn spawn(board: &BoardHandle, remote: &BareRemote, extra: &[(&str, &str)]) -> Pod {
     let workdir = tempfile::tempdir().unwrap();
+    let mut pod = spawn_in(board, remote, workdir.path(), extra);
+    pod._workdir = Some(workdir);
+    pod
+}
+
+/// Starts `journeyman run` with its HOME and WORKDIR under `dir` (reused across restarts).
+fn spawn_in(
+    board: &BoardHandle,
+    remote: &BareRemote,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Pod {
     let mut cmd = Command::new(BIN);
     cmd.arg("run")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", workdir.path())
+        .env("HOME", dir)
         .env("JOURNEYMAN_OPENPROJECT_URL", board.url().as_str())
         .env("JOURNEYMAN_OPENPROJECT_TOKEN", board.token())
         .env("JOURNEYMAN_POD_NAME", "pod-proc")
         .env("JOURNEYMAN_REPOS", format!("demo={}#main", remote.url()))
-        .env("JOURNEYMAN_WORKDIR", workdir.path().join("work"))
+        .env("JOURNEYMAN_WORKDIR", dir.join("work"))
         .env("JOURNEYMAN_ENV_WRAPPER", "none")
         .env("JOURNEYMAN_AGENT_COMMAND", SCRIPTED)
         .env("JOURNEYMAN_AGENT_KILL_GRACE", "300ms")
@@ -69,7 +81,7 @@ fn spawn(board: &BoardHandle, remote: &BareRemote, extra: &[(&str, &str)]) -> Po
         child,
         lines: rx,
         seen: vec![],
-        _workdir: workdir,
+        _workdir: None,
     }
 }
 
@@ -301,4 +313,92 @@ async fn a_bad_token_fails_at_start_with_a_clear_error() {
         all.contains("Unauthenticated") || all.contains("401"),
         "{all}"
     );
+}
+
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            if let Some(found) = find_file(&p, name) {
+                return Some(found);
+            }
+        } else if p.file_name().is_some_and(|n| n == name) {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Alive means: a /proc entry that is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn a_pod_killed_mid_run_restarts_kills_its_orphaned_agent_and_finishes_the_task_once() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    let wp = b.create(&SeedWp::new("Task", "survives a crash").description("agent:hang-once"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = spawn_in(&b, &remote, dir.path(), &[]);
+    let pid_file = eventually("the agent to start", Duration::from_secs(30), || {
+        find_file(&dir.path().join("work"), "AGENT_PID")
+    })
+    .await;
+    let agent: i32 = eventually("the agent's pid", Duration::from_secs(10), || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .await;
+    kill(first.pid(), Signal::SIGKILL).unwrap();
+    first.exit_code(Duration::from_secs(10)).await;
+    assert!(
+        alive(agent),
+        "SIGKILL leaves the agent behind: this is what the restart must clean up"
+    );
+    assert_eq!(
+        b.status_of(wp),
+        "In progress",
+        "still claimed by the dead pod"
+    );
+
+    let mut second = spawn_in(&b, &remote, dir.path(), &[]);
+    eventually(
+        "the orphaned agent to be killed",
+        Duration::from_secs(30),
+        || (!alive(agent)).then_some(()),
+    )
+    .await;
+    eventually("the task to be finished", Duration::from_secs(60), || {
+        (b.status_of(wp) == "In testing").then_some(())
+    })
+    .await;
+    let branch = journeyman::workspace::branch_name(wp, "survives a crash");
+    let trailer = format!("Work-package: #{wp}");
+    assert_eq!(
+        remote
+            .log(&branch)
+            .iter()
+            .filter(|m| m.contains(&trailer))
+            .count(),
+        1,
+        "exactly one commit for the work package"
+    );
+    assert!(
+        b.comments(wp).iter().any(|c| c.contains("**resuming**")),
+        "{:?}",
+        b.comments(wp)
+    );
+    assert!(
+        b.board().children.get(&wp).is_none(),
+        "no Spike for a crash that was recovered"
+    );
+    kill(second.pid(), Signal::SIGTERM).unwrap();
+    assert_eq!(second.exit_code(Duration::from_secs(10)).await, 0);
 }
