@@ -85,7 +85,15 @@ fn main() -> ExitCode {
                     Command::Once => journeyman::run::run(config, journeyman::run::Mode::Once)
                         .await
                         .map(|()| ExitCode::SUCCESS),
-                    _ => not_yet("doctor"),
+                    _ => {
+                        let checks = journeyman::doctor::run(&config).await;
+                        print!("{}", journeyman::doctor::render(&checks));
+                        Ok(if checks.iter().all(|c| c.ok) {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::FAILURE
+                        })
+                    }
                 }
             }
             Command::Demo { .. } => not_yet("demo"),

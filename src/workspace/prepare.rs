@@ -107,6 +107,36 @@ impl Workspaces {
         Repository::open(path).map_err(|e| git_error("open the new clone", &e))
     }
 
+    /// Checks that `repo` can be listed with the configured credentials and has its base branch,
+    /// without cloning (`journeyman doctor`). Returns the base branch's commit.
+    pub fn probe(&self, repo: &crate::config::RepoMapping) -> Result<String, WorkspaceError> {
+        let mut remote = git2::Remote::create_detached(repo.url.as_str())
+            .map_err(|e| git_error("parse the remote URL", &e))?;
+        let attempts = std::rc::Rc::new(std::cell::RefCell::new(Attempts::default()));
+        let connection = remote
+            .connect_auth(
+                git2::Direction::Fetch,
+                Some(self.auth.callbacks(attempts.clone())),
+                None,
+            )
+            .map_err(|e| {
+                self.auth
+                    .transport_error("list", &repo.url, &attempts.borrow(), &e)
+            })?;
+        let wanted = format!("refs/heads/{}", repo.base_branch);
+        let heads = connection
+            .list()
+            .map_err(|e| git_error("list remote branches", &e))?;
+        heads
+            .iter()
+            .find(|h| h.name() == wanted)
+            .map(|h| h.oid().to_string())
+            .ok_or_else(|| WorkspaceError::BaseBranchMissing {
+                url: repo.url.clone(),
+                branch: repo.base_branch.clone(),
+            })
+    }
+
     /// Fetches every branch of `origin`, pruning branches deleted there.
     pub(super) fn fetch(&self, repo: &Repository, url: &str) -> Result<(), WorkspaceError> {
         let mut remote = repo

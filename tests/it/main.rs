@@ -6,6 +6,7 @@ mod agent;
 mod client;
 mod conformance;
 mod cycle;
+mod doctor;
 mod execution;
 mod process;
 mod workspace;
