@@ -120,15 +120,29 @@ pub enum Outcome {
 pub struct Audit {
     client: Client,
     wp: u64,
+    /// Comments already on the ticket: not posted again.
+    skip: Arc<Vec<String>>,
 }
 
 impl Audit {
     pub fn new(client: Client, wp: u64) -> Audit {
-        Audit { client, wp }
+        Audit {
+            client,
+            wp,
+            skip: Arc::default(),
+        }
+    }
+
+    fn skipping(mut self, existing: Vec<String>) -> Audit {
+        self.skip = Arc::new(existing);
+        self
     }
 
     /// Posts a comment; a failure is logged, never fatal (the audit trail must not lose work).
     pub async fn comment(&self, markdown: &str) {
+        if self.skip.iter().any(|c| c == markdown) {
+            return;
+        }
         if let Err(e) = self.client.add_comment(self.wp, markdown).await {
             warn!(wp = self.wp, error = %e, "could not post audit comment");
         }
@@ -501,7 +515,7 @@ impl<E: Execute> Worker<E> {
             };
             metrics::counter!("journeyman_tasks_total", "outcome" => label).increment(1);
             info!(outcome = label, seconds = started.elapsed().as_secs_f64(), "task finished");
-            self.report(id, &outcome).await.with_context(|| format!("reporting the outcome of #{id}"))?;
+            self.report(id, &outcome, start != Start::Claimed).await.with_context(|| format!("reporting the outcome of #{id}"))?;
             anyhow::Ok(outcome)
         }
         .instrument(span)
@@ -602,9 +616,22 @@ impl<E: Execute> Worker<E> {
     }
 
     /// Writes the outcome: status, pod field, comments and, on failure, a Spike.
-    async fn report(&self, id: u64, outcome: &Outcome) -> anyhow::Result<()> {
+    /// On a resumed task, comments already on the ticket (an earlier report that posted its comment
+    /// but failed to write the status) are not posted again.
+    async fn report(&self, id: u64, outcome: &Outcome, resumed: bool) -> anyhow::Result<()> {
         let r = self.resolved().clone();
-        let audit = Audit::new(self.client().clone(), id);
+        let already: Vec<String> = if resumed {
+            match self.client().activities(id).await {
+                Ok(acts) => acts.iter().map(|a| a.comment_raw().to_string()).collect(),
+                Err(e) => {
+                    warn!(wp = id, error = %e, "cannot read earlier comments; a report may repeat");
+                    vec![]
+                }
+            }
+        } else {
+            vec![]
+        };
+        let audit = Audit::new(self.client().clone(), id).skipping(already);
         match outcome {
             Outcome::Pushed { branch, commit, .. } => {
                 audit.comment(&format!("journeyman: **pushed** `{commit}` to branch `{branch}`. Status set to done for review.")).await;
@@ -718,6 +745,28 @@ impl<E: Execute> Worker<E> {
             .work_package(id)
             .await
             .with_context(|| format!("re-reading #{id}"))?;
+        // Idempotent: the work package had no open Spike when it was claimed (that is eligibility),
+        // so an open Spike child now is this attempt's, filed before a report that did not finish.
+        for child in wp.links.children.iter().filter_map(hal::Link::id) {
+            let c = self
+                .client()
+                .work_package(child)
+                .await
+                .with_context(|| format!("reading child #{child}"))?;
+            let open = c
+                .links
+                .status
+                .id()
+                .is_some_and(|s| !r.catalog.closed_statuses.contains(&s));
+            if c.links.type_.id() == Some(r.spike_type) && open {
+                info!(
+                    wp = id,
+                    spike = child,
+                    "an open Spike from this attempt already exists; not filing another"
+                );
+                return Ok(child);
+            }
+        }
         let project = wp
             .links
             .project

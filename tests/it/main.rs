@@ -3,6 +3,7 @@
 mod support;
 
 mod agent;
+mod chaos;
 mod client;
 mod conformance;
 mod cycle;

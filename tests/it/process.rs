@@ -19,7 +19,7 @@ use crate::support::{board, eventually};
 const BIN: &str = env!("CARGO_BIN_EXE_journeyman");
 const SCRIPTED: &str = env!("CARGO_BIN_EXE_journeyman-scripted-agent");
 
-struct Pod {
+pub(crate) struct Pod {
     child: Child,
     lines: mpsc::UnboundedReceiver<serde_json::Value>,
     seen: Vec<serde_json::Value>,
@@ -34,7 +34,7 @@ fn spawn(board: &BoardHandle, remote: &BareRemote, extra: &[(&str, &str)]) -> Po
 }
 
 /// Starts `journeyman run` with its HOME and WORKDIR under `dir` (reused across restarts).
-fn spawn_in(
+pub(crate) fn spawn_in(
     board: &BoardHandle,
     remote: &BareRemote,
     dir: &std::path::Path,
@@ -118,11 +118,11 @@ impl Pod {
         v["addr"].as_str().unwrap().to_string()
     }
 
-    fn pid(&self) -> Pid {
+    pub(crate) fn pid(&self) -> Pid {
         Pid::from_raw(self.child.id().expect("running") as i32)
     }
 
-    async fn exit_code(&mut self, within: Duration) -> i32 {
+    pub(crate) async fn exit_code(&mut self, within: Duration) -> i32 {
         match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.unwrap().code().unwrap_or(-1),
             Err(_) => panic!(
