@@ -6,6 +6,7 @@ pub mod agent;
 pub mod board;
 pub mod config;
 pub mod cycle;
+pub mod demo;
 pub mod execute;
 pub mod openproject;
 pub mod sim;

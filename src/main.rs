@@ -84,7 +84,11 @@ fn main() -> ExitCode {
                     _ => "doctor",
                 })
             }
-            Command::Demo { .. } => not_yet("demo"),
+            Command::Demo { keep, pods } => {
+                journeyman::demo::run(journeyman::demo::DemoOptions { keep, pods })
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+            }
             Command::Board {
                 listen,
                 seed,

@@ -6,5 +6,6 @@ mod agent;
 mod client;
 mod conformance;
 mod cycle;
+mod demo;
 mod execution;
 mod workspace;
