@@ -7,5 +7,6 @@ mod client;
 mod conformance;
 mod cycle;
 mod demo;
+mod examples;
 mod execution;
 mod workspace;
