@@ -121,7 +121,7 @@ fn choose_agent() -> anyhow::Result<Agent> {
         .context("the journeyman executable has no parent directory")?;
     if !scripted.is_file() {
         bail!(
-            "the scripted stand-in agent is missing: expected `{}` next to journeyman. Build it with `cargo build` (it is built with journeyman), or set ANTHROPIC_API_KEY and put `claude` on PATH to use the real Claude Code",
+            "the scripted stand-in agent is missing: expected `{}` next to journeyman. Build it with `cargo build` (which builds both binaries; `cargo run` builds only journeyman), or set ANTHROPIC_API_KEY and put `claude` on PATH to use the real Claude Code",
             scripted.display()
         );
     }
