@@ -7,6 +7,7 @@ pub mod board;
 pub mod budget;
 pub mod config;
 pub mod cycle;
+pub mod demo;
 pub mod doctor;
 pub mod execute;
 pub mod http;

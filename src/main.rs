@@ -96,7 +96,11 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            Command::Demo { .. } => not_yet("demo"),
+            Command::Demo { keep, pods } => {
+                journeyman::demo::run(journeyman::demo::DemoOptions { keep, pods })
+                    .await
+                    .map(|()| ExitCode::SUCCESS)
+            }
             Command::Board {
                 listen,
                 seed,
