@@ -7,4 +7,6 @@ mod client;
 mod conformance;
 mod cycle;
 mod execution;
+mod fuzz;
+mod limits;
 mod workspace;
