@@ -17,3 +17,18 @@ pub mod sim;
 pub mod snapshot;
 pub mod telemetry;
 pub mod workspace;
+
+/// Proptest settings of the fuzz tests (`mod fuzz` in a module, and `tests/it/fuzz.rs`): `cases` by
+/// default, sized so the whole suite stays fast in CI; `PROPTEST_CASES=N` runs longer
+/// (docs/fuzzing.md).
+#[cfg(test)]
+pub(crate) fn fuzz_config(cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    }
+}

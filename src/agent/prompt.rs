@@ -158,7 +158,6 @@ pub fn escape(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
     const BLOCKS: [&str; 4] = ["epic", "story", "work_package", "constraints"];
 
@@ -280,25 +279,161 @@ mod tests {
         assert_eq!(escape("a<b", 100), "a&lt;b");
     }
 
-    proptest! {
-        #[test]
-        fn any_ticket_text_leaves_exactly_one_tag_pair_per_block(
-            subject in any::<String>(),
-            description in any::<String>(),
-            tag_soup in proptest::collection::vec(
+    /// Property tests over hostile ticket text (run with the fuzz suite: docs/fuzzing.md).
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Text made of the characters that matter here: markup, entities, controls, line and
+        /// paragraph separators, bidi overrides, BOMs, and any other character.
+        fn nasty() -> impl Strategy<Value = String> {
+            prop::collection::vec(
                 prop_oneof![
-                    Just("<epic>"), Just("</epic>"), Just("<story>"), Just("</story>"),
-                    Just("<work_package>"), Just("</work_package>"),
-                    Just("<constraints>"), Just("</constraints>"), Just("&"), Just("\0"), Just("\r\n"),
+                    any::<char>(),
+                    prop::sample::select(vec![
+                        '<', '>', '&', ';', '/', '\0', '\r', '\n', '\t', '\u{7}', '\u{1b}',
+                        '\u{7f}', '\u{85}', '\u{2028}', '\u{2029}', '\u{202e}', '\u{feff}',
+                        '\u{fffd}', '\u{ff1c}', 'é',
+                    ]),
                 ],
-                0..20,
-            ),
-        ) {
-            let soup: String = tag_soup.concat();
-            let p = build(&full(&format!("{subject}{soup}"), &format!("{soup}{description}{soup}")));
-            check_structure(&p, &BLOCKS);
-            prop_assert!(p.len() <= MAX_PROMPT);
-            prop_assert!(!p.contains('\0'));
+                0..120,
+            )
+            .prop_map(|cs| cs.into_iter().collect())
+        }
+
+        /// Ticket text: nasty text, tag soup, or nasty text repeated past every size limit.
+        fn text() -> impl Strategy<Value = String> {
+            let tag = prop::sample::select(vec![
+                "<epic>",
+                "</epic>",
+                "<story>",
+                "</story>",
+                "<work_package>",
+                "</work_package>",
+                "<constraints>",
+                "</constraints>",
+                "&lt;",
+                "&amp;gt;",
+                "<",
+                ">",
+                "&",
+                "\0",
+                "\r\n",
+            ]);
+            prop_oneof![
+                4 => nasty(),
+                2 => (nasty(), prop::collection::vec(tag, 0..20), nasty())
+                    .prop_map(|(a, soup, b)| format!("{a}{}{b}", soup.concat())),
+                1 => (nasty(), 1..3000usize).prop_map(|(t, n)| format!("{t}<&>").repeat(n)),
+            ]
+        }
+
+        fn ticket_of(id: u64) -> impl Strategy<Value = Ticket> {
+            (text(), text()).prop_map(move |(subject, description)| Ticket {
+                id,
+                subject,
+                description,
+            })
+        }
+
+        /// What `escape` must keep of `text`: everything but `\r`, other controls as U+FFFD.
+        fn normalized(text: &str) -> String {
+            text.chars()
+                .filter(|&c| c != '\r')
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        }
+
+        fn unescape(text: &str) -> String {
+            text.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        }
+
+        proptest! {
+            #![proptest_config(crate::fuzz_config(128))]
+
+            #[test]
+            fn any_ticket_text_leaves_exactly_one_tag_pair_per_block(
+                subject in any::<String>(),
+                description in any::<String>(),
+                tag_soup in proptest::collection::vec(
+                    prop_oneof![
+                        Just("<epic>"), Just("</epic>"), Just("<story>"), Just("</story>"),
+                        Just("<work_package>"), Just("</work_package>"),
+                        Just("<constraints>"), Just("</constraints>"), Just("&"), Just("\0"), Just("\r\n"),
+                    ],
+                    0..20,
+                ),
+            ) {
+                let soup: String = tag_soup.concat();
+                let p = build(&full(&format!("{subject}{soup}"), &format!("{soup}{description}{soup}")));
+                check_structure(&p, &BLOCKS);
+                prop_assert!(p.len() <= MAX_PROMPT);
+                prop_assert!(!p.contains('\0'));
+            }
+
+            #[test]
+            fn any_context_is_bounded_well_formed_and_free_of_controls(
+                epic in prop::option::of(ticket_of(1)),
+                story in prop::option::of(ticket_of(2)),
+                work_package in ticket_of(3),
+                verify in prop::collection::vec(text(), 0..30),
+            ) {
+                let mut blocks = vec![];
+                blocks.extend(epic.as_ref().map(|_| "epic"));
+                blocks.extend(story.as_ref().map(|_| "story"));
+                blocks.extend(["work_package", "constraints"]);
+                let ctx = PromptContext { epic, story, work_package, verify };
+                let p = build(&ctx);
+                check_structure(&p, &blocks);
+                prop_assert!(p.len() <= MAX_PROMPT, "{} bytes", p.len());
+                prop_assert!(!p.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+                // A subject stays on its one line (a cut one is followed by the marker line): each
+                // block reads id, subject, description.
+                for tag in &blocks[..blocks.len() - 1] {
+                    let body = &p[p.find(&format!("<{tag}>\n")).unwrap()..];
+                    let lines: Vec<&str> = body.lines().filter(|l| *l != TRUNCATED).take(4).collect();
+                    prop_assert!(lines[1].starts_with("id: "), "{lines:?}");
+                    prop_assert!(lines[2].starts_with("subject: "), "{lines:?}");
+                    prop_assert_eq!(lines[3], "description:");
+                }
+                let constraints = &p[p.find("<constraints>").unwrap()..];
+                let items = constraints.matches("\n  - ").count();
+                prop_assert_eq!(items, ctx.verify.len().min(MAX_VERIFY_ITEMS));
+            }
+
+            #[test]
+            fn escape_keeps_the_text_and_cuts_only_between_characters(
+                t in text(),
+                max in prop_oneof![0..16usize, 0..5000usize],
+            ) {
+                let out = escape(&t, max);
+                prop_assert!(out.len() <= max + 1 + TRUNCATED.len(), "{} > {max}", out.len());
+                prop_assert!(!out.contains('<') && !out.contains('>') && !out.contains('\r'));
+                let kept = out.strip_suffix(&format!("\n{TRUNCATED}")).unwrap_or(&out);
+                prop_assert!(kept.len() <= max);
+                // Every `&` starts one of the three entities: no entity was cut in half.
+                for (i, _) in kept.match_indices('&') {
+                    let rest = &kept[i..];
+                    prop_assert!(
+                        ["&lt;", "&gt;", "&amp;"].iter().any(|e| rest.starts_with(e)),
+                        "cut entity at {i} in {kept:?}"
+                    );
+                }
+                let expect = normalized(&t);
+                if kept.len() == out.len() {
+                    prop_assert_eq!(unescape(kept), expect);
+                } else {
+                    prop_assert!(expect.starts_with(&unescape(kept)));
+                }
+            }
         }
     }
 }

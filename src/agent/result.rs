@@ -153,8 +153,13 @@ fn first_line(text: &str) -> String {
 /// Scans from the end: candidate starts are line starts beginning with `{` (a pretty-printed object
 /// indents its inner lines, a stream-json line is one object), plus the first non-blank character.
 /// The first candidate from the end whose JSON stream holds a result object wins. Usually that is
-/// the very last candidate, so the cost is one parse of the result object; input crafted to nest
-/// unclosed objects on every line is bounded by serde_json's recursion limit per candidate.
+/// the very last candidate, so the cost is one parse of the result object.
+///
+/// Each candidate's stream is read up to the next candidate only, so every byte is parsed once:
+/// linear time for any stdout (megabytes of stream-json events and no result object, as a killed
+/// run leaves; or unclosed objects on every line, which would otherwise each be read on to
+/// serde_json's recursion limit). The price: a JSON value that goes on past a line beginning with
+/// `{` is not read, and no JSON printer writes one (nested lines are indented).
 fn find_last_result(text: &str) -> Result<Value, ParseError> {
     let first = text.len() - text.trim_start().len();
     let mut starts: Vec<usize> = text
@@ -167,9 +172,10 @@ fn find_last_result(text: &str) -> Result<Value, ParseError> {
     }
     let mut values = 0;
     let mut last_error = None;
-    for &start in starts.iter().rev() {
+    for (i, &start) in starts.iter().enumerate().rev() {
+        let end = starts.get(i + 1).copied().unwrap_or(text.len());
         let mut found = None;
-        let stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        let stream = serde_json::Deserializer::from_str(&text[start..end]).into_iter::<Value>();
         for value in stream {
             match value {
                 Ok(v) if v.get("type").and_then(Value::as_str) == Some("result") => found = Some(v),

@@ -418,16 +418,25 @@ impl Client {
     ) -> Result<T, ApiError> {
         let path = url.path().to_string();
         let bytes = self.send(method.clone(), url, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError {
-            kind: ErrorKind::Decode,
-            method: method.to_string(),
-            path,
-            status: None,
-            identifier: None,
-            message: format!(
-                "malformed response body: {e} (body starts with: {})",
-                error::snippet(&bytes)
-            ),
+        serde_json::from_slice(&bytes).map_err(|e| {
+            // serde quotes the offending value in full (a wrong-typed 30 MB string): cut it, and
+            // keep the position that the cut removed.
+            let full = e.to_string();
+            let mut reason = error::bounded(full.clone());
+            if reason.len() < full.len() {
+                reason.push_str(&format!(" at line {} column {}", e.line(), e.column()));
+            }
+            ApiError {
+                kind: ErrorKind::Decode,
+                method: method.to_string(),
+                path,
+                status: None,
+                identifier: None,
+                message: format!(
+                    "malformed response body: {reason} (body starts with: {})",
+                    error::snippet(&bytes)
+                ),
+            }
         })
     }
 

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
 /// What went wrong, at the level a caller decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
@@ -83,24 +81,21 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// The HAL error body (`_type: "Error"`). `message` is a string, or in a few endpoints an array.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ErrorBody {
-    #[serde(rename = "errorIdentifier")]
-    pub error_identifier: Option<String>,
-    pub message: Option<serde_json::Value>,
-}
-
 pub(crate) const URN_PREFIX: &str = "urn:openproject-org:api:v3:errors:";
 
 /// Classifies a non-2xx response from its status and (possibly malformed) body.
+///
+/// The HAL error body (`_type: "Error"`) has `errorIdentifier` (a string) and `message` (a string,
+/// or in a few endpoints an array); each is read on its own, so that one of the wrong type (from a
+/// proxy or a newer release) does not lose the other.
 pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) -> ApiError {
-    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let identifier = parsed
         .as_ref()
-        .and_then(|b| b.error_identifier.as_deref())
+        .and_then(|b| b.get("errorIdentifier"))
+        .and_then(serde_json::Value::as_str)
         .map(|id| id.strip_prefix(URN_PREFIX).unwrap_or(id).to_string());
-    let message = match parsed.as_ref().and_then(|b| b.message.as_ref()) {
+    let message = match parsed.as_ref().and_then(|b| b.get("message")) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Array(items)) => items
             .iter()
@@ -111,7 +106,14 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
             })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => snippet(body),
+        _ => String::new(),
+    };
+    // An empty message says nothing; a huge one (the body may be megabytes) floods logs and
+    // audit comments: the body's start says more in the first case, a cut in the second.
+    let message = if message.trim().is_empty() {
+        snippet(body)
+    } else {
+        bounded(message)
     };
     let kind = match (status, identifier.as_deref()) {
         (409, _) | (_, Some("UpdateConflict")) => ErrorKind::Conflict,
@@ -132,6 +134,22 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
         identifier,
         message,
     }
+}
+
+/// Longest message an [`ApiError`] carries from a response (bytes, before the `...` marker).
+pub(crate) const MAX_MESSAGE: usize = 1000;
+
+/// `text` cut to [`MAX_MESSAGE`] bytes at a character boundary, with `...` where it was cut.
+pub(crate) fn bounded(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 /// The start of a body, for evidence in an error message (never the whole of a huge body).
@@ -175,5 +193,137 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Server);
         assert!(e.to_string().contains("Bad Gateway"));
         assert!(e.kind().is_transient());
+    }
+}
+
+/// `from_response` reads bodies from anything between us and the board (proxies, gateways): any
+/// status and any bytes give a typed error that names the request, never a panic or a flood.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// What the kind must be, from the table in the module docs.
+    fn expected_kind(status: u16, identifier: Option<&str>) -> ErrorKind {
+        match status {
+            409 => ErrorKind::Conflict,
+            _ if identifier == Some("UpdateConflict") => ErrorKind::Conflict,
+            404 => ErrorKind::NotFound,
+            401 => ErrorKind::Unauthenticated,
+            403 => ErrorKind::Forbidden,
+            400 | 406 | 415 => ErrorKind::BadRequest,
+            422 => ErrorKind::Invalid,
+            429 => ErrorKind::RateLimited,
+            500..=599 => ErrorKind::Server,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    fn check(status: u16, body: &[u8]) {
+        let e = from_response("GET", "/api/v3/work_packages/7", status, body);
+        assert_eq!(e.status, Some(status));
+        assert_eq!(e.kind, expected_kind(status, e.identifier.as_deref()));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("GET /api/v3/work_packages/7: {status} ")),
+            "{shown}"
+        );
+        assert!(!e.message.trim().is_empty(), "empty message for {body:?}");
+        // Cut messages end with "..."; the lossy snippet may turn each byte into 3.
+        assert!(
+            e.message.len() <= 3 * MAX_MESSAGE + 3,
+            "{} bytes",
+            e.message.len()
+        );
+        if let Some(id) = &e.identifier {
+            assert!(!id.starts_with(URN_PREFIX));
+        }
+    }
+
+    fn message() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<String>().prop_map(Value::from),
+            "[ \\t\\n]*".prop_map(Value::from),
+            (0..5000usize).prop_map(|n| Value::from("m".repeat(n))),
+            proptest::collection::vec(
+                prop_oneof![
+                    any::<String>().prop_map(Value::from),
+                    any::<i64>().prop_map(Value::from),
+                    Just(json!({"nested": [1, {"x": null}]})),
+                ],
+                0..6
+            )
+            .prop_map(Value::Array),
+            any::<f64>().prop_map(Value::from),
+            Just(json!({"not": "a string"})),
+        ]
+    }
+
+    fn identifier() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<String>().prop_map(Value::from),
+            "(UpdateConflict|NotFound|InvalidQuery|MissingPermission|Unauthenticated)"
+                .prop_map(|id| Value::from(format!("{URN_PREFIX}{id}"))),
+            Just(Value::from("UpdateConflict")),
+            Just(Value::from(URN_PREFIX)),
+            any::<u64>().prop_map(Value::from),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_config(256))]
+
+        #[test]
+        fn arbitrary_bytes_with_any_status_give_a_named_typed_error(
+            status in any::<u16>(),
+            body in proptest::collection::vec(any::<u8>(), 0..600),
+        ) {
+            check(status, &body);
+        }
+
+        #[test]
+        fn hal_error_bodies_of_any_shape_give_a_named_typed_error(
+            status in prop_oneof![Just(400u16), Just(404), Just(409), Just(422), Just(429), 100u16..600],
+            identifier in identifier(),
+            message in message(),
+            extra in any::<bool>(),
+        ) {
+            let mut body = json!({"_type": "Error", "errorIdentifier": identifier, "message": message});
+            if extra {
+                body["_embedded"] = json!({"details": {"attribute": "subject"}});
+            }
+            let bytes = serde_json::to_vec(&body).unwrap();
+            check(status, &bytes);
+            let e = from_response("PATCH", "/x", status, &bytes);
+            if let Value::String(m) = &message
+                && !m.trim().is_empty()
+                && m.len() <= MAX_MESSAGE
+            {
+                prop_assert_eq!(&e.message, m, "a short string message is kept as sent");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_message_is_cut_at_a_character_boundary() {
+        let body = json!({"errorIdentifier": "x", "message": "\u{e9}".repeat(1 << 20)});
+        let e = from_response("GET", "/x", 500, &serde_json::to_vec(&body).unwrap());
+        assert!(e.message.ends_with("..."));
+        assert!(e.message.len() <= MAX_MESSAGE + 3);
+    }
+
+    #[test]
+    fn an_empty_message_falls_back_to_the_body() {
+        let e = from_response(
+            "GET",
+            "/x",
+            404,
+            br#"{"errorIdentifier":"NotFound","message":[]}"#,
+        );
+        assert!(e.message.contains("errorIdentifier"), "{}", e.message);
+        assert_eq!(e.identifier.as_deref(), Some("NotFound"));
     }
 }

@@ -331,7 +331,12 @@ fn date_range(
     values: &[String],
 ) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
     let now = Utc::now();
-    let days = |v: &String| v.parse::<i64>().ok().map(chrono::Duration::days);
+    // Checked: a client may send any number of days, and an out-of-range one is a 400, not a panic.
+    let ago = |v: &String| {
+        let days = chrono::Duration::try_days(v.parse::<i64>().ok()?)?;
+        now.checked_sub_signed(days)
+    };
+    let half_day = chrono::Duration::hours(12);
     match op {
         "<>d" => {
             let bound = |v: Option<&String>, end: bool| match v.filter(|v| !v.is_empty()) {
@@ -347,13 +352,13 @@ fn date_range(
             let to = parse_time(values.first()?, true)?;
             Some((Some(from), Some(to)))
         }
-        ">t-" => Some((Some(now - days(values.first()?)?), None)),
-        "<t-" => Some((None, Some(now - days(values.first()?)?))),
+        ">t-" => Some((Some(ago(values.first()?)?), None)),
+        "<t-" => Some((None, Some(ago(values.first()?)?))),
         "t-" => {
-            let d = now - days(values.first()?)?;
+            let d = ago(values.first()?)?;
             Some((
-                Some(d - chrono::Duration::hours(12)),
-                Some(d + chrono::Duration::hours(12)),
+                Some(d.checked_sub_signed(half_day)?),
+                Some(d.checked_add_signed(half_day)?),
             ))
         }
         "t" => Some((Some(now - chrono::Duration::days(1)), None)),
@@ -449,6 +454,12 @@ pub fn sort(board: &Board, wps: &mut [&Wp], keys: &[Sort]) {
         }
         a.id.cmp(&b.id)
     });
+}
+
+/// The index of the first element of page `offset` (1-based) of `size` elements. Saturating: a
+/// client may ask for any page, and a page past the end is empty, not an overflow.
+pub fn first_index(offset: u64, size: u64) -> usize {
+    usize::try_from(offset.saturating_sub(1).saturating_mul(size)).unwrap_or(usize::MAX)
 }
 
 /// Resolves `pageSize` and `offset` (page number) as OpenProject does.
@@ -638,5 +649,237 @@ mod tests {
         assert_eq!(page(Some("-1"), Some("3"), 20, 1000).unwrap(), (1000, 3));
         assert_eq!(page(Some("5000"), Some("0"), 20, 1000).unwrap(), (1000, 1));
         assert!(page(Some("x"), None, 20, 1000).is_err());
+    }
+}
+
+/// The board parses query strings from any client: whatever they hold, the answer is a query or a
+/// 400 InvalidQuery, never a panic (a panicking handler drops the connection instead of answering).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::sim::state::{ADMIN_USER, AGENT_USER, NewWp};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn board() -> Board {
+        let mut b = Board::seeded("Phase");
+        for i in 0..4 {
+            b.create(
+                ADMIN_USER,
+                NewWp {
+                    project: 1,
+                    subject: format!("wp {i}"),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        b.relate(ADMIN_USER, 1, 2, "blocks", None, None).unwrap();
+        b
+    }
+
+    fn assert_invalid_query(e: &SimError) {
+        assert_eq!(
+            (e.status, e.identifier),
+            (400, "InvalidQuery"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.is_empty());
+    }
+
+    /// Parses and compiles `raw` against the board; a compiled query is evaluated on every work
+    /// package and sorted, so a panic anywhere on the way shows.
+    fn run(b: &Board, filters: Option<&str>, sort_by: Option<&str>) {
+        match parse_filters(filters).and_then(|f| Query::compile(b, &f, AGENT_USER)) {
+            Ok(q) => {
+                let mut hits: Vec<&Wp> = b.wps.values().filter(|w| q.matches(b, w)).collect();
+                if let Ok(keys) = parse_sort(sort_by) {
+                    sort(b, &mut hits, &keys);
+                }
+            }
+            Err(e) => assert_invalid_query(&e),
+        }
+        if let Err(e) = parse_sort(sort_by) {
+            assert_invalid_query(&e);
+        }
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "status",
+                "type",
+                "assignee",
+                "assigned_to",
+                "parent",
+                "project",
+                "priority",
+                "id",
+                "updatedAt",
+                "created_at",
+                "subject",
+                "subjectOrId",
+                "blocked",
+                "blocks",
+                "customField1",
+                "cf_1",
+                "customField",
+                "customField99999999999999999999",
+                "",
+            ])
+            .prop_map(String::from),
+            any::<String>(),
+        ]
+    }
+
+    fn operator() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "o", "c", "=", "!", "*", "!*", "~", "!~", "**", "<>d", ">t-", "<t-", "t-", "=d",
+                "t", "w", "",
+            ])
+            .prop_map(String::from),
+            any::<String>(),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "1",
+                "2",
+                "me",
+                "-1",
+                "0",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "18446744073709551616",
+                "1e400",
+                "2026-01-01",
+                "2026-02-30",
+                "+262143-12-31",
+                "9999-12-31T23:59:59Z",
+                "-262144-01-01",
+                "#3",
+                "",
+            ])
+            .prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            any::<String>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(json!({"nested": true})),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = serde_json::Value> {
+        (
+            name(),
+            prop::option::of(operator()),
+            prop_oneof![
+                Just(None),
+                Just(Some(serde_json::Value::Null)),
+                prop::collection::vec(value(), 0..3)
+                    .prop_map(|v| Some(serde_json::Value::Array(v))),
+                value().prop_map(Some),
+            ],
+        )
+            .prop_map(|(name, operator, values)| {
+                let mut spec = serde_json::Map::new();
+                if let Some(op) = operator {
+                    spec.insert("operator".into(), op.into());
+                }
+                if let Some(v) = values {
+                    spec.insert("values".into(), v);
+                }
+                json!({ name: spec })
+            })
+    }
+
+    proptest! {
+        #![proptest_config(crate::fuzz_config(256))]
+
+        #[test]
+        fn arbitrary_filter_and_sort_strings_give_a_query_or_invalid_query(
+            filters in prop::option::of(any::<String>()),
+            sort_by in prop::option::of(any::<String>()),
+        ) {
+            run(&board(), filters.as_deref(), sort_by.as_deref());
+        }
+
+        #[test]
+        fn structured_filters_give_a_query_or_invalid_query(
+            filters in prop::collection::vec(filter(), 0..4),
+            sort_keys in prop::collection::vec(
+                prop::collection::vec(
+                    prop_oneof![
+                        prop::sample::select(vec!["id", "priority", "subject", "status", "type",
+                            "parent", "updatedAt", "created_at", "asc", "desc", "nope"])
+                            .prop_map(String::from),
+                        any::<String>(),
+                    ],
+                    0..4,
+                ),
+                0..3,
+            ),
+        ) {
+            let filters = serde_json::Value::Array(filters).to_string();
+            let sort_by = serde_json::to_string(&sort_keys).unwrap();
+            run(&board(), Some(&filters), Some(&sort_by));
+        }
+
+        #[test]
+        fn arbitrary_page_size_and_offset_give_a_page_or_invalid_query(
+            size in prop::option::of(prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<String>(),
+            ]),
+            offset in prop::option::of(prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<String>(),
+            ]),
+        ) {
+            match page(size.as_deref(), offset.as_deref(), 20, 1000) {
+                Ok((size, offset)) => {
+                    prop_assert!(size <= 1000);
+                    prop_assert!(offset >= 1);
+                    // The index of the page's first element must not overflow either.
+                    let first = first_index(offset, size);
+                    prop_assert!(offset > 1 || first == 0);
+                }
+                Err(e) => assert_invalid_query(&e),
+            }
+        }
+    }
+
+    #[test]
+    fn relative_date_filters_out_of_range_are_invalid_queries_not_panics() {
+        let b = board();
+        for op in [">t-", "<t-", "t-"] {
+            for days in [
+                "9223372036854775807",
+                "-9223372036854775808",
+                "106751991167",
+                "-106751991167",
+            ] {
+                let raw = format!(r#"[{{"updatedAt":{{"operator":"{op}","values":["{days}"]}}}}]"#);
+                let e = parse_filters(Some(&raw))
+                    .and_then(|f| Query::compile(&b, &f, AGENT_USER))
+                    .unwrap_err();
+                assert_invalid_query(&e);
+            }
+        }
+    }
+
+    #[test]
+    fn first_index_saturates_instead_of_overflowing() {
+        assert_eq!(first_index(1, 1000), 0);
+        assert_eq!(first_index(3, 20), 40);
+        assert_eq!(first_index(0, 20), 0);
+        assert_eq!(first_index(u64::MAX, 1000), usize::MAX);
     }
 }

@@ -205,10 +205,10 @@ fn paging_links(self_path: &str, query: &str, offset: u64, size: u64, total: u64
             json!({ "href": q(&(offset - 1).to_string(), &size.to_string()) }),
         );
     }
-    if offset * size < total {
+    if offset.saturating_mul(size) < total {
         links.insert(
             "nextByOffset".into(),
-            json!({ "href": q(&(offset + 1).to_string(), &size.to_string()) }),
+            json!({ "href": q(&offset.saturating_add(1).to_string(), &size.to_string()) }),
         );
     }
     Value::Object(links)

@@ -320,7 +320,7 @@ fn list(
         .collect();
     query::sort(&b, &mut hits, &sort);
     let total = hits.len() as u64;
-    let start = ((offset - 1) * size) as usize;
+    let start = query::first_index(offset, size);
     let elements = hits
         .iter()
         .skip(start)
@@ -843,7 +843,7 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
     let total = hits.len() as u64;
     let elements = hits
         .iter()
-        .skip(((offset - 1) * size) as usize)
+        .skip(query::first_index(offset, size))
         .take(size as usize)
         .map(|r| render::relation(&b, r))
         .collect();

@@ -11,5 +11,7 @@ mod demo;
 mod doctor;
 mod examples;
 mod execution;
+mod fuzz;
+mod limits;
 mod process;
 mod workspace;
