@@ -117,13 +117,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn not_yet(what: &str) -> anyhow::Result<ExitCode> {
-    eprintln!(
-        "journeyman {what}: not implemented yet in this build (see the open issues); nothing was done."
-    );
-    Ok(ExitCode::from(3))
-}
-
 async fn board(
     listen: SocketAddr,
     seed: Option<PathBuf>,

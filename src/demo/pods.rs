@@ -13,7 +13,6 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::agent::ClaudeCli;
-use crate::board::Policy;
 use crate::config::Config;
 use crate::cycle::Worker;
 use crate::execute::Executor;
@@ -57,12 +56,10 @@ impl Pod {
             ClaudeCli::from_config(&config),
             &config,
         ));
-        let policy = Policy {
-            epic_stale_after: chrono::Duration::from_std(config.epic_stale_after)
-                .context("JOURNEYMAN_EPIC_STALE_AFTER is out of range")?,
-        };
+        let policy = crate::run::policy(&config);
         Ok(Pod {
-            worker: Worker::new(reader, exec, name.to_string(), policy),
+            worker: Worker::new(reader, exec, name.to_string(), policy)
+                .with_max_attempts(config.limits.max_attempts),
             poll: config.poll_interval,
         })
     }
