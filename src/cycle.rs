@@ -478,6 +478,7 @@ impl<E: Execute> Worker<E> {
             info_span!("work_package", pod = %self.pod, wp = id, epic = tracing::field::Empty);
         let outcome = async {
             let task = self.task(snap, wp, start != Start::Claimed).await?;
+            let epic = task.epic.as_ref().map(|e| e.id);
             if let Some(e) = &task.epic {
                 tracing::Span::current().record("epic", e.id);
             }
@@ -516,6 +517,10 @@ impl<E: Execute> Worker<E> {
             metrics::counter!("journeyman_tasks_total", "outcome" => label).increment(1);
             info!(outcome = label, seconds = started.elapsed().as_secs_f64(), "task finished");
             self.report(id, &outcome, start != Start::Claimed).await.with_context(|| format!("reporting the outcome of #{id}"))?;
+            if let (Outcome::Failed { kind: FailureKind::Environment, .. }, Some(e)) = (&outcome, epic) {
+                // A pausing pod must not hold its Epic's work hostage.
+                self.release_own_epic(e).await;
+            }
             anyhow::Ok(outcome)
         }
         .instrument(span)
@@ -689,6 +694,32 @@ impl<E: Execute> Worker<E> {
             }
         }
         Ok(())
+    }
+
+    /// Releases an Epic this pod owns (after an environment failure), read fresh for its lockVersion.
+    async fn release_own_epic(&self, epic: u64) {
+        let r = self.resolved().clone();
+        let result = async {
+            let current = self.client().work_package(epic).await?;
+            if current.custom_string(&r.pod_field) != Some(self.pod.as_str()) {
+                return Ok(());
+            }
+            let patch = WorkPackagePatch {
+                lock_version: current.lock_version,
+                status: Some(r.ready_status),
+                assignee: Some(None),
+                custom_fields: vec![(r.pod_field.clone(), None)],
+            };
+            self.client().update_work_package(epic, &patch).await?;
+            Audit::new(self.client().clone(), epic)
+                .comment(&format!("journeyman: pod `{}` **released** this Epic: it paused after an environment problem, and another pod may continue.", self.pod))
+                .await;
+            Ok::<(), ApiError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(epic, error = %e, "could not release the Epic while pausing; it is released when it goes stale");
+        }
     }
 
     /// Back to the ready status, pod field and assignee cleared.

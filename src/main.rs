@@ -56,6 +56,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if journeyman::agent::scripted::invoked() {
+        return journeyman::agent::scripted::main();
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -41,7 +41,7 @@ pub const SEED: &str = include_str!("../../examples/demo-seed.json");
 /// How often the demo's humans look at the board.
 const HUMAN_EVERY: Duration = Duration::from_millis(150);
 /// The stand-in agent's executable, built next to `journeyman`.
-const SCRIPTED_AGENT: &str = "journeyman-scripted-agent";
+const SCRIPTED_AGENT: &str = crate::agent::scripted::NAME;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -53,7 +53,7 @@ pub struct DemoOptions {
 /// Which agent the pods run.
 #[derive(Debug, Clone)]
 enum Agent {
-    /// The scripted stand-in, next to this executable.
+    /// The scripted stand-in built into this executable (a symlink under its name).
     Scripted(PathBuf),
     /// The real Claude Code CLI from PATH.
     Claude,
@@ -83,12 +83,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     let mut interrupt = Interrupt::new()?;
     init_logging();
-    let agent = choose_agent()?;
     let dir = tempfile::Builder::new()
         .prefix("journeyman-demo-")
         .tempdir()
         .context("creating the demo's temporary directory (under TMPDIR)")?;
-    let result = run_in(&opts, &agent, dir.path(), &mut interrupt).await;
+    let result = match choose_agent(dir.path()) {
+        Ok(agent) => run_in(&opts, &agent, dir.path(), &mut interrupt).await,
+        Err(e) => Err(e),
+    };
     let path = dir.path().display().to_string();
     dir.close()
         .with_context(|| format!("removing the demo's temporary directory {path}"))?;
@@ -107,24 +109,21 @@ fn init_logging() {
         .try_init();
 }
 
-fn choose_agent() -> anyhow::Result<Agent> {
+fn choose_agent(dir: &std::path::Path) -> anyhow::Result<Agent> {
     let has_key = std::env::var("ANTHROPIC_API_KEY").is_ok_and(|k| !k.trim().is_empty());
     let on_path = std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("claude").is_file()));
     if has_key && on_path {
         return Ok(Agent::Claude);
     }
+    // The stand-in is built into this binary: a symlink under its name selects it (busybox style),
+    // so the demo needs nothing but `journeyman` itself.
     let exe = std::env::current_exe().context("finding the journeyman executable")?;
-    let scripted = exe
-        .parent()
-        .map(|d| d.join(SCRIPTED_AGENT))
-        .context("the journeyman executable has no parent directory")?;
-    if !scripted.is_file() {
-        bail!(
-            "the scripted stand-in agent is missing: expected `{}` next to journeyman. Build it with `cargo build` (which builds both binaries; `cargo run` builds only journeyman), or set ANTHROPIC_API_KEY and put `claude` on PATH to use the real Claude Code",
-            scripted.display()
-        );
-    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).context("creating the demo's bin directory")?;
+    let scripted = bin.join(SCRIPTED_AGENT);
+    std::os::unix::fs::symlink(&exe, &scripted)
+        .with_context(|| format!("linking {} to {}", scripted.display(), exe.display()))?;
     Ok(Agent::Scripted(scripted))
 }
 

@@ -58,6 +58,7 @@ impl Workspaces {
         if path.exists() {
             match open_cached(path, url) {
                 Ok(repo) => {
+                    remove_stale_locks(repo.path())?;
                     self.fetch(&repo, url)?;
                     return Ok(repo);
                 }
@@ -215,6 +216,36 @@ fn choose_start(
         }
         (_, None) => (base, BranchStart::Created),
     })
+}
+
+/// Removes `*.lock` files under `.git/` (refs, packed-refs, config, index) left by a process that was
+/// killed mid-write. Safe because a pod's workdir is its own: no other process holds these locks
+/// while `prepare` runs. Without this, a pod SIGKILLed during a fetch could never fetch again.
+fn remove_stale_locks(git_dir: &Path) -> Result<(), WorkspaceError> {
+    let mut stack = vec![git_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                // Objects are written to temporary names, never locked; skip the big directory.
+                if path.file_name().is_some_and(|n| n != "objects") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                tracing::warn!(path = %path.display(), "removing a stale git lock left by a killed run");
+                std::fs::remove_file(&path).map_err(|e| {
+                    WorkspaceError::io(format!("remove stale {}", path.display()), e)
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks out `branch` at `at` and removes everything else from the working tree: changes,

@@ -133,9 +133,14 @@ async fn chaos_every_work_package_is_done_or_escalated_exactly_once() {
 
     // 1. Every work package is done, or waits behind an open Spike; failing agents always escalate.
     for w in &failing {
+        assert_ne!(
+            b.status_of(*w),
+            "Closed",
+            "#{w} asked its agent to fail but was closed"
+        );
         assert!(
-            has_open_spike(&b, *w),
-            "#{w} asked its agent to fail but has no open Spike"
+            has_open_spike(&b, *w) || has_open_blocker(&b, *w),
+            "#{w} asked its agent to fail but has no open Spike (and was not held by a blocker)"
         );
     }
     // 2. No work package was held by two pods at once (from the board's journal of writes).
@@ -199,8 +204,10 @@ async fn chaos_every_work_package_is_done_or_escalated_exactly_once() {
         assert_eq!(
             commits_per_wp.contains_key(w),
             closed,
-            "#{w}: closed={closed} but commits={:?}",
-            commits_per_wp.get(w)
+            "#{w}: closed={closed} but commits={:?}; {}; comments: {:#?}",
+            commits_per_wp.get(w),
+            describe(&b, &[*w].into()),
+            b.comments(*w)
         );
         // 4. No outcome reported twice.
         let comments = b.comments(*w);
@@ -250,8 +257,14 @@ fn describe(b: &journeyman::sim::BoardHandle, work: &BTreeSet<u64>) -> String {
     work.iter()
         .filter(|w| b.status_of(**w) != "Closed")
         .map(|w| {
+            let parent = b
+                .wp(*w)
+                .parent
+                .map(|p| format!(" parent #{p} {} pod={:?}", b.status_of(p), b.pod_of(p)))
+                .unwrap_or_default();
+            let last = b.comments(*w).last().cloned().unwrap_or_default();
             format!(
-                "#{w} {} pod={:?} spike={} blocked={}",
+                "#{w} {} pod={:?} spike={} blocked={}{parent} last={last:?}",
                 b.status_of(*w),
                 b.pod_of(*w),
                 has_open_spike(b, *w),
@@ -259,7 +272,7 @@ fn describe(b: &journeyman::sim::BoardHandle, work: &BTreeSet<u64>) -> String {
             )
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("\n")
 }
 
 fn remote_branches(remote: &BareRemote) -> Vec<String> {

@@ -729,3 +729,49 @@ async fn a_claim_whose_pod_never_came_back_is_taken_over_with_a_comment() {
         "a fresh claim is never taken"
     );
 }
+
+#[tokio::test]
+async fn a_pod_pausing_after_an_environment_failure_releases_its_epic() {
+    let b = Arc::new(board().await);
+    let epic = b.create(&SeedWp::new("Epic", "e"));
+    let a = b.create(&SeedWp::new("Task", "a").parent(epic).priority("High"));
+    b.create(&SeedWp::new("Task", "z").parent(epic));
+    let record = Arc::new(Record::default());
+    record
+        .env_fail
+        .lock()
+        .unwrap()
+        .insert(a, "preparing the workspace failed: cannot fetch".into());
+    let mut sick = worker(
+        &b,
+        "pod-sick",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    assert_eq!(cycle_once(&mut sick).await.worked, Some(a));
+    assert_eq!(
+        b.pod_of(epic),
+        None,
+        "the Epic is not held while its owner is paused"
+    );
+    record.env_fail.lock().unwrap().clear(); // the problem was pod-sick's environment, not the ticket
+    let mut healthy = worker(
+        &b,
+        "pod-ok",
+        Arc::new(RecordingExec {
+            record: record.clone(),
+            board: b.clone(),
+        }),
+    )
+    .await;
+    assert_eq!(
+        cycle_once(&mut healthy).await.worked,
+        Some(a),
+        "another pod takes the Epic and the released ticket"
+    );
+    assert_eq!(b.pod_of(epic).as_deref(), Some("pod-ok"));
+    assert_eq!(b.status_of(a), "In testing");
+}

@@ -245,18 +245,19 @@ async fn with_keep_the_board_answers_until_interrupted_then_everything_is_remove
 }
 
 #[tokio::test]
-async fn without_the_scripted_agent_next_to_it_the_demo_says_how_to_build_it() {
+async fn a_lone_journeyman_binary_runs_the_demo_with_its_built_in_stand_in() {
     let tmp = tempfile::tempdir().unwrap();
     let lonely = tempfile::tempdir().unwrap();
     let exe = lonely.path().join("journeyman");
     std::fs::copy(JOURNEYMAN, &exe).unwrap();
     let out = run(demo(tmp.path(), exe.to_str().unwrap(), &[])).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stderr.contains("journeyman-scripted-agent") && stderr.contains("cargo build"),
-        "{stderr}"
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert!(stdout.contains("pushed"), "{stdout}");
     assert_empty(tmp.path());
 }
 

@@ -775,3 +775,23 @@ proptest! {
         prop_assert!(!name.ends_with('-') && !name.contains("--"), "{}", name);
     }
 }
+
+#[test]
+fn stale_git_locks_left_by_a_killed_fetch_do_not_block_the_next_prepare() {
+    let remote = BareRemote::new();
+    let (_root, ws) = pod();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    let git = co.path.join(".git");
+    // What a SIGKILL during a fetch leaves behind.
+    std::fs::create_dir_all(git.join("refs/remotes/origin/agent")).unwrap();
+    std::fs::write(git.join("refs/remotes/origin/agent/33-x.lock"), "").unwrap();
+    std::fs::write(git.join("refs/remotes/origin/main.lock"), "").unwrap();
+    std::fs::write(git.join("packed-refs.lock"), "").unwrap();
+    remote.commit_file("main", "later.txt", "later\n", "a later commit on main");
+    ws.prepare(&remote.mapping(), "agent/43-next")
+        .expect("prepare clears the stale locks and fetches");
+    assert!(!git.join("refs/remotes/origin/main.lock").exists());
+    let repo = open(&co);
+    let fetched = repo.refname_to_id("refs/remotes/origin/main").unwrap();
+    assert_eq!(Some(fetched), remote.head("main"), "the fetch went through");
+}

@@ -1,0 +1,493 @@
+//! A scripted stand-in for the `claude` CLI: same arguments, same JSON result, no model.
+//!
+//! Why this exists: the worker's tests and `journeyman demo` need an agent that behaves like the real
+//! one (a child process that edits the checkout and prints a result object) but deterministically, on
+//! demand, including the ways a real agent goes wrong. Behaviour is chosen by markers in the ticket
+//! text (inside the prompt's work_package block), so a test or a demo board drives it through the
+//! same path as real work:
+//!
+//! | marker | behaviour |
+//! |---|---|
+//! | (none) | append to `WORK_LOG.md`, write `wp-<id>.txt`, print a success result |
+//! | `agent:fail` | result with `is_error: true`, subtype `error_during_execution`, exit 1 |
+//! | `agent:crash` | lines on stderr, exit 3, no result |
+//! | `agent:hang` | write `AGENT_PID`, sleep forever |
+//! | `agent:hang-once` | like `agent:hang` the first time (marker in `$HOME`), then the default edit |
+//! | `agent:fork-hang` | start a child that ignores SIGTERM (`CHILD_PID`), write `AGENT_PID`, hang |
+//! | `agent:malformed` | print text that is not JSON, exit 0 |
+//! | `agent:noop` | success without changes |
+//! | `agent:env-dump` | write its environment to `ENV_DUMP.txt`, success |
+//! | `agent:echo-prompt` | write the prompt it received to `PROMPT.txt`, success |
+//! | `agent:max-turns` | subtype `error_max_turns` after `--max-turns` turns, exit 1 |
+//! | `agent:expensive` | success with `total_cost_usd` 50.0 |
+//! | `agent:git` | try `git status`: denied when `--disallowedTools` covers git, else run it |
+//! | `agent:chatty` | 16 MiB of noise on stdout and stderr, then a success result |
+//!
+//! What it must never do: need anything beyond the standard library, `serde_json` and `nix`, or
+//! accept arguments the real CLI would reject (it fails on unknown options like the real one).
+//!
+//! It is reachable two ways: the `journeyman-scripted-agent` binary (tests), and the `journeyman`
+//! binary itself when it is invoked under that name (a symlink, as busybox does), so `journeyman
+//! demo` works from a single built binary.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// The name that selects the scripted agent when `journeyman` is invoked through a symlink.
+pub const NAME: &str = "journeyman-scripted-agent";
+
+/// The first argument of the forked child used by `agent:fork-hang`.
+pub const CHILD_MODE: &str = "--scripted-agent-child-ignoring-sigterm";
+
+#[derive(Debug, Default)]
+struct Args {
+    print: bool,
+    prompt: Option<String>,
+    output_format: String,
+    max_turns: u32,
+    allowed: Vec<String>,
+    disallowed: Vec<String>,
+}
+
+/// Whether this process was started as the scripted agent (by name, or as its forked child).
+pub fn invoked() -> bool {
+    let mut args = std::env::args_os();
+    let by_name = args
+        .next()
+        .is_some_and(|a0| Path::new(&a0).file_name().is_some_and(|n| n == NAME));
+    by_name || args.next().is_some_and(|a1| a1 == CHILD_MODE)
+}
+
+/// The scripted agent's entry point.
+pub fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(CHILD_MODE) {
+        return child_ignoring_sigterm(argv.get(1).map(String::as_str).unwrap_or("CHILD_PID"));
+    }
+    let args = match parse_args(argv) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    let prompt = match args.prompt.clone() {
+        Some(p) => p,
+        None => {
+            let mut p = String::new();
+            let _ = std::io::stdin().read_to_string(&mut p);
+            p
+        }
+    };
+    if !args.print {
+        eprintln!("error: the scripted agent only runs non-interactively (-p)");
+        return ExitCode::from(1);
+    }
+    Run {
+        started: Instant::now(),
+        args,
+        prompt,
+    }
+    .act()
+}
+
+fn parse_args(argv: Vec<String>) -> Result<Args, String> {
+    let mut args = Args {
+        output_format: "text".into(),
+        max_turns: 10,
+        ..Args::default()
+    };
+    let mut it = argv.into_iter().peekable();
+    let mut options_done = false;
+    while let Some(arg) = it.next() {
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            if args.prompt.is_some() {
+                return Err(format!("too many arguments: unexpected `{arg}`"));
+            }
+            args.prompt = Some(arg);
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("option '{name}' argument missing"))
+        };
+        match flag.as_str() {
+            "--" => options_done = true,
+            "-p" | "--print" => args.print = true,
+            "-v" | "--version" => {
+                println!("0.0.0 (journeyman scripted agent)");
+                std::process::exit(0);
+            }
+            "--output-format" => args.output_format = value(&flag)?,
+            "--max-turns" => {
+                let v = value(&flag)?;
+                args.max_turns = v
+                    .parse()
+                    .map_err(|_| format!("--max-turns expects a number, got `{v}`"))?;
+            }
+            // Variadic in the real CLI: values until the next option; each comma or space separated.
+            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
+                let mut values = Vec::new();
+                if let Some(v) = inline {
+                    values.push(v);
+                }
+                while let Some(next) = it.next_if(|a| !a.starts_with('-')) {
+                    values.push(next);
+                }
+                if values.is_empty() {
+                    return Err(format!("option '{flag} <tools...>' argument missing"));
+                }
+                let tools = values.iter().flat_map(|v| split_tools(v));
+                if flag.starts_with("--allowed") {
+                    args.allowed.extend(tools);
+                } else {
+                    args.disallowed.extend(tools);
+                }
+            }
+            // Accepted and ignored: they change nothing a script can imitate.
+            "--verbose" | "--no-session-persistence" => {}
+            "--model" | "--permission-mode" | "--append-system-prompt" | "--session-id" => {
+                value(&flag)?;
+            }
+            _ => return Err(format!("unknown option '{flag}'")),
+        }
+    }
+    if !matches!(args.output_format.as_str(), "text" | "json") {
+        return Err(format!(
+            "the scripted agent supports --output-format text or json, not `{}`",
+            args.output_format
+        ));
+    }
+    Ok(args)
+}
+
+/// Splits on commas and spaces outside parentheses: `Bash(git *),Edit Read`.
+fn split_tools(text: &str) -> Vec<String> {
+    let mut tools = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0 && (c == ',' || c == ' ') {
+            if !current.is_empty() {
+                tools.push(std::mem::take(&mut current));
+            }
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        tools.push(current);
+    }
+    tools
+}
+
+struct Run {
+    started: Instant,
+    args: Args,
+    prompt: String,
+}
+
+impl Run {
+    /// The work package block of the prompt (markers count only there), or the whole prompt.
+    fn ticket(&self) -> &str {
+        let p = &self.prompt;
+        match (p.find("<work_package>"), p.find("</work_package>")) {
+            (Some(a), Some(b)) if a < b => &p[a..b],
+            _ => p,
+        }
+    }
+
+    fn has(&self, marker: &str) -> bool {
+        self.ticket().contains(marker)
+    }
+
+    fn wp_id(&self) -> String {
+        self.ticket()
+            .lines()
+            .find_map(|l| l.strip_prefix("id: "))
+            .map(|id| id.trim().chars().filter(char::is_ascii_digit).collect())
+            .filter(|id: &String| !id.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    fn subject(&self) -> String {
+        self.ticket()
+            .lines()
+            .find_map(|l| l.strip_prefix("subject: "))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    fn act(self) -> ExitCode {
+        if self.has("agent:crash") {
+            eprintln!("scripted agent: starting");
+            eprintln!("scripted agent: crashing as the ticket asked (agent:crash)");
+            return ExitCode::from(3);
+        }
+        if self.has("agent:malformed") {
+            println!("scripted agent: this is not a JSON result {{\"type\": \"result\", ");
+            return ExitCode::SUCCESS;
+        }
+        if self.has("agent:fork-hang") {
+            if let Err(e) = start_child_ignoring_sigterm() {
+                eprintln!("scripted agent: cannot start the child: {e}");
+                return ExitCode::from(2);
+            }
+            hang();
+        }
+        if self.has("agent:hang-once") {
+            // Hangs the first time only (a marker under $HOME survives the checkout being cleaned),
+            // so a test can kill the worker mid-run and watch the restarted one finish the task.
+            let home = std::env::var_os("HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            let marker = home.join(format!(".journeyman-hang-once-{}", self.wp_id()));
+            if !marker.exists() {
+                let _ = std::fs::write(&marker, "hung once\n");
+                hang();
+            }
+        } else if self.has("agent:hang") {
+            hang();
+        }
+        if self.has("agent:fail") {
+            eprintln!("scripted agent: failing as the ticket asked (agent:fail)");
+            return self.finish(
+                "error_during_execution",
+                true,
+                "Scripted failure: the ticket asked for agent:fail.",
+                0.01,
+                json!([]),
+                1,
+            );
+        }
+        if self.has("agent:max-turns") {
+            return self.finish(
+                "error_max_turns",
+                true,
+                "",
+                0.02,
+                json!([]),
+                self.args.max_turns,
+            );
+        }
+        if self.has("agent:chatty") {
+            let line = "scripted agent: chatty log line, chatty log line, chatty log line\n";
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
+            for _ in 0..(16 << 20) / line.len() {
+                let _ = out.write_all(line.as_bytes());
+                let _ = err.write_all(line.as_bytes());
+            }
+        }
+        let mut denials = json!([]);
+        let mut summary = String::new();
+        if self.has("agent:env-dump") {
+            let mut vars: Vec<String> = std::env::vars_os()
+                .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+                .collect();
+            vars.sort();
+            write_file("ENV_DUMP.txt", &(vars.join("\n") + "\n"));
+            summary.push_str("Wrote ENV_DUMP.txt. ");
+        }
+        if self.has("agent:echo-prompt") {
+            write_file("PROMPT.txt", &self.prompt);
+            summary.push_str("Wrote PROMPT.txt. ");
+        }
+        if self.has("agent:git") {
+            let (denied, text) = self.try_git();
+            if denied {
+                denials = json!([{"tool_name": "Bash", "tool_use_id": "toolu_scripted_git",
+                    "tool_input": {"command": "git status --porcelain"}}]);
+            }
+            summary.push_str(&text);
+        }
+        let noop = self.has("agent:noop")
+            || self.has("agent:env-dump")
+            || self.has("agent:echo-prompt")
+            || self.has("agent:git");
+        if !noop {
+            let id = self.wp_id();
+            append_file(
+                "WORK_LOG.md",
+                &format!("- work package {id}: {}\n", self.subject()),
+            );
+            write_file(
+                &format!("wp-{id}.txt"),
+                &format!("work package {id} done by the scripted agent\n"),
+            );
+            summary.push_str(&format!(
+                "Appended to WORK_LOG.md and wrote wp-{id}.txt. Verified: the files exist."
+            ));
+        } else if summary.is_empty() {
+            summary.push_str("Nothing to change.");
+        }
+        let cost = if self.has("agent:expensive") {
+            50.0
+        } else {
+            0.01
+        };
+        self.finish("success", false, &summary, cost, denials, 2)
+    }
+
+    /// Runs `git status` unless the disallowed tools cover git (as the real CLI's permission check
+    /// would): `(denied, what happened)`.
+    fn try_git(&self) -> (bool, String) {
+        let denied = self
+            .args
+            .disallowed
+            .iter()
+            .any(|t| t == "Bash" || t.starts_with("Bash(git") || t.starts_with("Bash(git:"));
+        if denied {
+            return (
+                true,
+                "git status was denied by --disallowedTools. ".to_string(),
+            );
+        }
+        match std::process::Command::new("git")
+            .args(["status", "--porcelain"])
+            .output()
+        {
+            Ok(out) => (
+                false,
+                format!(
+                    "git status exited with {}: {} ",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout).trim()
+                ),
+            ),
+            Err(e) => (false, format!("git could not run: {e}. ")),
+        }
+    }
+
+    fn finish(
+        &self,
+        subtype: &str,
+        is_error: bool,
+        result: &str,
+        cost: f64,
+        denials: Value,
+        turns: u32,
+    ) -> ExitCode {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let session = format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            std::process::id(),
+            nanos % (1 << 48)
+        );
+        let duration = self.started.elapsed().as_millis() as u64;
+        let mut object = json!({
+            "type": "result",
+            "subtype": subtype,
+            "is_error": is_error,
+            "duration_ms": duration,
+            "duration_api_ms": 0,
+            "num_turns": turns,
+            "session_id": session,
+            "total_cost_usd": cost,
+            "usage": {
+                "input_tokens": 100 * u64::from(turns),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 50,
+                "output_tokens": 20 * u64::from(turns),
+            },
+            "permission_denials": denials,
+            "terminal_reason": if is_error { "error" } else { "completed" },
+            "uuid": session,
+        });
+        if !result.is_empty() {
+            object["result"] = Value::from(result);
+        }
+        if self.args.output_format == "json" {
+            println!("{object}");
+        } else {
+            println!("{result}");
+        }
+        if is_error {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn write_file(name: &str, text: &str) {
+    if let Err(e) = std::fs::write(name, text) {
+        eprintln!("scripted agent: cannot write {name}: {e}");
+    }
+}
+
+fn append_file(name: &str, text: &str) {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(name);
+    if let Err(e) = file.and_then(|mut f| f.write_all(text.as_bytes())) {
+        eprintln!("scripted agent: cannot append to {name}: {e}");
+    }
+}
+
+/// Writes `AGENT_PID` (so a test can watch this process) and sleeps until killed.
+fn hang() -> ! {
+    write_atomically(Path::new("AGENT_PID"), &std::process::id().to_string());
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Starts this binary again as a child that ignores SIGTERM, and waits until it says so by writing
+/// `CHILD_PID`.
+fn start_child_ignoring_sigterm() -> std::io::Result<()> {
+    let exe = std::env::current_exe()?;
+    std::process::Command::new(exe)
+        .args([CHILD_MODE, "CHILD_PID"])
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !Path::new("CHILD_PID").exists() {
+        if Instant::now() > deadline {
+            return Err(std::io::Error::other("the child did not start within 10s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn child_ignoring_sigterm(pid_file: &str) -> ExitCode {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: installing SIG_IGN runs no handler code; nothing else in this process handles signals.
+    if let Err(e) = unsafe { signal(Signal::SIGTERM, SigHandler::SigIgn) } {
+        eprintln!("scripted agent child: cannot ignore SIGTERM: {e}");
+        return ExitCode::from(2);
+    }
+    write_atomically(Path::new(pid_file), &std::process::id().to_string());
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_err()
+    {
+        eprintln!("scripted agent: cannot write {}", path.display());
+    }
+}
