@@ -3,6 +3,7 @@
 mod support;
 
 mod agent;
+mod bench_smoke;
 mod client;
 mod conformance;
 mod cycle;
