@@ -642,6 +642,16 @@ impl Client {
         Ok(all)
     }
 
+    /// `GET /api/v3/work_packages/{id}/relations`: the relations of one work package. The snapshot
+    /// never reads relations per work package; the benchmark's naive strategy does.
+    pub async fn work_package_relations(&self, id: u64) -> Result<Vec<hal::Relation>, ApiError> {
+        Ok(self
+            .get::<Collection<hal::Relation>>(&format!("api/v3/work_packages/{id}/relations"), &[])
+            .await?
+            .embedded
+            .elements)
+    }
+
     /// All `blocks` relations visible to the user (stored canonically: `from` blocks `to`).
     pub async fn blocks_relations(&self) -> Result<Vec<hal::Relation>, ApiError> {
         self.relations(&[Filter::new("type", "=", ["blocks"])])

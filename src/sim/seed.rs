@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::state::{ADMIN_USER, Board, NewWp, POD_FIELD, ProjectDef};
 
 /// A work package to seed, by names.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedWp {
     /// A name other entries of a seed file use to refer to this one (parent, blockers).
@@ -136,7 +136,7 @@ pub fn create(board: &mut Board, seed: &SeedWp) -> Result<u64, String> {
 }
 
 /// A seed file: projects and work packages (in order; parents and blockers before their use).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedFile {
     #[serde(default)]
@@ -144,7 +144,7 @@ pub struct SeedFile {
     pub work_packages: Vec<SeedWp>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeedProject {
     pub identifier: String,

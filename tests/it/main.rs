@@ -3,6 +3,7 @@
 mod support;
 
 mod agent;
+mod bench_smoke;
 mod chaos;
 mod client;
 mod conformance;
