@@ -244,6 +244,7 @@ pub async fn worker<E: Execute>(
         pod.to_string(),
         Policy {
             epic_stale_after: chrono::Duration::hours(2),
+            claim_lease: chrono::Duration::minutes(40),
         },
     ))
 }

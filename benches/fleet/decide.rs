@@ -36,6 +36,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         let snap = Snapshot::new(items.clone(), blocks.clone());
         let policy = Policy {
             epic_stale_after: chrono::Duration::hours(2),
+            claim_lease: chrono::Duration::minutes(40),
         };
         let skip = BTreeSet::new();
         let now = Utc::now();
