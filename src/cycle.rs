@@ -287,11 +287,7 @@ impl<E: Execute> Worker<E> {
                             break;
                         }
                         Err(err) if err.is_conflict() => {
-                            info!(wp, "takeover lost to another writer; skipping it");
-                            report.conflicts += 1;
-                            metrics::counter!("journeyman_conflicts_total").increment(1);
-                            skip.insert(wp);
-                            self.reader.invalidate();
+                            self.lost(&mut report, &mut skip, wp, "takeover");
                         }
                         Err(err) => return Err(err).context(format!("taking over #{wp}")),
                     }
@@ -322,18 +318,14 @@ impl<E: Execute> Worker<E> {
                             Ok(claimed) => {
                                 info!(epic = e, "claimed Epic");
                                 mark_mine(
-                                    &mut snap,
+                                    std::sync::Arc::make_mut(&mut snap),
                                     &claimed,
                                     &self.pod,
                                     self.resolved().catalog.active_status,
                                 );
                             }
                             Err(err) if err.is_conflict() => {
-                                info!(epic = e, "Epic claim lost to another writer; skipping it");
-                                report.conflicts += 1;
-                                metrics::counter!("journeyman_conflicts_total").increment(1);
-                                skip.insert(e);
-                                self.reader.invalidate();
+                                self.lost(&mut report, &mut skip, e, "Epic claim");
                                 continue;
                             }
                             Err(err) => return Err(err).context(format!("claiming Epic #{e}")),
@@ -342,6 +334,13 @@ impl<E: Execute> Worker<E> {
                     match self.claim(&snap, wp).await {
                         Ok(fresh) => {
                             info!(wp, rule = rule_name(rule), "claimed");
+                            if let Some(item) = snap.get(wp) {
+                                // Queue wait: from the work package's last change (when it became
+                                // ready, pinned or unblocked at the latest) to this claim.
+                                let waited = (now - item.updated_at).to_std().unwrap_or_default();
+                                metrics::histogram!("journeyman_queue_wait_seconds")
+                                    .record(waited.as_secs_f64());
+                            }
                             self.reader.invalidate();
                             let outcome = self
                                 .execute(&snap, fresh, Start::Claimed, task_cancel)
@@ -351,11 +350,7 @@ impl<E: Execute> Worker<E> {
                             break;
                         }
                         Err(err) if err.is_conflict() => {
-                            info!(wp, "claim lost to another writer; skipping it");
-                            report.conflicts += 1;
-                            metrics::counter!("journeyman_conflicts_total").increment(1);
-                            skip.insert(wp);
-                            self.reader.invalidate();
+                            self.lost(&mut report, &mut skip, wp, "claim");
                             if let Some(e) = epic
                                 && !self.epic_has_eligible(&snap, e, &skip)
                             {
@@ -376,6 +371,19 @@ impl<E: Execute> Worker<E> {
         metrics::counter!("journeyman_cycles_total").increment(1);
         metrics::gauge!("journeyman_cycle_api_requests").set(report.requests as f64);
         Ok(report)
+    }
+
+    /// A write lost to another writer (409): count it, skip that work package for the rest of the
+    /// cycle, and read the board afresh next cycle. Never retried with a fresh lockVersion.
+    fn lost(&mut self, report: &mut CycleReport, skip: &mut BTreeSet<u64>, id: u64, what: &str) {
+        info!(
+            wp = id,
+            what, "lost to another writer (409); skipping it this cycle"
+        );
+        report.conflicts += 1;
+        metrics::counter!("journeyman_conflicts_total").increment(1);
+        skip.insert(id);
+        self.reader.invalidate();
     }
 
     fn epic_has_eligible(&self, snap: &Snapshot, epic: u64, skip: &BTreeSet<u64>) -> bool {

@@ -60,10 +60,15 @@ fn main() -> ExitCode {
         return journeyman::agent::scripted::main();
     }
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The worker is I/O-bound and runs one task at a time: one thread keeps its memory small (no
+    // per-thread allocator arenas). The board and the demo serve many connections: several threads.
+    let mut builder = match cli.command {
+        Command::Run | Command::Once | Command::Doctor => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Demo { .. } | Command::Board { .. } => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("journeyman: cannot start the async runtime: {e}");

@@ -9,6 +9,7 @@
 //! packages (API-NOTES section 3), so a full refresh also happens every `refresh_every`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -187,7 +188,8 @@ pub struct BoardReader {
     client: Client,
     resolved: Resolved,
     refresh_every: Duration,
-    last: Option<(Snapshot, Signature, Instant)>,
+    /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two.
+    last: Option<(Arc<Snapshot>, Signature, Instant)>,
 }
 
 impl BoardReader {
@@ -241,7 +243,7 @@ impl BoardReader {
 
     /// The current snapshot: reused if the probe shows no change and the refresh interval has not
     /// passed, read in full otherwise.
-    pub async fn snapshot(&mut self) -> Result<(Snapshot, Fetch), ApiError> {
+    pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
         let before = self.client.stats();
         let signature = self.signature().await?;
         if let Some((snap, sig, at)) = &self.last
@@ -256,8 +258,9 @@ impl BoardReader {
                 },
             ));
         }
-        let snapshot = self.full().await?;
+        let snapshot = Arc::new(self.full().await?);
         self.last = Some((snapshot.clone(), signature, Instant::now()));
+        release_freed_memory();
         Ok((
             snapshot,
             Fetch {
@@ -278,14 +281,26 @@ impl BoardReader {
             sort_by: vec![("id".into(), "asc".into())],
             ..WorkPackageQuery::default()
         };
-        let mut items: BTreeMap<u64, Item> = self
-            .client
-            .work_packages(&open)
-            .await?
-            .iter()
-            .filter_map(|w| item(w, pod_field))
-            .map(|i| (i.id, i))
-            .collect();
+        // Page by page: each page's HAL objects are dropped as soon as they are converted, so memory
+        // holds one page of JSON at a time, not the whole board.
+        let mut items: BTreeMap<u64, Item> = BTreeMap::new();
+        let mut offset = 1;
+        loop {
+            let page = self.client.work_packages_page(&open, offset).await?;
+            let got = page.embedded.elements.len() as u64;
+            items.extend(
+                page.embedded
+                    .elements
+                    .iter()
+                    .filter_map(|w| item(w, pod_field))
+                    .map(|i| (i.id, i)),
+            );
+            let page_size = page.page_size.unwrap_or(got).max(1);
+            if got == 0 || got < page_size || offset * page_size >= page.total {
+                break;
+            }
+            offset += 1;
+        }
         // Closed ancestors still matter: a closed Phase gates, a closed Epic is not claimable.
         let missing: BTreeSet<u64> = items
             .values()
@@ -329,4 +344,14 @@ pub fn sanity(resolved: &Resolved) -> anyhow::Result<()> {
         bail!("a ready status is a closed status on the board (JOURNEYMAN_READY_STATUSES)");
     }
     Ok(())
+}
+
+/// A full read parses megabytes of JSON that are freed right after conversion; glibc keeps freed
+/// heap pages by default, so an idle pod would sit at the peak of its last read. Hand them back.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -212,6 +212,10 @@ async fn a_running_worker_serves_probes_and_metrics_and_logs_json() {
         "{text}"
     );
     assert!(sum(&m, "journeyman_task_cost_usd_sum") > 0.0, "{text}");
+    assert!(
+        sum(&m, "journeyman_queue_wait_seconds_count") >= 1.0,
+        "{text}"
+    );
     // Logs are JSON lines with the pod and work package on the task's span.
     let line = pod
         .wait_log("the task's log line", |v| v["message"] == "task finished")
@@ -401,4 +405,58 @@ async fn a_pod_killed_mid_run_restarts_kills_its_orphaned_agent_and_finishes_the
     );
     kill(second.pid(), Signal::SIGTERM).unwrap();
     assert_eq!(second.exit_code(Duration::from_secs(10)).await, 0);
+}
+
+#[tokio::test]
+async fn an_exhausted_hourly_budget_stops_claiming_and_says_so_in_readyz() {
+    let b = board().await;
+    let remote = BareRemote::new();
+    // The scripted agent reports $0.01 per run: the second run exhausts a $0.015 hourly cap.
+    let ids: Vec<u64> = (0..3)
+        .map(|i| b.create(&SeedWp::new("Task", &format!("paid {i}"))))
+        .collect();
+    let mut pod = spawn(
+        &b,
+        &remote,
+        &[
+            ("JOURNEYMAN_HOURLY_BUDGET_USD", "0.015"),
+            ("JOURNEYMAN_TASK_BUDGET_USD", "0.015"),
+        ],
+    );
+    let addr = pod.addr().await;
+    eventually("two tasks done", Duration::from_secs(30), || {
+        (ids.iter()
+            .filter(|w| b.status_of(**w) == "In testing")
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    pod.wait_log("the budget pause", |v| {
+        v["message"] == "spend budget exhausted: not claiming until the window rolls over"
+    })
+    .await;
+    let (code, body) = get(&format!("http://{addr}/readyz")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("budget"), "{body}");
+    let (_, text) = get(&format!("http://{addr}/metrics")).await;
+    let m = parse_metrics(&text);
+    assert_eq!(
+        m.get(r#"journeyman_budget_remaining_usd{window="hourly"}"#)
+            .copied(),
+        Some(0.0),
+        "{text}"
+    );
+    let third = ids
+        .iter()
+        .find(|w| b.status_of(**w) == "New")
+        .copied()
+        .expect("one task left");
+    assert!(
+        b.comments(third).is_empty(),
+        "nothing is said on queued tickets"
+    );
+    assert_eq!(b.pod_of(third), None, "left queued for other pods");
+    kill(pod.pid(), Signal::SIGTERM).unwrap();
+    assert_eq!(pod.exit_code(Duration::from_secs(10)).await, 0);
 }
