@@ -211,7 +211,7 @@ impl<A: Agent> Execute for Executor<A> {
                 return Outcome::Failed { kind, reason: f.reason(), evidence: f.evidence() };
             }
         };
-        record_usage(&report);
+        self.record_usage(&report);
         audit
             .comment(&usage_comment("execution **complete**", &report, started))
             .await;
