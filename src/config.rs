@@ -296,16 +296,16 @@ impl Config {
         }
         let git_token = secret("git_token", raw.git_token, raw.git_token_file)?;
         let git_ssh_key = raw.git_ssh_key.map(PathBuf::from);
-        if let Some(key) = &git_ssh_key {
-            if !key.is_file() {
-                return Err(err(
-                    "git_ssh_key",
-                    format!(
-                        "expected a readable private key file, `{}` is not a file",
-                        key.display()
-                    ),
-                ));
-            }
+        if let Some(key) = &git_ssh_key
+            && !key.is_file()
+        {
+            return Err(err(
+                "git_ssh_key",
+                format!(
+                    "expected a readable private key file, `{}` is not a file",
+                    key.display()
+                ),
+            ));
         }
         let names = BoardNames {
             work_types: name_list(

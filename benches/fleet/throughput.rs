@@ -32,7 +32,8 @@ async fn board_throughput(plan: &Plan, n: usize) -> anyhow::Result<()> {
     let probe_filters = r#"[{"project":{"operator":"=","values":["1"]}}]"#;
     let probe_sort = r#"[["updatedAt","desc"],["id","desc"]]"#;
     let base = board.url().clone();
-    let kinds: Vec<(&str, Box<dyn Fn(u64) -> reqwest::Url + Send + Sync>)> = vec![
+    type UrlFor = Box<dyn Fn(u64) -> reqwest::Url + Send + Sync>;
+    let kinds: Vec<(&str, UrlFor)> = vec![
         (
             "`GET /work_packages/{id}`",
             Box::new({

@@ -106,7 +106,7 @@ enum Field {
     CreatedAt,
     Subject,
     SubjectOrId,
-    CustomField(u64),
+    Custom(u64),
     /// `blocked = [X]`: work packages blocked by X.
     Blocked,
     /// `blocks = [X]`: work packages that block X.
@@ -133,9 +133,7 @@ fn field(name: &str, board: &Board) -> Result<Field, SimError> {
             .or_else(|| other.strip_prefix("cf_"))
             .map(str::parse::<u64>)
         {
-            Some(Ok(id)) if board.custom_fields.iter().any(|c| c.id == id) => {
-                Field::CustomField(id)
-            }
+            Some(Ok(id)) if board.custom_fields.iter().any(|c| c.id == id) => Field::Custom(id),
             _ => {
                 return Err(SimError::invalid_query(format!(
                     "Filters {} filter does not exist.",
@@ -154,7 +152,7 @@ fn allowed_operators(field: &Field) -> &'static [&'static str] {
         Field::UpdatedAt | Field::CreatedAt => &["<>d", ">t-", "<t-", "t-", "=d", "t", "w"],
         Field::Subject => &["~", "!~"],
         Field::SubjectOrId => &["**"],
-        Field::CustomField(_) => &["=", "!", "*", "!*", "~", "!~"],
+        Field::Custom(_) => &["=", "!", "*", "!*", "~", "!~"],
         Field::Blocked | Field::Blocks => &["=", "!"],
     }
 }
@@ -300,7 +298,7 @@ impl Compiled {
                 wp.subject.to_lowercase().contains(&v.to_lowercase())
                     || v.trim_start_matches('#') == wp.id.to_string()
             }),
-            Field::CustomField(id) => {
+            Field::Custom(id) => {
                 let value = wp.custom.get(id).map(String::as_str);
                 match op {
                     "=" => value.is_some_and(|v| self.values.iter().any(|x| x == v)),
@@ -326,10 +324,10 @@ fn in_range(range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>), t: DateTime<U
 
 /// Date filters: `<>d` takes two ISO 8601 values (dates or date-times, either may be empty); the
 /// relative ones take a number of days.
-fn date_range(
-    op: &str,
-    values: &[String],
-) -> Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+/// A date interval; either end may be open.
+type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+fn date_range(op: &str, values: &[String]) -> Option<Span> {
     let now = Utc::now();
     // Checked: a client may send any number of days, and an out-of-range one is a 400, not a panic.
     let ago = |v: &String| {

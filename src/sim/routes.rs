@@ -378,6 +378,10 @@ async fn work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> 
 }
 
 /// Checks Content-Type and parses a single JSON object, as OpenProject does.
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the HTTP answer, returned at once by every caller"
+)]
 fn json_object(
     headers: &HeaderMap,
     body: &Bytes,
@@ -757,7 +761,8 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
     let filters = query::parse_filters(Some(
         params.get("filters").map(String::as_str).unwrap_or("[]"),
     ))?;
-    let mut preds: Vec<Box<dyn Fn(&super::state::Rel) -> bool>> = Vec::new();
+    type Pred = Box<dyn Fn(&super::state::Rel) -> bool>;
+    let mut preds: Vec<Pred> = Vec::new();
     for f in filters {
         let negate = match f.operator.as_str() {
             "=" => false,
@@ -796,7 +801,7 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
                     ));
                 }
                 let values = f.values.clone();
-                Box::new(move |r| values.iter().any(|v| *v == r.type_))
+                Box::new(move |r| values.contains(&r.type_))
             }
             name @ ("id" | "from" | "to" | "involved") => {
                 let ids: Vec<u64> = f

@@ -150,11 +150,10 @@ async fn claim_race_between_two_clients_has_exactly_one_winner() {
     );
     let winners = [&r1, &r2].iter().filter(|r| r.is_ok()).count();
     assert_eq!(winners, 1, "exactly one claim wins: {r1:?} {r2:?}");
-    let winner_pod = if r1.is_ok() { "pod-1" } else { "pod-2" };
-    let loser = if r1.is_ok() {
-        r2.unwrap_err()
-    } else {
-        r1.unwrap_err()
+    let (winner_pod, loser) = match (r1, r2) {
+        (Ok(_), Err(e)) => ("pod-1", e),
+        (Err(e), Ok(_)) => ("pod-2", e),
+        _ => unreachable!("exactly one winner was asserted above"),
     };
     assert!(loser.is_conflict(), "{loser}");
     assert_eq!(loser.identifier.as_deref(), Some("UpdateConflict"));

@@ -381,11 +381,11 @@ fn seed_fleet(b: &journeyman::sim::BoardHandle, pods: usize) -> Fleet {
     for t in 0..60 {
         let id = b.create(&SeedWp::new("Task", &format!("solo {t}")).priority(prios[t % 4]));
         f.work.insert(id);
-        if t % 3 != 0 {
-            if let Some(prev) = previous {
-                b.relate(prev, id, "blocks");
-                f.blocked_by.push((id, prev));
-            }
+        if t % 3 != 0
+            && let Some(prev) = previous
+        {
+            b.relate(prev, id, "blocks");
+            f.blocked_by.push((id, prev));
         }
         previous = Some(id);
     }
@@ -663,7 +663,7 @@ async fn an_environment_failure_releases_without_a_spike_and_pauses_the_pod() {
     assert_eq!(b.status_of(wp), "New", "released");
     assert_eq!(b.pod_of(wp), None);
     assert!(
-        b.board().children.get(&wp).is_none(),
+        !b.board().children.contains_key(&wp),
         "no Spike: not the ticket's fault"
     );
     let last = b.comments(wp).last().unwrap().clone();

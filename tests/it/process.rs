@@ -292,7 +292,7 @@ async fn sigterm_during_a_task_releases_the_claim_after_the_grace_period() {
         "nothing new was claimed after SIGTERM"
     );
     assert!(
-        b.board().children.get(&wp).is_none(),
+        !b.board().children.contains_key(&wp),
         "an interruption is not a failure: no Spike"
     );
     assert_eq!(
@@ -400,7 +400,7 @@ async fn a_pod_killed_mid_run_restarts_kills_its_orphaned_agent_and_finishes_the
         b.comments(wp)
     );
     assert!(
-        b.board().children.get(&wp).is_none(),
+        !b.board().children.contains_key(&wp),
         "no Spike for a crash that was recovered"
     );
     kill(second.pid(), Signal::SIGTERM).unwrap();
