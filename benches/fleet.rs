@@ -23,9 +23,6 @@ mod throughput;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    if std::env::var("JOURNEYMAN_BENCH_CHILD").as_deref() == Ok("idle-worker") {
-        return memory::idle_worker_child();
-    }
     let plan = common::Plan::from_env();
     let started = Instant::now();
     header(&plan);

@@ -250,6 +250,7 @@ impl BoardReader {
             && *sig == signature
             && at.elapsed() < self.refresh_every
         {
+            metrics::counter!("journeyman_snapshot_reads_total", "kind" => "cached").increment(1);
             return Ok((
                 snap.clone(),
                 Fetch {
@@ -259,6 +260,7 @@ impl BoardReader {
             ));
         }
         let snapshot = Arc::new(self.full().await?);
+        metrics::counter!("journeyman_snapshot_reads_total", "kind" => "full").increment(1);
         self.last = Some((snapshot.clone(), signature, Instant::now()));
         release_freed_memory();
         Ok((

@@ -1,27 +1,26 @@
 //! Section 4: resident memory, read from /proc/<pid>/status of child processes this bench starts
-//! and stops: (a) `journeyman board --seed FILE` holding a synthetic board, (b) an idle worker:
-//! `journeyman run` if it is implemented, otherwise this bench binary re-executed as a worker
-//! loop (`JOURNEYMAN_BENCH_CHILD=idle-worker`), labelled as such.
+//! and stops: (a) `journeyman board --seed FILE` holding a synthetic board, (b) an idle
+//! `journeyman run`.
 
 use std::io::Write;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-use tokio_util::sync::CancellationToken;
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use url::Url;
 
-use crate::common::{self, NoopExec, Plan, memory_kib, mib, thousands};
+use crate::common::{self, Plan, memory_kib, mib, thousands};
 
 const BOARD_SIZE: usize = 10_000;
 const TOKEN: &str = "journeyman-bench-token";
 /// Idle cycles the worker runs before its memory is read.
 const IDLE_CYCLES: u64 = 40;
+/// Readings of the idle worker's memory, one per cycle after `IDLE_CYCLES`.
+const SAMPLES: u64 = 20;
 const POLL: Duration = Duration::from_millis(50);
 
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
@@ -111,80 +110,104 @@ async fn stop(child: &mut Child, pid: u32) {
     }
 }
 
-/// (b) An idle worker: a pod with nothing to do, after its first full read and many idle cycles.
+/// (b) An idle `journeyman run`: a pod with nothing to do, read after its first full snapshot and
+/// many idle cycles. Cycles are counted from its own `/metrics`, so the reading is taken after the
+/// same amount of work on every board size, however slow the machine.
 async fn idle_worker(plan: &Plan) -> anyhow::Result<()> {
-    let run_works = journeyman_run_is_implemented().await?;
-    if run_works {
-        println!(
-            "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board), after {IDLE_CYCLES} poll intervals of {} ms.\n",
-            POLL.as_millis()
-        );
-    } else {
-        println!(
-            "(b) `journeyman run` prints \"not implemented\" in this build, so this is **not** `journeyman run`: it is this bench binary re-executed as a child process that only runs `Worker::cycle` in a loop (pod `pod-idle`, no-op executor, multi-thread tokio runtime as in `main.rs`, no HTTP server, no tracing subscriber), read after {IDLE_CYCLES} idle cycles {} ms apart. The board runs in the parent; nothing on it is ready.\n",
-            POLL.as_millis()
-        );
-    }
     println!(
-        "| idle worker on a board of | eligible (last cycle) | requests (last cycle) | VmRSS | VmHWM |"
+        "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board, polling every {} ms, so a full read every tenth cycle), VmRSS read once after each of cycles {IDLE_CYCLES} to {}; eligible, requests and full reads from its own `/metrics`.\n",
+        POLL.as_millis(),
+        IDLE_CYCLES + SAMPLES - 1
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| idle worker on a board of | eligible | requests (last cycle) | full reads | VmRSS median | VmRSS max | VmHWM |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in &plan.idle_sizes {
         let board = common::board(n, true).await?;
-        let mut cmd = if run_works {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_journeyman"));
-            c.arg("run");
-            c
-        } else {
-            let mut c = Command::new(std::env::current_exe()?);
-            c.env("JOURNEYMAN_BENCH_CHILD", "idle-worker");
-            c
-        };
         let workdir = tempfile::tempdir()?;
-        cmd.envs(worker_env(board.url(), board.token()))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_journeyman"))
+            .arg("run")
+            .envs(worker_env(board.url(), board.token()))
             .env("JOURNEYMAN_WORKDIR", workdir.path())
+            .env("JOURNEYMAN_LOG_FORMAT", "json")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().context("starting the idle worker")?;
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting journeyman run")?;
         let pid = child
             .id()
-            .ok_or_else(|| anyhow!("idle worker exited at once"))?;
-        let (eligible, last_requests) = if run_works {
-            tokio::time::sleep(POLL * IDLE_CYCLES as u32).await;
-            ("?".to_string(), "?".to_string())
-        } else {
-            let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-            let mut last = (String::new(), String::new());
-            let mut cycles = 0;
-            while cycles < IDLE_CYCLES {
-                let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-                    .await
-                    .context("idle worker silent for 60 s")??
-                    .ok_or_else(|| anyhow!("idle worker exited"))?;
-                if let Some(rest) = line.strip_prefix("cycle ") {
-                    cycles += 1;
-                    let mut f = rest.split_whitespace();
-                    last = (
-                        f.next().unwrap_or("?").to_string(),
-                        f.next().unwrap_or("?").to_string(),
-                    );
-                }
-            }
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            last
-        };
-        let (rss, hwm) = memory_kib(pid)?;
+            .ok_or_else(|| anyhow!("journeyman run exited at once"))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let metrics = tokio::time::timeout(Duration::from_secs(60), metrics_url(stderr))
+            .await
+            .context("journeyman run did not serve /metrics within 60 s")??;
+        // One reading after each of the last SAMPLES cycles: a reading may fall during a full
+        // read (every tenth cycle), so the median is the idle figure and the maximum is shown.
+        let mut rss = Vec::new();
+        let mut last = (String::new(), String::new(), 0);
+        for cycle in IDLE_CYCLES..IDLE_CYCLES + SAMPLES {
+            last = tokio::time::timeout(Duration::from_secs(120), after_cycles(&metrics, cycle))
+                .await
+                .with_context(|| format!("{cycle} idle cycles took over 120 s"))??;
+            rss.push(memory_kib(pid)?.0);
+        }
+        let (eligible, requests, full_reads) = last;
+        let hwm = memory_kib(pid)?.1;
+        rss.sort_unstable();
         println!(
-            "| {} WPs | {eligible} | {last_requests} | {} | {} |",
+            "| {} WPs | {eligible} | {requests} | {full_reads} | {} | {} | {} |",
             thousands(n as u64),
-            mib(rss),
+            mib(rss[rss.len() / 2]),
+            mib(*rss.last().expect("samples")),
             mib(hwm)
         );
         stop(&mut child, pid).await;
     }
     Ok(())
+}
+
+/// Reads the worker's JSON log until it says where it serves, and keeps draining it afterwards.
+async fn metrics_url(stderr: ChildStderr) -> anyhow::Result<Url> {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Some(line) = lines.next_line().await? {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let addr = v.get("addr").or_else(|| v.pointer("/fields/addr"));
+        if let Some(addr) = addr.and_then(|a| a.as_str()) {
+            let url = Url::parse(&format!("http://{addr}/metrics"))?;
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return Ok(url);
+        }
+    }
+    bail!("journeyman run exited before serving /metrics")
+}
+
+/// Polls `/metrics` until `journeyman_cycles_total` reaches `cycles`; returns the eligible-work
+/// gauge, the last cycle's request count and the number of full reads so far.
+async fn after_cycles(metrics: &Url, cycles: u64) -> anyhow::Result<(String, String, u64)> {
+    let http = reqwest::Client::new();
+    loop {
+        let text = http.get(metrics.clone()).send().await?.text().await?;
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string)
+        };
+        let number = |name: &str| value(name).and_then(|v| v.parse::<f64>().ok());
+        if number("journeyman_cycles_total").is_some_and(|v| v >= cycles as f64) {
+            return Ok((
+                value("journeyman_eligible_work").unwrap_or_else(|| "?".into()),
+                value("journeyman_cycle_api_requests").unwrap_or_else(|| "?".into()),
+                number("journeyman_snapshot_reads_total{kind=\"full\"}").unwrap_or(0.0) as u64,
+            ));
+        }
+        tokio::time::sleep(POLL / 5).await;
+    }
 }
 
 fn worker_env(url: &Url, token: &str) -> Vec<(&'static str, String)> {
@@ -203,59 +226,4 @@ fn worker_env(url: &Url, token: &str) -> Vec<(&'static str, String)> {
         ),
         ("JOURNEYMAN_LISTEN", "127.0.0.1:0".into()),
     ]
-}
-
-/// Runs `journeyman run` against an empty board for a moment: `false` if it says "not implemented".
-async fn journeyman_run_is_implemented() -> anyhow::Result<bool> {
-    let board = common::board(0, true).await?;
-    let workdir = tempfile::tempdir()?;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_journeyman"))
-        .arg("run")
-        .envs(worker_env(board.url(), board.token()))
-        .env("JOURNEYMAN_WORKDIR", workdir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting journeyman run")?;
-    let pid = child.id().unwrap_or(0);
-    let mut stderr = BufReader::new(child.stderr.take().context("stderr")?).lines();
-    let said_not_implemented = async {
-        while let Ok(Some(line)) = stderr.next_line().await {
-            if line.contains("not implemented") {
-                return true;
-            }
-        }
-        false
-    };
-    match tokio::time::timeout(Duration::from_secs(3), said_not_implemented).await {
-        Ok(true) => {
-            let _ = child.wait().await;
-            Ok(false)
-        }
-        Ok(false) => Ok(false), // exited without saying: not a usable worker either
-        Err(_) => {
-            stop(&mut child, pid).await;
-            Ok(true) // still running after 3 s: a real worker loop
-        }
-    }
-}
-
-/// The child side of (b): a worker loop and nothing else. Prints one line per cycle.
-pub fn idle_worker_child() -> anyhow::Result<()> {
-    let url = Url::parse(&std::env::var("JOURNEYMAN_OPENPROJECT_URL")?)?;
-    let token = std::env::var("JOURNEYMAN_OPENPROJECT_TOKEN")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let mut w = journeyman::bench::worker(&url, &token, "pod-idle", Arc::new(NoopExec)).await?;
-        let never = CancellationToken::new();
-        loop {
-            let r = w.cycle(&never, &never).await?;
-            println!("cycle {} {}", r.eligible, r.requests);
-            tokio::time::sleep(POLL).await;
-        }
-    })
 }

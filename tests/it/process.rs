@@ -189,6 +189,10 @@ async fn a_running_worker_serves_probes_and_metrics_and_logs_json() {
         "{text}"
     );
     assert!(sum(&m, "journeyman_cycles_total") >= 1.0, "{text}");
+    assert!(
+        sum(&m, r#"journeyman_snapshot_reads_total{kind="full"}"#) >= 1.0,
+        "{text}"
+    );
     assert!(sum(&m, "journeyman_api_requests_total{") >= 3.0, "{text}");
     assert!(
         m.keys()
