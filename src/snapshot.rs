@@ -7,6 +7,11 @@
 //! the most recently updated work package and the total (`sortBy updatedAt desc, pageSize 1`). If
 //! that signature is unchanged, the previous snapshot is reused. Relation changes do not touch work
 //! packages (API-NOTES section 3), so a full refresh also happens every `refresh_every`.
+//!
+//! One work package too large to read (a pasted 50 MB log) must not stall the fleet: a page that
+//! exceeds the client's body limit is read again in smaller pages, down to single work packages,
+//! and a work package too large on its own is left out (with everything under it) and named in a
+//! warning until it shrinks. A probe that is too large forces a full read instead of a stall.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -18,7 +23,9 @@ use tokio::time::Instant;
 
 use crate::board::{Catalog, Item, Snapshot};
 use crate::config::{Config, RepoMapping};
-use crate::openproject::{ApiError, Client, Filter, StatsSnapshot, WorkPackageQuery, hal};
+use crate::openproject::{
+    ApiError, Client, ErrorKind, Filter, StatsSnapshot, WorkPackageQuery, hal,
+};
 
 /// Everything resolved from the board at start-up.
 #[derive(Debug, Clone)]
@@ -188,8 +195,9 @@ pub struct BoardReader {
     client: Client,
     resolved: Resolved,
     refresh_every: Duration,
-    /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two.
-    last: Option<(Arc<Snapshot>, Signature, Instant)>,
+    /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two. The
+    /// signature is `None` when the probe itself was too large to read: the next cycle reads in full.
+    last: Option<(Arc<Snapshot>, Option<Signature>, Instant)>,
 }
 
 impl BoardReader {
@@ -245,9 +253,16 @@ impl BoardReader {
     /// passed, read in full otherwise.
     pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
         let before = self.client.stats();
-        let signature = self.signature().await?;
-        if let Some((snap, sig, at)) = &self.last
-            && *sig == signature
+        let signature = match self.signature().await {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == ErrorKind::TooLarge => {
+                tracing::warn!(error = %e, "the most recently updated work package is too large to read: reading the board in full");
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some((snap, Some(sig), at)) = &self.last
+            && signature.as_ref() == Some(sig)
             && at.elapsed() < self.refresh_every
         {
             metrics::counter!("journeyman_snapshot_reads_total", "kind" => "cached").increment(1);
@@ -272,6 +287,57 @@ impl BoardReader {
         ))
     }
 
+    /// Reads positions `[start, start + len)` of the open list (`start` a multiple of `len`). A page
+    /// too large to read is read again as smaller pages; a single work package too large to read is
+    /// recorded in `out.too_large` and left out.
+    async fn read_range(
+        &self,
+        open: &WorkPackageQuery,
+        start: u64,
+        len: u64,
+        out: &mut OpenList,
+    ) -> Result<(), ApiError> {
+        let pod_field = &self.resolved.pod_field;
+        let mut ranges = vec![(start, len)];
+        while let Some((start, len)) = ranges.pop() {
+            if start >= out.end() {
+                continue;
+            }
+            let q = WorkPackageQuery {
+                page_size: Some(u32::try_from(len).unwrap_or(u32::MAX)),
+                ..open.clone()
+            };
+            match self.client.work_packages_page(&q, start / len + 1).await {
+                Ok(page) => {
+                    let got = page.embedded.elements.len() as u64;
+                    out.items.extend(
+                        page.embedded
+                            .elements
+                            .iter()
+                            .filter_map(|w| item(w, pod_field))
+                            .map(|i| (i.id, i)),
+                    );
+                    // A short page ends the list; so does `total` (the board may change between
+                    // pages, so never trust `total` alone to go on).
+                    let end = if got < len { start + got } else { page.total };
+                    out.total = Some(end.max(start + got));
+                }
+                Err(e) if e.kind() == ErrorKind::TooLarge && len > 1 => {
+                    let smaller = smaller_page(len);
+                    // Pushed last-first, so the positions are read in order.
+                    ranges.extend(
+                        (0..len / smaller)
+                            .rev()
+                            .map(|i| (start + i * smaller, smaller)),
+                    );
+                }
+                Err(e) if e.kind() == ErrorKind::TooLarge => out.too_large.push(start),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// A full read (no probe, no cache).
     pub async fn full(&self) -> Result<Snapshot, ApiError> {
         let pod_field = &self.resolved.pod_field;
@@ -285,41 +351,79 @@ impl BoardReader {
         };
         // Page by page: each page's HAL objects are dropped as soon as they are converted, so memory
         // holds one page of JSON at a time, not the whole board.
-        let mut items: BTreeMap<u64, Item> = BTreeMap::new();
-        let mut offset = 1;
-        loop {
-            let page = self.client.work_packages_page(&open, offset).await?;
-            let got = page.embedded.elements.len() as u64;
-            items.extend(
-                page.embedded
-                    .elements
-                    .iter()
-                    .filter_map(|w| item(w, pod_field))
-                    .map(|i| (i.id, i)),
-            );
-            let page_size = page.page_size.unwrap_or(got).max(1);
-            if got == 0 || got < page_size || offset * page_size >= page.total {
-                break;
-            }
-            offset += 1;
+        let mut open_list = OpenList::default();
+        let page_size = u64::from(self.client.page_size()).max(1);
+        let mut start = 0;
+        while start < open_list.end() {
+            self.read_range(&open, start, page_size, &mut open_list)
+                .await?;
+            start += page_size;
         }
+        let OpenList {
+            mut items,
+            too_large,
+            ..
+        } = open_list;
+        let too_large = if too_large.is_empty() {
+            Vec::new()
+        } else {
+            let ids: Vec<u64> = items.keys().copied().collect();
+            too_large_between(&too_large, &ids)
+        };
         // Closed ancestors still matter: a closed Phase gates, a closed Epic is not claimable.
         let missing: BTreeSet<u64> = items
             .values()
             .flat_map(|i| i.ancestors.iter().copied())
             .filter(|a| !items.contains_key(a))
             .collect();
+        let mut unreadable = BTreeSet::new();
         if !missing.is_empty() {
             let q = WorkPackageQuery {
                 filters: vec![Filter::new("id", "=", &missing)],
                 ..WorkPackageQuery::default()
             };
-            for w in self.client.work_packages(&q).await? {
-                if let Some(i) = item(&w, pod_field) {
-                    items.insert(i.id, i);
+            match self.client.work_packages(&q).await {
+                Ok(found) => items.extend(
+                    found
+                        .iter()
+                        .filter_map(|w| item(w, pod_field))
+                        .map(|i| (i.id, i)),
+                ),
+                // One of them is too large (an open one left out above, or a closed one): read them
+                // one by one to learn which, and leave out everything under it.
+                Err(e) if e.kind() == ErrorKind::TooLarge => {
+                    for &id in &missing {
+                        match self.client.work_package(id).await {
+                            Ok(w) => items.extend(item(&w, pod_field).map(|i| (i.id, i))),
+                            Err(e) if e.kind() == ErrorKind::TooLarge => {
+                                unreadable.insert(id);
+                            }
+                            Err(e) if e.kind() == ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
                 }
+                Err(e) => return Err(e),
             }
         }
+        if !too_large.is_empty() || !unreadable.is_empty() {
+            let below: Vec<u64> = items
+                .values()
+                .filter(|i| i.ancestors.iter().any(|a| unreadable.contains(a)))
+                .map(|i| i.id)
+                .collect();
+            for id in &below {
+                items.remove(id);
+            }
+            tracing::warn!(
+                open_too_large = ?too_large,
+                ancestors_too_large = ?unreadable,
+                left_out_below_them = below.len(),
+                limit_bytes = self.client.max_body_bytes(),
+                "work packages too large to read are left out of the board until they shrink"
+            );
+        }
+        metrics::gauge!("journeyman_work_packages_too_large").set(too_large.len() as f64);
         let blocks: Vec<(u64, u64)> = self
             .client
             .blocks_relations()
@@ -329,6 +433,50 @@ impl BoardReader {
             .collect();
         Ok(Snapshot::new(items.into_values(), blocks))
     }
+}
+
+/// What a full read of the open list has gathered so far.
+#[derive(Default)]
+struct OpenList {
+    items: BTreeMap<u64, Item>,
+    /// Positions (0-based, in id order) of work packages too large to read even on their own.
+    too_large: Vec<u64>,
+    /// The list's length once a short page or a `total` has shown it.
+    total: Option<u64>,
+}
+
+impl OpenList {
+    fn end(&self) -> u64 {
+        self.total.unwrap_or(u64::MAX)
+    }
+}
+
+/// The next smaller page size for a page that was too large: a divisor of `len` (so the smaller
+/// pages tile the same positions), about an eighth of it, at least 1.
+fn smaller_page(len: u64) -> u64 {
+    (1..=(len / 8).max(1))
+        .rev()
+        .find(|d| len.is_multiple_of(*d))
+        .unwrap_or(1)
+}
+
+/// For each left-out position, the ids read on either side of it: where a human finds the ticket.
+fn too_large_between(positions: &[u64], ids: &[u64]) -> Vec<String> {
+    positions
+        .iter()
+        .enumerate()
+        .map(|(skipped_before, &p)| {
+            let at = (p as usize).saturating_sub(skipped_before).min(ids.len());
+            let after = at.checked_sub(1).map(|i| format!("#{}", ids[i]));
+            let before = ids.get(at).map(|id| format!("#{id}"));
+            match (after, before) {
+                (Some(a), Some(b)) => format!("between {a} and {b}"),
+                (Some(a), None) => format!("after {a}"),
+                (None, Some(b)) => format!("before {b}"),
+                (None, None) => "the only one".to_string(),
+            }
+        })
+        .collect()
 }
 
 /// Checks a resolved configuration for contradictions the board reveals (used by `doctor` too).
@@ -355,5 +503,38 @@ fn release_freed_memory() {
     // SAFETY: malloc_trim only releases free heap memory; it has no preconditions.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smaller_pages_tile_the_page_and_shrink_fast() {
+        // The client's page of 1000 goes 1000 -> 125 -> 5 -> 1: 8 + 25 + 5 requests per work
+        // package too large to read, instead of 1000.
+        assert_eq!(smaller_page(1000), 125);
+        assert_eq!(smaller_page(125), 5);
+        assert_eq!(smaller_page(5), 1);
+        assert_eq!(smaller_page(16), 2);
+        for len in 2..=1000 {
+            let s = smaller_page(len);
+            assert!(s < len && len % s == 0, "{len} -> {s}");
+        }
+    }
+
+    #[test]
+    fn a_left_out_position_is_named_by_the_ids_around_it() {
+        let ids = [10, 11, 13, 14];
+        assert_eq!(too_large_between(&[2], &ids), ["between #11 and #13"]);
+        assert_eq!(too_large_between(&[0], &ids), ["before #10"]);
+        assert_eq!(too_large_between(&[4], &ids), ["after #14"]);
+        // Two left out in a row: both between the same neighbours.
+        assert_eq!(
+            too_large_between(&[2, 3], &ids),
+            ["between #11 and #13", "between #11 and #13"]
+        );
+        assert_eq!(too_large_between(&[0], &[]), ["the only one"]);
     }
 }

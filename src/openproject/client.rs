@@ -244,6 +244,16 @@ impl Client {
         &self.base
     }
 
+    /// The largest answer this client reads.
+    pub fn max_body_bytes(&self) -> usize {
+        self.opts.max_body_bytes
+    }
+
+    /// The page size list requests use unless a query sets its own.
+    pub fn page_size(&self) -> u32 {
+        self.opts.page_size
+    }
+
     pub fn stats(&self) -> StatsSnapshot {
         StatsSnapshot {
             requests: self.stats.requests.load(Ordering::Relaxed),
@@ -364,7 +374,7 @@ impl Client {
         if let Some(len) = resp.content_length()
             && len as usize > self.opts.max_body_bytes
         {
-            return Err(Attempt::decode(
+            return Err(Attempt::too_large(
                 method,
                 path,
                 format!(
@@ -378,7 +388,7 @@ impl Client {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if bytes.len() + chunk.len() > self.opts.max_body_bytes {
-                        return Err(Attempt::decode(
+                        return Err(Attempt::too_large(
                             method,
                             path,
                             format!(
@@ -689,10 +699,10 @@ struct Attempt {
 }
 
 impl Attempt {
-    fn decode(method: &Method, path: &str, message: String) -> Attempt {
+    fn too_large(method: &Method, path: &str, message: String) -> Attempt {
         Attempt {
             err: ApiError {
-                kind: ErrorKind::Decode,
+                kind: ErrorKind::TooLarge,
                 method: method.to_string(),
                 path: path.to_string(),
                 status: None,

@@ -27,8 +27,10 @@ pub enum ErrorKind {
     Server,
     /// Connection refused or dropped, or the request timed out, after the retries allowed.
     Transport,
-    /// The server answered 2xx with a body we cannot read (malformed JSON, wrong shape, too large).
+    /// The server answered 2xx with a body we cannot read (malformed JSON, wrong shape).
     Decode,
+    /// The answer is larger than the client's `max_body_bytes`: read no further, never retried.
+    TooLarge,
     /// Any other status.
     Other,
 }

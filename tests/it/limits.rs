@@ -1,4 +1,4 @@
-//! Bounded sizes: a huge answer from the board is a clear `Decode` error naming the endpoint, read
+//! Bounded sizes: a huge answer from the board is a clear `TooLarge` error naming the endpoint, read
 //! no further than the client's `max_body_bytes`, never an out-of-memory.
 
 use std::time::Duration;
@@ -23,14 +23,14 @@ fn limited(max_body_bytes: usize) -> ClientOptions {
 }
 
 #[tokio::test]
-async fn a_50_mb_description_is_a_decode_error_naming_the_endpoint() {
+async fn a_50_mb_description_is_a_too_large_error_naming_the_endpoint() {
     let b = board().await;
     let small = b.create(&SeedWp::new("Task", "small"));
     let big = b.create(&SeedWp::new("Task", "big").description(&"x".repeat(50 * MB)));
     let c = client_with(&b, limited(MB));
     let before = c.stats();
     let e = c.work_package(big).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
     assert!(!e.kind().is_transient(), "retrying cannot help");
     let shown = e.to_string();
     assert!(
@@ -50,29 +50,77 @@ async fn a_50_mb_description_is_a_decode_error_naming_the_endpoint() {
     // The client is still usable, and the default limit (32 MB) refuses the page as well.
     assert_eq!(c.work_package(small).await.unwrap().subject, "small");
     let e = client(&b).work_package(big).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
 }
 
 #[tokio::test]
-async fn a_too_large_page_fails_the_snapshot_with_a_clear_error_until_it_shrinks() {
+async fn a_work_package_too_large_to_read_is_left_out_and_the_rest_of_the_board_is_read() {
     let b = board().await;
-    b.create(&SeedWp::new("Task", "small"));
-    let big = b.create(&SeedWp::new("Task", "big").description(&"x".repeat(50 * MB)));
-    let c = client_with(&b, limited(MB));
+    let mut small = Vec::new();
+    for i in 0..20 {
+        small.push(b.create(&SeedWp::new("Task", &format!("before {i}"))));
+    }
+    // An Epic with a pasted 2 MB log, against a 1 MB limit, with a child; created after the first
+    // twenty, so it sits in the middle of the second page of sixteen.
+    let big = b.create(&SeedWp::new("Epic", "big").description(&"x".repeat(2 * MB)));
+    let child = b.create(&SeedWp::new("Task", "under the big Epic").parent(big));
+    for i in 0..20 {
+        small.push(b.create(&SeedWp::new("Task", &format!("after {i}"))));
+    }
+    let c = client_with(
+        &b,
+        ClientOptions {
+            page_size: 16,
+            ..limited(MB)
+        },
+    );
     let resolved = resolve(&c, &pods::config(&b, "pod-1")).await.unwrap();
     let mut reader = BoardReader::new(c, resolved, Duration::from_secs(60));
-    let e = reader.snapshot().await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
-    let shown = e.to_string();
-    assert!(shown.starts_with("GET /api/v3/work_packages"), "{shown}");
+
+    let (snap, fetch) = reader.snapshot().await.unwrap();
+    assert!(fetch.full);
+    for id in &small {
+        assert!(snap.items.contains_key(id), "#{id} is on the snapshot");
+    }
+    assert!(!snap.items.contains_key(&big), "too large to read");
     assert!(
-        shown.contains("exceeds the limit of 1048576 bytes"),
-        "{shown}"
+        !snap.items.contains_key(&child),
+        "nothing under a work package the pod cannot see (its Epic might be owned)"
     );
-    // Not sticky: once a human trims the description, the next read sees the whole board.
+    assert_eq!(snap.items.len(), small.len());
+    // The page holding it is read again in pages of 2, then 1: a bounded number of requests, not
+    // one per work package (probe, 3 pages, 8 + 2 smaller ones, ancestors in bulk and then one by
+    // one, relations).
+    assert!(
+        fetch.cost.requests <= 20,
+        "{} requests",
+        fetch.cost.requests
+    );
+
+    // Someone edits it again: now it is the most recently updated, so the probe cannot read it
+    // either. Every cycle reads in full (degraded, but working) instead of failing.
+    {
+        let mut board = b.board();
+        let wp = board.wps.get_mut(&big).unwrap();
+        wp.updated_at = chrono::Utc::now() + chrono::Duration::seconds(1);
+        wp.lock_version += 1;
+    }
+    let (snap, again) = reader.snapshot().await.unwrap();
+    assert!(again.full);
+    assert_eq!(snap.items.len(), small.len());
+    let (snap, again) = reader.snapshot().await.unwrap();
+    assert!(again.full);
+    assert_eq!(snap.items.len(), small.len());
+
+    // Not sticky: once a human trims the description, the whole board is back and idle cycles are
+    // one probe again.
     b.board().wps.get_mut(&big).unwrap().description = "trimmed".into();
     let (snap, _) = reader.snapshot().await.unwrap();
-    assert_eq!(snap.items.len(), 2);
+    assert!(snap.items.contains_key(&big) && snap.items.contains_key(&child));
+    assert_eq!(snap.items.len(), small.len() + 2);
+    let (_, idle) = reader.snapshot().await.unwrap();
+    assert!(!idle.full);
+    assert_eq!(idle.cost.requests, 1);
 }
 
 /// A server that answers one request with an endless chunked body; returns how many bytes it
@@ -114,7 +162,7 @@ async fn an_endless_chunked_body_is_cut_at_the_limit() {
     )
     .unwrap();
     let e = c.work_package(1).await.unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Decode, "{e}");
+    assert_eq!(e.kind(), ErrorKind::TooLarge, "{e}");
     assert!(
         e.to_string().starts_with(
             "GET /api/v3/work_packages/1: response exceeds the limit of 1048576 bytes"
