@@ -3,21 +3,22 @@
 //! See ARCHITECTURE.md for the map of modules and how data flows between them.
 
 pub mod agent;
-pub mod bench;
 pub mod board;
 pub mod budget;
 pub mod config;
 pub mod cycle;
-pub mod demo;
 pub mod doctor;
 pub mod execute;
 pub mod http;
 pub mod openproject;
 pub mod run;
-pub mod sim;
 pub mod snapshot;
 pub mod telemetry;
 pub mod workspace;
+
+// The stand-ins and tools around the worker: the bundled board, the demo, the bench support and the
+// scripted agent. Nothing in the worker's own modules above depends on them.
+pub mod harness;
 
 /// Proptest settings of the fuzz tests (`mod fuzz` in a module, and `tests/it/fuzz.rs`): `cases` by
 /// default, sized so the whole suite stays fast in CI; `PROPTEST_CASES=N` runs longer

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use journeyman::config::{Config, LogFormat};
-use journeyman::sim;
+use journeyman::harness::sim;
 
 /// A stateless worker that turns an OpenProject board into a team of coding agents.
 ///
@@ -56,8 +56,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    if journeyman::agent::scripted::invoked() {
-        return journeyman::agent::scripted::main();
+    if journeyman::harness::scripted_agent::invoked() {
+        return journeyman::harness::scripted_agent::main();
     }
     let cli = Cli::parse();
     // The worker is I/O-bound and runs one task at a time: one thread keeps its memory small (no
@@ -105,9 +105,12 @@ fn main() -> ExitCode {
                 }
             }
             Command::Demo { keep, pods } => {
-                journeyman::demo::run(journeyman::demo::DemoOptions { keep, pods })
-                    .await
-                    .map(|()| ExitCode::SUCCESS)
+                journeyman::harness::demo::run(journeyman::harness::demo::DemoOptions {
+                    keep,
+                    pods,
+                })
+                .await
+                .map(|()| ExitCode::SUCCESS)
             }
             Command::Board {
                 listen,

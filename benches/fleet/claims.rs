@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use journeyman::sim::seed::SeedWp;
-use journeyman::sim::{AGENT_USER, BoardHandle, JournalAction};
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::{AGENT_USER, BoardHandle, JournalAction};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio_util::sync::CancellationToken;
@@ -54,7 +54,7 @@ async fn fleet(plan: &Plan, pods: usize) -> anyhow::Result<()> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(pods);
     let mut tasks = Vec::new();
     for p in 0..pods {
-        let mut w = journeyman::bench::worker(
+        let mut w = journeyman::harness::bench::worker(
             board.url(),
             board.token(),
             &format!("fleet-{p}"),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use journeyman::cycle::{Audit, Execute, Outcome, Task};
-use journeyman::sim::{self, BoardHandle, BoardOptions};
+use journeyman::harness::sim::{self, BoardHandle, BoardOptions};
 use tokio_util::sync::CancellationToken;
 
 /// How much to measure: the full run, or `JOURNEYMAN_BENCH_QUICK=1` for a smoke run.
@@ -67,16 +67,16 @@ impl Plan {
 }
 
 /// A bundled board on loopback holding the synthetic board of `n` work packages; with `hold`,
-/// nothing on it is ready (see [`journeyman::bench::hold_ready_work`]).
+/// nothing on it is ready (see [`journeyman::harness::bench::hold_ready_work`]).
 pub async fn board(n: usize, hold: bool) -> anyhow::Result<BoardHandle> {
     let handle = sim::start(BoardOptions::default()).await?;
     {
         let mut b = handle.board();
-        journeyman::bench::synthetic_board(n, 42)
+        journeyman::harness::bench::synthetic_board(n, 42)
             .apply(&mut b)
             .map_err(|e| anyhow!("seeding the synthetic board: {e}"))?;
         if hold {
-            journeyman::bench::hold_ready_work(&mut b);
+            journeyman::harness::bench::hold_ready_work(&mut b);
         }
     }
     Ok(handle)

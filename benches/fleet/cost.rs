@@ -27,7 +27,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             .project_by_key("demo")
             .map(|p| p.id)
             .ok_or_else(|| anyhow::anyhow!("no demo project"))?;
-        let mut reader = journeyman::bench::reader(board.url(), board.token(), "pod-bench").await?;
+        let mut reader =
+            journeyman::harness::bench::reader(board.url(), board.token(), "pod-bench").await?;
         let t = Instant::now();
         let (_, full) = reader.snapshot().await?;
         let full_time = t.elapsed();
@@ -49,7 +50,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
         let client = reader.client().clone();
         let before = client.stats();
         let t = Instant::now();
-        let open = journeyman::bench::naive_read(&client, project).await?;
+        let open = journeyman::harness::bench::naive_read(&client, project).await?;
         let naive_time = t.elapsed();
         let naive = client.stats() - before;
         let cell = |s: StatsSnapshot, d: Duration| {

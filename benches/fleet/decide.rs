@@ -10,7 +10,7 @@ use anyhow::anyhow;
 use chrono::Utc;
 use journeyman::board::{Action, Catalog, Item, Policy, Snapshot, decide, eligible_count};
 use journeyman::config::BoardNames;
-use journeyman::sim::{Board, POD_FIELD};
+use journeyman::harness::sim::{Board, POD_FIELD};
 
 use crate::common::{Plan, ms, percentile, thousands};
 
@@ -28,7 +28,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
     println!("|---:|---:|---:|---|---:|---:|---:|---:|---:|");
     for &(n, runs) in &plan.decide_runs {
         let mut board = Board::seeded("Phase");
-        journeyman::bench::synthetic_board(n, 42)
+        journeyman::harness::bench::synthetic_board(n, 42)
             .apply(&mut board)
             .map_err(|e| anyhow!("seeding: {e}"))?;
         let catalog = catalog(&board)?;

@@ -35,7 +35,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
 async fn board_process() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("board.json");
-    let seed = journeyman::bench::synthetic_board(BOARD_SIZE, 42);
+    let seed = journeyman::harness::bench::synthetic_board(BOARD_SIZE, 42);
     std::fs::File::create(&path)?.write_all(&serde_json::to_vec(&seed)?)?;
     let seed_size = std::fs::metadata(&path)?.len();
     println!(
@@ -72,7 +72,7 @@ async fn board_process() -> anyhow::Result<()> {
         let (rss, hwm) = memory_kib(pid)?;
         println!("| {label} | {} | {} |", mib(rss), mib(hwm));
         if seeded {
-            let mut reader = journeyman::bench::reader(&url, TOKEN, "pod-bench").await?;
+            let mut reader = journeyman::harness::bench::reader(&url, TOKEN, "pod-bench").await?;
             let (snap, _) = reader.snapshot().await?;
             let (rss, hwm) = memory_kib(pid)?;
             println!(

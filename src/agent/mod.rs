@@ -30,7 +30,6 @@ pub mod leftovers;
 pub mod process;
 pub mod prompt;
 pub mod result;
-pub mod scripted;
 
 pub use claude::ClaudeCli;
 pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, Exit, tail_lines};

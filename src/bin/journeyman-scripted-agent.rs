@@ -1,5 +1,5 @@
-//! The scripted stand-in for the `claude` CLI as its own binary (see `journeyman::agent::scripted`).
+//! The scripted stand-in for the `claude` CLI as its own binary (see `journeyman::harness::scripted_agent`).
 
 fn main() -> std::process::ExitCode {
-    journeyman::agent::scripted::main()
+    journeyman::harness::scripted_agent::main()
 }

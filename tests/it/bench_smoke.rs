@@ -2,7 +2,7 @@
 //! synthetic board, reading every work package and its relations one by one costs many times the
 //! requests of a full snapshot, and an idle cycle costs one.
 
-use journeyman::bench;
+use journeyman::harness::bench;
 
 use crate::support::board;
 

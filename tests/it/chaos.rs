@@ -11,8 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use journeyman::sim::seed::SeedWp;
-use journeyman::sim::{AGENT_USER, FaultConfig, JournalAction, POD_FIELD};
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::{AGENT_USER, FaultConfig, JournalAction, POD_FIELD};
 use nix::sys::signal::{Signal, kill};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -91,7 +91,7 @@ async fn chaos_every_work_package_is_done_or_escalated_exactly_once() {
 
     // A reviewer closes finished work so blocked work can proceed; pods are killed at random.
     // Settled: every work package is closed, or waits behind an open Spike or an open blocker.
-    let settled = |b: &journeyman::sim::BoardHandle| {
+    let settled = |b: &journeyman::harness::sim::BoardHandle| {
         work.iter().all(|w| {
             let s = b.status_of(*w);
             s == "Closed" || (s == "New" && (has_open_spike(b, *w) || has_open_blocker(b, *w)))
@@ -226,7 +226,7 @@ async fn chaos_every_work_package_is_done_or_escalated_exactly_once() {
     );
 }
 
-fn spikes(b: &journeyman::sim::BoardHandle, wp: u64) -> Vec<u64> {
+fn spikes(b: &journeyman::harness::sim::BoardHandle, wp: u64) -> Vec<u64> {
     let board = b.board();
     let spike = board.type_named("Spike").unwrap().id;
     board
@@ -239,13 +239,13 @@ fn spikes(b: &journeyman::sim::BoardHandle, wp: u64) -> Vec<u64> {
         .collect()
 }
 
-fn has_open_spike(b: &journeyman::sim::BoardHandle, wp: u64) -> bool {
+fn has_open_spike(b: &journeyman::harness::sim::BoardHandle, wp: u64) -> bool {
     spikes(b, wp)
         .into_iter()
         .any(|s| !matches!(b.status_of(s).as_str(), "Closed" | "Rejected"))
 }
 
-fn has_open_blocker(b: &journeyman::sim::BoardHandle, wp: u64) -> bool {
+fn has_open_blocker(b: &journeyman::harness::sim::BoardHandle, wp: u64) -> bool {
     let board = b.board();
     board
         .relations
@@ -253,7 +253,7 @@ fn has_open_blocker(b: &journeyman::sim::BoardHandle, wp: u64) -> bool {
         .any(|r| r.type_ == "blocks" && r.to == wp && !board.is_closed(&board.wps[&r.from]))
 }
 
-fn describe(b: &journeyman::sim::BoardHandle, work: &BTreeSet<u64>) -> String {
+fn describe(b: &journeyman::harness::sim::BoardHandle, work: &BTreeSet<u64>) -> String {
     work.iter()
         .filter(|w| b.status_of(**w) != "Closed")
         .map(|w| {

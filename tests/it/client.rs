@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::{Fault, FaultRule, POD_FIELD};
 use journeyman::openproject::{
     ErrorKind, Filter, NewWorkPackage, WorkPackagePatch, WorkPackageQuery,
 };
-use journeyman::sim::seed::SeedWp;
-use journeyman::sim::{Fault, FaultRule, POD_FIELD};
 
 use crate::support::{board, client, client_with, fast_options};
 

@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use journeyman::sim::BoardHandle;
-use journeyman::sim::seed::SeedWp;
-use journeyman::sim::state::ADMIN_USER;
+use journeyman::harness::sim::BoardHandle;
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::state::ADMIN_USER;
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 

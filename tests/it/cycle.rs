@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use journeyman::cycle::{CycleReport, Outcome};
-use journeyman::sim::seed::SeedWp;
-use journeyman::sim::{AGENT_USER, Fault, FaultRule, JournalAction};
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::{AGENT_USER, Fault, FaultRule, JournalAction};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::board;
@@ -170,7 +170,7 @@ async fn an_idle_cycle_on_an_unchanged_board_costs_one_request() {
     assert!(busy.worked.is_some());
 }
 
-fn edit_before_patch(b: &journeyman::sim::BoardHandle, wp: u64) {
+fn edit_before_patch(b: &journeyman::harness::sim::BoardHandle, wp: u64) {
     b.inject(FaultRule {
         method: Some("PATCH".into()),
         path_contains: Some(format!("/work_packages/{wp}")),
@@ -338,7 +338,7 @@ struct Fleet {
     work: BTreeSet<u64>,
 }
 
-fn seed_fleet(b: &journeyman::sim::BoardHandle, pods: usize) -> Fleet {
+fn seed_fleet(b: &journeyman::harness::sim::BoardHandle, pods: usize) -> Fleet {
     let mut f = Fleet {
         epics: BTreeMap::new(),
         phase_children: vec![],
@@ -579,7 +579,7 @@ async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets
     )
     .await;
     let mut w = w.with_max_attempts(2);
-    let close_spikes = |b: &journeyman::sim::BoardHandle| {
+    let close_spikes = |b: &journeyman::harness::sim::BoardHandle| {
         let open: Vec<u64> = b
             .board()
             .children

@@ -1,7 +1,7 @@
 //! `journeyman doctor` as a real process against the bundled board and a real git remote, with a
 //! good set-up and with each kind of broken one.
 
-use journeyman::sim::{self, BoardHandle, BoardOptions};
+use journeyman::harness::sim::{self, BoardHandle, BoardOptions};
 
 use crate::support::git::BareRemote;
 

@@ -12,8 +12,8 @@ use journeyman::agent::claude::EnvSource;
 use journeyman::config::Config;
 use journeyman::cycle::{CycleReport, FailureKind, Outcome, Worker};
 use journeyman::execute::Executor;
-use journeyman::sim::BoardHandle;
-use journeyman::sim::seed::SeedWp;
+use journeyman::harness::sim::BoardHandle;
+use journeyman::harness::sim::seed::SeedWp;
 use journeyman::snapshot::{BoardReader, resolve};
 use journeyman::workspace::{STARTER_FLAKE_MESSAGE, Workspaces, branch_name};
 use tempfile::TempDir;
@@ -96,7 +96,7 @@ impl Rig {
         self.worker.cycle(&never, &never).await.expect("cycle")
     }
 
-    fn spike_of(&self, wp: u64) -> journeyman::sim::Wp {
+    fn spike_of(&self, wp: u64) -> journeyman::harness::sim::Wp {
         let b = self.board.board();
         let id = *b
             .children

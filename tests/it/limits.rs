@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use journeyman::harness::sim::seed::SeedWp;
 use journeyman::openproject::{Auth, Client, ClientOptions, ErrorKind};
-use journeyman::sim::seed::SeedWp;
 use journeyman::snapshot::{BoardReader, resolve};
 use secrecy::SecretString;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

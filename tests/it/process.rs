@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use journeyman::sim::BoardHandle;
-use journeyman::sim::seed::SeedWp;
+use journeyman::harness::sim::BoardHandle;
+use journeyman::harness::sim::seed::SeedWp;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};

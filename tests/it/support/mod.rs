@@ -8,8 +8,8 @@ pub mod pods;
 
 use std::time::Duration;
 
+use journeyman::harness::sim::{self, BoardHandle, BoardOptions};
 use journeyman::openproject::{Auth, Client, ClientOptions, RetryPolicy};
-use journeyman::sim::{self, BoardHandle, BoardOptions};
 use secrecy::SecretString;
 
 /// Starts a board on a free loopback port.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use journeyman::config::Config;
 use journeyman::cycle::{Audit, Execute, FailureKind, Outcome, Task, Worker};
-use journeyman::sim::{BoardHandle, POD_FIELD};
+use journeyman::harness::sim::{BoardHandle, POD_FIELD};
 use journeyman::snapshot::{BoardReader, resolve};
 use tokio_util::sync::CancellationToken;
 

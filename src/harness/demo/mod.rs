@@ -33,15 +33,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::sim::{self, BoardHandle, BoardOptions};
+use crate::harness::sim::{self, BoardHandle, BoardOptions};
 
 /// The demo's board: an Epic, a Phase, a pinned ticket, a failing task and a Bug.
-pub const SEED: &str = include_str!("../../examples/demo-seed.json");
+pub const SEED: &str = include_str!("../../../examples/demo-seed.json");
 
 /// How often the demo's humans look at the board.
 const HUMAN_EVERY: Duration = Duration::from_millis(150);
 /// The stand-in agent's executable, built next to `journeyman`.
-const SCRIPTED_AGENT: &str = crate::agent::scripted::NAME;
+const SCRIPTED_AGENT: &str = crate::harness::scripted_agent::NAME;
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
@@ -393,8 +393,8 @@ impl Interrupt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::seed::SeedFile;
-    use crate::sim::{Board, POD_FIELD};
+    use crate::harness::sim::seed::SeedFile;
+    use crate::harness::sim::{Board, POD_FIELD};
 
     fn seeded() -> (Board, std::collections::BTreeMap<String, u64>) {
         let mut b = Board::seeded("Phase");

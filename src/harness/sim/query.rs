@@ -497,7 +497,7 @@ pub fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::state::{ADMIN_USER, AGENT_USER, NewWp, WpChange};
+    use crate::harness::sim::state::{ADMIN_USER, AGENT_USER, NewWp, WpChange};
 
     fn board() -> Board {
         let mut b = Board::seeded("Phase");
@@ -655,7 +655,7 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::sim::state::{ADMIN_USER, AGENT_USER, NewWp};
+    use crate::harness::sim::state::{ADMIN_USER, AGENT_USER, NewWp};
     use proptest::prelude::*;
     use serde_json::json;
 

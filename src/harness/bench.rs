@@ -13,9 +13,9 @@ use url::Url;
 use crate::board::Policy;
 use crate::config::Config;
 use crate::cycle::{Execute, Worker};
+use crate::harness::sim::Board;
+use crate::harness::sim::seed::{SeedFile, SeedWp};
 use crate::openproject::{ApiError, Auth, Client, ClientOptions, Filter, WorkPackageQuery};
-use crate::sim::Board;
-use crate::sim::seed::{SeedFile, SeedWp};
 use crate::snapshot::{BoardReader, resolve};
 
 /// Pods that own Epics and in-progress work on a synthetic board: `pod-0` .. `pod-7`.

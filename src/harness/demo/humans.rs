@@ -7,7 +7,7 @@
 //! lockVersions exactly as a person's edit in OpenProject would.
 
 use crate::config::BoardNames;
-use crate::sim::{self, Board, POD_FIELD, WpChange};
+use crate::harness::sim::{self, Board, POD_FIELD, WpChange};
 
 fn status_id(b: &Board, name: &str) -> Option<u64> {
     b.status_named(name).map(|s| s.id)
@@ -125,9 +125,9 @@ pub(super) fn settled(b: &Board, pods: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::SEED;
-    use crate::sim::seed::SeedFile;
-    use crate::sim::{ADMIN_USER, AGENT_USER};
+    use crate::harness::demo::SEED;
+    use crate::harness::sim::seed::SeedFile;
+    use crate::harness::sim::{ADMIN_USER, AGENT_USER};
 
     fn seeded() -> (Board, std::collections::BTreeMap<String, u64>) {
         let mut b = Board::seeded("Phase");

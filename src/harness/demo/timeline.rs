@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::config::BoardNames;
-use crate::sim::{ADMIN_USER, Board, JournalAction, JournalEntry, POD_FIELD};
+use crate::harness::sim::{ADMIN_USER, Board, JournalAction, JournalEntry, POD_FIELD};
 
 /// Longest comment excerpt in the timeline.
 const COMMENT_WIDTH: usize = 100;
@@ -230,8 +230,8 @@ pub fn board_table(board: &Board) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::seed::{SeedWp, create};
-    use crate::sim::{AGENT_USER, WpChange};
+    use crate::harness::sim::seed::{SeedWp, create};
+    use crate::harness::sim::{AGENT_USER, WpChange};
 
     fn status(b: &Board, name: &str) -> u64 {
         b.status_named(name).unwrap().id
