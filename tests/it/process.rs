@@ -111,6 +111,20 @@ impl Pod {
         }
     }
 
+    /// After the process exited: every line it wrote, up to the end of its stderr (the reader task
+    /// may still be forwarding the last lines when the exit is seen).
+    async fn drain_log(&mut self, within: Duration) {
+        let lines = &mut self.lines;
+        let seen = &mut self.seen;
+        let drained = tokio::time::timeout(within, async {
+            while let Some(v) = lines.recv().await {
+                seen.push(v);
+            }
+        })
+        .await;
+        assert!(drained.is_ok(), "stderr did not end within {within:?}");
+    }
+
     async fn addr(&mut self) -> String {
         let v = self
             .wait_log("the listen address", |v| v.get("addr").is_some())
@@ -313,9 +327,7 @@ async fn a_bad_token_fails_at_start_with_a_clear_error() {
     let mut pod = spawn(&b, &remote, &[("JOURNEYMAN_OPENPROJECT_TOKEN", "wrong")]);
     let code = pod.exit_code(Duration::from_secs(20)).await;
     assert_ne!(code, 0);
-    while let Ok(v) = pod.lines.try_recv() {
-        pod.seen.push(v);
-    }
+    pod.drain_log(Duration::from_secs(10)).await;
     let all = format!("{:?}", pod.seen);
     assert!(
         all.contains("Unauthenticated") || all.contains("401"),
