@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md for the map of modules and how data flows between them.
 
 pub mod agent;
+pub mod audit;
 pub mod board;
 pub mod budget;
 pub mod config;

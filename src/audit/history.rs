@@ -1,0 +1,95 @@
+//! A work package's audit trail as the worker reads it: its comments, oldest first, each either a
+//! worker [`Event`] or a human's words.
+//!
+//! The trail is the fleet's memory: it holds across pods and restarts, so everything the worker
+//! must remember about a ticket (how often it failed, what an interrupted report already posted)
+//! is computed from it here, purely. Read once per candidate, before the decision to claim it.
+
+use chrono::{DateTime, Utc};
+
+use super::event::Event;
+use super::parse::parse;
+use crate::openproject::hal;
+
+/// Who said what on the ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Said {
+    Worker(Event),
+    Human(String),
+}
+
+/// One comment of the trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub at: Option<DateTime<Utc>>,
+    /// The author's name as the board gives it (`_links.user.title`).
+    pub author: Option<String>,
+    pub said: Said,
+}
+
+/// The comments of one work package, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    pub entries: Vec<Entry>,
+}
+
+impl History {
+    /// From the board's activities (journal entries without a comment are left out).
+    pub fn from_activities(activities: &[hal::Activity]) -> History {
+        History {
+            entries: activities
+                .iter()
+                .filter(|a| !a.comment_raw().trim().is_empty())
+                .map(|a| Entry {
+                    at: a.created_at,
+                    author: a.links.user.as_ref().and_then(|u| u.title.clone()),
+                    said: said(a.comment_raw()),
+                })
+                .collect(),
+        }
+    }
+
+    /// From bare comment texts (tests, and callers that have nothing else).
+    pub fn from_comments<'a>(comments: impl IntoIterator<Item = &'a str>) -> History {
+        History {
+            entries: comments
+                .into_iter()
+                .map(|c| Entry {
+                    at: None,
+                    author: None,
+                    said: said(c),
+                })
+                .collect(),
+        }
+    }
+
+    /// The worker's events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.entries.iter().filter_map(|e| match &e.said {
+            Said::Worker(ev) => Some(ev),
+            Said::Human(_) => None,
+        })
+    }
+
+    /// Failed attempts since the last escalation: failures, and runs that died (a resume or a
+    /// takeover of the work package means the previous attempt never reported).
+    pub fn failed_attempts(&self) -> u32 {
+        self.events().fold(0, |n, e| match e {
+            Event::Escalated { .. } => 0,
+            e if e.is_failed_attempt() => n + 1,
+            _ => n,
+        })
+    }
+
+    /// Whether this exact event is already on the ticket (an interrupted report posted it).
+    pub fn has(&self, event: &Event) -> bool {
+        self.events().any(|e| e == event)
+    }
+}
+
+fn said(text: &str) -> Said {
+    match parse(text) {
+        Some(e) => Said::Worker(e),
+        None => Said::Human(text.to_string()),
+    }
+}

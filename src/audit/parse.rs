@@ -1,0 +1,186 @@
+//! Reading the worker's comments back into [`Event`]s: the inverse of [`Event::render`].
+//!
+//! A comment is the worker's only if it parses as one of its events in full (prefix, fixed
+//! phrases and all); anything else is a human's. Free text is matched from the right, against
+//! the fixed phrase that follows it, so a reason that happens to contain a fixed phrase cannot
+//! shift the fields. Pure and total: any text in, `Some(event)` or `None` out, never a panic.
+
+use super::event::{Event, PREFIX, Question, RunEnd, Usage, phrase::*};
+
+/// The worker event this comment records, or `None` for anything else (a human's comment).
+pub fn parse(markdown: &str) -> Option<Event> {
+    let body = markdown.strip_prefix(PREFIX)?;
+    if let Some(rest) = body.strip_prefix("pod `") {
+        return pod_first(rest);
+    }
+    if let Some(rest) = body.strip_prefix(STARTING) {
+        let (pod, rest) = rest.split_once(STARTING_NEXT)?;
+        let (owner, rest) = rest.split_once(STARTING_IN)?;
+        let rest = rest.strip_suffix(STARTING_END)?;
+        let (repo, base) = rest.rsplit_once(STARTING_BASE)?;
+        return Some(Event::Starting {
+            pod: word(pod)?,
+            owner: number(owner)?,
+            repo: repo.into(),
+            base: base.into(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix(STARTED) {
+        let (pod, rest) = rest.split_once("`: repository `")?;
+        let rest = rest.strip_suffix("`.")?;
+        let (rest, base_commit) = rest.rsplit_once("`, base commit `")?;
+        let (repo, branch) = rest.rsplit_once("`, branch `")?;
+        return Some(Event::Started {
+            pod: word(pod)?,
+            repo: repo.into(),
+            branch: branch.into(),
+            base_commit: base_commit.into(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix("found commit `") {
+        return Some(Event::PushingUnpushed {
+            commit: word(rest.strip_suffix(UNPUSHED)?)?,
+        });
+    }
+    if let Some(rest) = body.strip_prefix("commit `") {
+        let (commit, branch) = rest.strip_suffix(ALREADY_END)?.split_once(ALREADY)?;
+        return Some(Event::AlreadyPushed {
+            commit: word(commit)?,
+            branch: branch.into(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix(LARGE) {
+        return Some(Event::SkippedLarge {
+            files: rest.split(", ").map(String::from).collect(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix(PUSHED) {
+        let (commit, branch) = rest.strip_suffix(PUSHED_END)?.split_once("` to branch `")?;
+        return Some(Event::Pushed {
+            commit: word(commit)?,
+            branch: branch.into(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix(ENVIRONMENT) {
+        let (pod, rest) = rest.split_once("`: ")?;
+        let question = Question::ALL
+            .into_iter()
+            .find(|q| rest.ends_with(q.text()))?;
+        let reason = rest
+            .strip_suffix(question.text())?
+            .strip_suffix(ENVIRONMENT_MIDDLE)?;
+        return Some(Event::EnvironmentProblem {
+            pod: word(pod)?,
+            reason: reason.into(),
+            question,
+        });
+    }
+    if let Some(rest) = body.strip_prefix(FAILED) {
+        let (pod, reason, spike) = spike_line(rest)?;
+        return Some(Event::Failed { pod, reason, spike });
+    }
+    if let Some(rest) = body.strip_prefix(ESCALATED) {
+        let (pod, reason, spike) = spike_line(rest)?;
+        return Some(Event::Escalated { pod, reason, spike });
+    }
+    if let Some(rest) = body.strip_prefix(EPIC_STALE) {
+        let (previous, rest) = rest.split_once(EPIC_STALE_MIDDLE)?;
+        let (stale_after, pod) = rest.strip_suffix("`)")?.rsplit_once(EPIC_STALE_END)?;
+        return Some(Event::EpicStale {
+            pod: word(pod)?,
+            previous: word(previous)?,
+            stale_after: stale_after.into(),
+        });
+    }
+    if let Some(rest) = body.strip_prefix(EPIC_FINISHED) {
+        return Some(Event::EpicFinished {
+            pod: word(rest.strip_suffix(EPIC_FINISHED_END)?)?,
+        });
+    }
+    usage(body)
+}
+
+/// The comments that begin with "pod `NAME`".
+fn pod_first(rest: &str) -> Option<Event> {
+    let (pod, _) = rest.split_once('`')?;
+    let pod = word(pod)?;
+    let tail = &rest[pod.len()..];
+    if tail == RESUMING {
+        return Some(Event::Resuming { pod });
+    }
+    if tail == EPIC_PAUSED {
+        return Some(Event::EpicPaused { pod });
+    }
+    if let Some(reason) = tail.strip_prefix(RELEASED) {
+        return Some(Event::Released {
+            pod,
+            reason: reason.strip_suffix('.')?.into(),
+        });
+    }
+    if let Some(child) = tail.strip_prefix(EPIC_GIVEN_BACK) {
+        return Some(Event::EpicGivenBack {
+            pod,
+            child: number(child.strip_suffix(EPIC_GIVEN_BACK_END)?)?,
+        });
+    }
+    let took = tail.strip_prefix(TOOK_OVER)?;
+    let (epic, took) = match (
+        took.strip_prefix("Epic from pod `"),
+        took.strip_prefix("work package from pod `"),
+    ) {
+        (Some(t), _) => (true, t.strip_suffix('.')?),
+        (None, Some(t)) => (false, t.strip_suffix(TOOK_OVER_WP_END)?),
+        (None, None) => return None,
+    };
+    let (from, lease) = took.split_once("`, which showed no activity for ")?;
+    Some(Event::TookOver {
+        pod,
+        from: word(from)?,
+        lease: lease.into(),
+        epic,
+    })
+}
+
+/// `POD`: REASON. Filed Spike #N; ...
+fn spike_line(rest: &str) -> Option<(String, String, u64)> {
+    let (pod, rest) = rest.split_once("`: ")?;
+    let (reason, spike) = rest.strip_suffix(SPIKE_END)?.rsplit_once(SPIKE)?;
+    Some((word(pod)?, reason.into(), number(spike)?))
+}
+
+fn usage(body: &str) -> Option<Event> {
+    let (end, rest) = if let Some(r) = body.strip_prefix("execution **complete**: session `") {
+        (RunEnd::Complete, r)
+    } else {
+        (
+            RunEnd::Failed,
+            body.strip_prefix("agent run **failed**: session `")?,
+        )
+    };
+    let (session, rest) = rest.split_once("`, ")?;
+    let (turns, rest) = rest.split_once(" turns, ")?;
+    let (input, rest) = rest.split_once(" input / ")?;
+    let (output, rest) = rest.split_once(" output tokens, $")?;
+    let (cost, seconds) = rest.strip_suffix("s.")?.split_once(", ")?;
+    Some(Event::Usage(Usage {
+        end,
+        session: word(session)?,
+        turns: turns.parse().ok()?,
+        input_tokens: number(input)?,
+        output_tokens: number(output)?,
+        cost_usd: cost.parse().ok()?,
+        seconds: seconds.parse().ok()?,
+    }))
+}
+
+/// A name without backticks or spaces (pod names, commits, session ids).
+fn word(text: &str) -> Option<String> {
+    (!text.is_empty() && !text.contains(['`', ' ', '\n'])).then(|| text.to_string())
+}
+
+fn number(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}

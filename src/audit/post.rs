@@ -1,0 +1,52 @@
+//! Posting events on a work package: the audit trail's one writer.
+//!
+//! A failed post is logged and never fatal: the audit trail must not lose the work it describes.
+//! An event already on the ticket (posted by an interrupted report before a restart) is not
+//! posted again, so a resumed task reports once.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::event::Event;
+use super::history::History;
+use crate::openproject::Client;
+
+/// Posts the worker's events on one work package.
+#[derive(Clone)]
+pub struct Audit {
+    client: Client,
+    wp: u64,
+    /// The ticket's trail before this run: events in it are not posted again.
+    before: Arc<History>,
+}
+
+impl Audit {
+    pub fn new(client: Client, wp: u64) -> Audit {
+        Audit {
+            client,
+            wp,
+            before: Arc::default(),
+        }
+    }
+
+    /// Skips events already in `history`.
+    pub fn skipping(mut self, history: Arc<History>) -> Audit {
+        self.before = history;
+        self
+    }
+
+    pub fn wp(&self) -> u64 {
+        self.wp
+    }
+
+    /// Posts the event as a comment, unless it is already on the ticket.
+    pub async fn post(&self, event: &Event) {
+        if self.before.has(event) {
+            return;
+        }
+        if let Err(e) = self.client.add_comment(self.wp, &event.render()).await {
+            warn!(wp = self.wp, error = %e, "could not post audit comment");
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The audit trail's protocol: exact texts (what a human reads), round trips (what the worker reads
+//! back), and the counting rules over a trail.
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn sample_events() -> Vec<(Event, &'static str)> {
+    vec![
+        (
+            Event::Starting {
+                pod: "pod-0".into(),
+                owner: 4,
+                repo: "file:///r.git".into(),
+                base: "main".into(),
+            },
+            "journeyman: **starting** on pod `pod-0`. Next: prepare a branch for #4 in `file:///r.git` (base `main`), run the agent, then commit and push.",
+        ),
+        (
+            Event::Resuming {
+                pod: "pod-0".into(),
+            },
+            "journeyman: pod `pod-0` restarted and is **resuming** this work package.",
+        ),
+        (
+            Event::TookOver {
+                pod: "b".into(),
+                from: "a".into(),
+                lease: "35m".into(),
+                epic: false,
+            },
+            "journeyman: pod `b` **took over** this work package from pod `a`, which showed no activity for 35m (longer than a task may run).",
+        ),
+        (
+            Event::TookOver {
+                pod: "b".into(),
+                from: "a".into(),
+                lease: "35m".into(),
+                epic: true,
+            },
+            "journeyman: pod `b` **took over** this Epic from pod `a`, which showed no activity for 35m.",
+        ),
+        (
+            Event::Started {
+                pod: "p".into(),
+                repo: "r".into(),
+                branch: "agent/1-x".into(),
+                base_commit: "abc".into(),
+            },
+            "journeyman: **started** on pod `p`: repository `r`, branch `agent/1-x`, base commit `abc`.",
+        ),
+        (
+            Event::PushingUnpushed {
+                commit: "abc".into(),
+            },
+            "journeyman: found commit `abc` for this work package from an interrupted run; pushing it instead of running the agent again.",
+        ),
+        (
+            Event::AlreadyPushed {
+                commit: "abc".into(),
+                branch: "agent/1-x".into(),
+            },
+            "journeyman: commit `abc` for this work package is already on `agent/1-x`; reporting it instead of running the agent again.",
+        ),
+        (
+            Event::Usage(Usage::new(
+                RunEnd::Complete,
+                Some("s-1"),
+                2,
+                (200, 40),
+                0.01,
+                0.04,
+            )),
+            "journeyman: execution **complete**: session `s-1`, 2 turns, 200 input / 40 output tokens, $0.0100, 0.0s.",
+        ),
+        (
+            Event::Usage(Usage::new(
+                RunEnd::Failed,
+                None,
+                1,
+                (100, 20),
+                1.23456,
+                12.34,
+            )),
+            "journeyman: agent run **failed**: session `unknown`, 1 turns, 100 input / 20 output tokens, $1.2346, 12.3s.",
+        ),
+        (
+            Event::SkippedLarge {
+                files: vec!["big.bin".into(), "dump.sql".into()],
+            },
+            "journeyman: left out files over the size limit: big.bin, dump.sql",
+        ),
+        (
+            Event::Pushed {
+                commit: "abc".into(),
+                branch: "agent/1-x".into(),
+            },
+            "journeyman: **pushed** `abc` to branch `agent/1-x`. Status set to done for review.",
+        ),
+        (
+            Event::EnvironmentProblem {
+                pod: "p".into(),
+                reason: "cannot clone".into(),
+                question: Question::ReachRepository,
+            },
+            "journeyman: **environment problem** on pod `p`: cannot clone. This is not the ticket's fault: it goes back to the pool without a Spike, and this pod pauses claiming. Question for a human: can this pod reach the repository in JOURNEYMAN_REPOS from its network?",
+        ),
+        (
+            Event::Failed {
+                pod: "p".into(),
+                reason: "boom".into(),
+                spike: 9,
+            },
+            "journeyman: **failed** on pod `p`: boom. Filed Spike #9; this work package returns to the pool once the Spike is closed.",
+        ),
+        (
+            Event::Escalated {
+                pod: "p".into(),
+                reason: "boom".into(),
+                spike: 9,
+            },
+            "journeyman: **escalated** on pod `p`: boom. Filed Spike #9; this work package returns to the pool once the Spike is closed.",
+        ),
+        (
+            Event::Released {
+                pod: "p".into(),
+                reason: "the pod is shutting down".into(),
+            },
+            "journeyman: pod `p` **released** this work package: the pod is shutting down.",
+        ),
+        (
+            Event::EpicStale {
+                pod: "p".into(),
+                previous: "q".into(),
+                stale_after: "2h".into(),
+            },
+            "journeyman: **released** this Epic (was owned by pod `q`): nothing below it is In progress and it saw no activity for 2h. Any pod may take it now. (pod `p`)",
+        ),
+        (
+            Event::EpicFinished { pod: "p".into() },
+            "journeyman: every open work package below this Epic is done; pod `p` releases it. The status is left for a human to review and close.",
+        ),
+        (
+            Event::EpicPaused { pod: "p".into() },
+            "journeyman: pod `p` **released** this Epic: it paused after an environment problem, and another pod may continue.",
+        ),
+        (
+            Event::EpicGivenBack {
+                pod: "p".into(),
+                child: 7,
+            },
+            "journeyman: pod `p` **released** this Epic again: it lost the claim on #7 to another pod, and nothing else below it is eligible for this pod.",
+        ),
+    ]
+}
+
+#[test]
+fn every_event_reads_as_on_the_board_and_parses_back() {
+    for (event, text) in sample_events() {
+        assert_eq!(event.render(), text);
+        assert_eq!(parse(text), Some(event), "{text}");
+    }
+}
+
+#[test]
+fn human_text_is_not_an_event() {
+    for text in [
+        "",
+        "looks good to me",
+        "I think journeyman: **failed** on pod `a` is wrong",
+        "journeyman: please retry",
+        "journeyman: **failed** on pod `a`: x",
+        "journeyman: **failed** on pod `a b`: x. Filed Spike #1; this work package returns to the pool once the Spike is closed.",
+        "journeyman: **failed** on pod `a`: x. Filed Spike #one; this work package returns to the pool once the Spike is closed.",
+        "journeyman: pod `p` restarted and is **resuming** this work package. (and more)",
+    ] {
+        assert_eq!(parse(text), None, "{text}");
+    }
+}
+
+#[test]
+fn failed_attempts_count_failures_and_dead_runs_since_the_last_escalation() {
+    let c = |v: &[&str]| History::from_comments(v.iter().copied()).failed_attempts();
+    let failed = |pod: &str| {
+        Event::Failed {
+            pod: pod.into(),
+            reason: "x".into(),
+            spike: 1,
+        }
+        .render()
+    };
+    let escalated = Event::Escalated {
+        pod: "a".into(),
+        reason: "y".into(),
+        spike: 2,
+    }
+    .render();
+    assert_eq!(c(&[]), 0);
+    assert_eq!(c(&[&failed("a"), "a human comment", &failed("b")]), 2);
+    let resuming = Event::Resuming { pod: "a".into() }.render();
+    assert_eq!(c(&[&resuming]), 1, "a resume means a run died");
+    let took = |epic| {
+        Event::TookOver {
+            pod: "b".into(),
+            from: "a".into(),
+            lease: "1h".into(),
+            epic,
+        }
+        .render()
+    };
+    assert_eq!(c(&[&took(false)]), 1);
+    assert_eq!(
+        c(&[&took(true)]),
+        0,
+        "taking over the Epic is not an attempt at it"
+    );
+    let usage = Event::Usage(Usage::new(RunEnd::Failed, Some("x"), 1, (1, 1), 0.0, 0.0)).render();
+    assert_eq!(
+        c(&[&usage]),
+        0,
+        "the usage line of a failed run is not an attempt"
+    );
+    assert_eq!(c(&[&failed("a"), &escalated, &failed("a")]), 1);
+    assert_eq!(
+        c(&["I think journeyman: **failed** on pod `a` is wrong"]),
+        0,
+        "only the worker's own comments count"
+    );
+}
+
+#[test]
+fn a_history_knows_which_events_are_already_posted() {
+    let pushed = Event::Pushed {
+        commit: "abc".into(),
+        branch: "b".into(),
+    };
+    let h = History::from_comments([pushed.render().as_str(), "hello"]);
+    assert!(h.has(&pushed));
+    assert!(!h.has(&Event::Pushed {
+        commit: "def".into(),
+        branch: "b".into()
+    }));
+    assert_eq!(h.entries[1].said, Said::Human("hello".into()));
+}
+
+#[test]
+fn reasons_are_one_bounded_line() {
+    let long = format!("first\tline\r\nsecond {}", "x".repeat(1000));
+    let line = one_line(&long);
+    assert_eq!(line, "first line");
+    let line = one_line(&"é".repeat(1000));
+    assert_eq!(line.chars().count(), REASON_CHARS + 3);
+    assert!(line.ends_with("..."));
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._-]{1,20}"
+}
+
+/// A normalised reason: any one line, as `one_line` leaves it.
+fn reason() -> impl Strategy<Value = String> {
+    any::<String>().prop_map(|s| one_line(&s))
+}
+
+/// Free text that may hold the fixed phrases themselves.
+fn tricky() -> impl Strategy<Value = String> {
+    prop_oneof![
+        reason(),
+        Just(
+            ". Filed Spike #3; this work package returns to the pool once the Spike is closed."
+                .to_string()
+        ),
+        Just("`: repository `x`, branch `y".to_string()),
+        Just("` (base `".to_string()),
+        Just(".".to_string()),
+    ]
+    .prop_map(|s| one_line(&s))
+}
+
+fn question() -> impl Strategy<Value = Question> {
+    proptest::sample::select(Question::ALL.to_vec())
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        (name(), any::<u64>(), tricky(), name()).prop_map(|(pod, owner, repo, base)| {
+            Event::Starting {
+                pod,
+                owner,
+                repo,
+                base,
+            }
+        }),
+        name().prop_map(|pod| Event::Resuming { pod }),
+        (name(), name(), tricky(), any::<bool>()).prop_map(|(pod, from, lease, epic)| {
+            Event::TookOver {
+                pod,
+                from,
+                lease,
+                epic,
+            }
+        }),
+        (name(), tricky(), "[a-z0-9/._-]{1,20}", name()).prop_map(
+            |(pod, repo, branch, base_commit)| Event::Started {
+                pod,
+                repo,
+                branch,
+                base_commit
+            }
+        ),
+        name().prop_map(|commit| Event::PushingUnpushed { commit }),
+        (name(), tricky()).prop_map(|(commit, branch)| Event::AlreadyPushed { commit, branch }),
+        (
+            any::<bool>(),
+            name(),
+            any::<u32>(),
+            any::<(u64, u64)>(),
+            0.0..1000.0f64,
+            0.0..100000.0f64
+        )
+            .prop_map(|(ok, s, turns, tokens, cost, secs)| {
+                let end = if ok { RunEnd::Complete } else { RunEnd::Failed };
+                Event::Usage(Usage::new(end, Some(&s), turns, tokens, cost, secs))
+            }),
+        proptest::collection::vec("[a-z0-9/._-]{1,12}", 1..4)
+            .prop_map(|files| Event::SkippedLarge { files }),
+        (name(), tricky()).prop_map(|(commit, branch)| Event::Pushed { commit, branch }),
+        (name(), tricky(), question()).prop_map(|(pod, reason, question)| {
+            Event::EnvironmentProblem {
+                pod,
+                reason,
+                question,
+            }
+        }),
+        (name(), tricky(), any::<u64>()).prop_map(|(pod, reason, spike)| Event::Failed {
+            pod,
+            reason,
+            spike
+        }),
+        (name(), tricky(), any::<u64>()).prop_map(|(pod, reason, spike)| Event::Escalated {
+            pod,
+            reason,
+            spike
+        }),
+        (name(), tricky()).prop_map(|(pod, reason)| Event::Released { pod, reason }),
+        (name(), name(), tricky()).prop_map(|(pod, previous, stale_after)| Event::EpicStale {
+            pod,
+            previous,
+            stale_after
+        }),
+        name().prop_map(|pod| Event::EpicFinished { pod }),
+        name().prop_map(|pod| Event::EpicPaused { pod }),
+        (name(), any::<u64>()).prop_map(|(pod, child)| Event::EpicGivenBack { pod, child }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(crate::fuzz_config(512))]
+
+    #[test]
+    fn every_rendered_event_parses_back_to_itself(e in event()) {
+        prop_assert_eq!(parse(&e.render()), Some(e));
+    }
+
+    #[test]
+    fn parse_never_panics_and_text_without_the_prefix_is_human(text in any::<String>()) {
+        let parsed = parse(&text);
+        if !text.starts_with(PREFIX) {
+            prop_assert_eq!(parsed, None);
+        }
+    }
+
+    #[test]
+    fn a_parsed_comment_renders_back_to_the_same_text(e in event(), cut in 0usize..400) {
+        // Any prefix of a real comment either is not an event or is one that renders to itself.
+        let text = e.render();
+        let end = text.char_indices().nth(cut).map_or(text.len(), |(i, _)| i);
+        if let Some(p) = parse(&text[..end]) {
+            prop_assert_eq!(p.render(), &text[..end]);
+        }
+    }
+}
