@@ -60,7 +60,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
             config.repos.len()
         ),
     )];
-    let client = match crate::run::client(config) {
+    let client = match crate::pod::client(config) {
         Ok(c) => c,
         Err(e) => {
             checks.push(fail(

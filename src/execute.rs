@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::prompt::{PromptContext, Ticket};
 use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, prompt};
+use crate::audit::{Audit, Event, Question, RunEnd, Usage};
 use crate::budget::Budget;
 use crate::config::{Config, Limits};
-use crate::cycle::{Audit, Execute, FailureKind, Outcome, Task};
 use crate::openproject::hal;
+use crate::task::{Execute, FailureKind, Outcome, Task};
 use crate::workspace::{BranchStart, Checkout, WorkspaceError, Workspaces, branch_name};
 
 /// What the agent must check before it finishes, unless configured otherwise.
@@ -86,7 +87,7 @@ fn ticket(wp: &hal::WorkPackage) -> Ticket {
 fn workspace_failure(e: &WorkspaceError, what: &str) -> Outcome {
     Outcome::Failed {
         kind: if e.is_environment() {
-            FailureKind::Environment
+            FailureKind::Environment(question(e))
         } else {
             FailureKind::Agent
         },
@@ -140,7 +141,7 @@ impl<A: Agent> Execute for Executor<A> {
         };
 
         // Resume: work a killed run already committed is reported or pushed, never redone.
-        if task.resumed || co.start == BranchStart::KeptUnpushed {
+        if task.resumed() || co.start == BranchStart::KeptUnpushed {
             let c = co.clone();
             let unpushed = match self.workspaces.run(move |ws| ws.unpushed_commits(&c)).await {
                 Ok(u) => u,
@@ -154,7 +155,11 @@ impl<A: Agent> Execute for Executor<A> {
             if let Some((commit, _)) = on_branch.iter().rev().find(|(_, m)| mentions(m, id)) {
                 let commit = commit.clone();
                 if unpushed.iter().any(|(c, _)| *c == commit) {
-                    audit.comment(&format!("journeyman: found commit `{commit}` for this work package from an interrupted run; pushing it instead of running the agent again.")).await;
+                    audit
+                        .post(&Event::PushingUnpushed {
+                            commit: commit.clone(),
+                        })
+                        .await;
                     let c = co.clone();
                     return match self.workspaces.run(move |ws| ws.push(&c)).await {
                         Ok(p) => Outcome::Pushed {
@@ -165,7 +170,12 @@ impl<A: Agent> Execute for Executor<A> {
                         Err(e) => workspace_failure(&e, "pushing failed"),
                     };
                 }
-                audit.comment(&format!("journeyman: commit `{commit}` for this work package is already on `{}`; reporting it instead of running the agent again.", co.branch)).await;
+                audit
+                    .post(&Event::AlreadyPushed {
+                        commit: commit.clone(),
+                        branch: co.branch.clone(),
+                    })
+                    .await;
                 return Outcome::Pushed {
                     branch: co.branch.clone(),
                     commit,
@@ -175,10 +185,12 @@ impl<A: Agent> Execute for Executor<A> {
         }
 
         audit
-            .comment(&format!(
-                "journeyman: **started** on pod `{}`: repository `{}`, branch `{}`, base commit `{}`.",
-                task.pod, co.repo_url, co.branch, co.base_commit
-            ))
+            .post(&Event::Started {
+                pod: task.pod.clone(),
+                repo: co.repo_url.clone(),
+                branch: co.branch.clone(),
+                base_commit: co.base_commit.clone(),
+            })
             .await;
 
         let c = co.clone();
@@ -204,17 +216,15 @@ impl<A: Agent> Execute for Executor<A> {
             Err(AgentFailure::Cancelled) => return Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() },
             Err(f) => {
                 if let Some(r) = f.report() {
-                    audit.comment(&usage_comment("agent run **failed**", r, started)).await;
+                    audit.post(&usage(RunEnd::Failed, r, started)).await;
                     self.record_usage(r);
                 }
-                let kind = if f.is_environment() { FailureKind::Environment } else { FailureKind::Agent };
+                let kind = if f.is_environment() { FailureKind::Environment(Question::AgentCommand) } else { FailureKind::Agent };
                 return Outcome::Failed { kind, reason: f.reason(), evidence: f.evidence() };
             }
         };
         self.record_usage(&report);
-        audit
-            .comment(&usage_comment("execution **complete**", &report, started))
-            .await;
+        audit.post(&usage(RunEnd::Complete, &report, started)).await;
         if report.cost_usd > self.limits.task_budget_usd {
             return Outcome::Failed {
                 kind: FailureKind::Agent,
@@ -245,10 +255,9 @@ impl<A: Agent> Execute for Executor<A> {
         };
         if !committed.skipped_large.is_empty() {
             audit
-                .comment(&format!(
-                    "journeyman: left out files over the size limit: {}",
-                    committed.skipped_large.join(", ")
-                ))
+                .post(&Event::SkippedLarge {
+                    files: committed.skipped_large.clone(),
+                })
                 .await;
         }
         let c = co.clone();
@@ -263,16 +272,25 @@ impl<A: Agent> Execute for Executor<A> {
     }
 }
 
-fn usage_comment(what: &str, r: &AgentReport, started: Instant) -> String {
-    format!(
-        "journeyman: {what}: session `{}`, {} turns, {} input / {} output tokens, ${:.4}, {:.1}s.",
-        r.session_id.as_deref().unwrap_or("unknown"),
+fn usage(end: RunEnd, r: &AgentReport, started: Instant) -> Event {
+    Event::Usage(Usage::new(
+        end,
+        r.session_id.as_deref(),
         r.num_turns,
-        r.input_tokens,
-        r.output_tokens,
+        (r.input_tokens, r.output_tokens),
         r.cost_usd,
-        started.elapsed().as_secs_f64()
-    )
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The smallest question a human can answer for a workspace failure of the pod's surroundings.
+fn question(e: &WorkspaceError) -> Question {
+    match e {
+        WorkspaceError::Auth { .. } => Question::GitCredentials,
+        WorkspaceError::BaseBranchMissing { .. } => Question::BaseBranch,
+        WorkspaceError::Network { .. } => Question::ReachRepository,
+        _ => Question::Other,
+    }
 }
 
 fn record_usage(r: &AgentReport) {

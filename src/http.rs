@@ -17,7 +17,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// What the loop reports about itself; read by the probes.
 pub struct Health {
@@ -188,17 +187,19 @@ pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
     metrics: PrometheusHandle,
-    stop: CancellationToken,
+    shutdown: &crate::shutdown::Shutdown,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding JOURNEYMAN_LISTEN={addr}"))?;
     let bound = listener.local_addr()?;
     let app = router(health, metrics);
-    tokio::spawn(async move {
-        let shutdown = async move { stop.cancelled().await };
+    // Probes keep answering during the shutdown grace: the server stops when the worker is done.
+    let stop = shutdown.finished().clone();
+    shutdown.spawn(async move {
+        let stopped = async move { stop.cancelled().await };
         if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(stopped)
             .await
         {
             tracing::error!(error = %e, "health and metrics server stopped");

@@ -12,8 +12,11 @@ pub mod doctor;
 pub mod execute;
 pub mod http;
 pub mod openproject;
+pub mod pod;
 pub mod run;
+pub mod shutdown;
 pub mod snapshot;
+pub mod task;
 pub mod telemetry;
 pub mod workspace;
 

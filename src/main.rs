@@ -87,10 +87,10 @@ fn main() -> ExitCode {
                 };
                 journeyman::telemetry::init(config.log_format);
                 match cli.command {
-                    Command::Run => journeyman::run::run(config, journeyman::run::Mode::Loop)
+                    Command::Run => journeyman::run::run(config, journeyman::pod::Mode::Loop)
                         .await
                         .map(|()| ExitCode::SUCCESS),
-                    Command::Once => journeyman::run::run(config, journeyman::run::Mode::Once)
+                    Command::Once => journeyman::run::run(config, journeyman::pod::Mode::Once)
                         .await
                         .map(|()| ExitCode::SUCCESS),
                     _ => {
@@ -164,7 +164,8 @@ async fn board(
         "try: curl -u apikey:$TOKEN '{}api/v3/work_packages?filters=[]'",
         handle.url()
     );
-    shutdown_signal().await;
+    let mut signals = journeyman::shutdown::Signals::new()?;
+    signals.recv().await;
     handle.shutdown();
     Ok(ExitCode::SUCCESS)
 }
@@ -175,19 +176,4 @@ fn random_token() -> String {
     (0..32)
         .map(|_| format!("{:x}", rng.random_range(0..16u8)))
         .collect()
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use anyhow::anyhow;
-use journeyman::cycle::{Audit, Execute, Outcome, Task};
+use journeyman::audit::Audit;
 use journeyman::harness::sim::{self, BoardHandle, BoardOptions};
+use journeyman::task::{Execute, Outcome, Task};
 use tokio_util::sync::CancellationToken;
 
 /// How much to measure: the full run, or `JOURNEYMAN_BENCH_QUICK=1` for a smoke run.

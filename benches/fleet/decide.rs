@@ -2,13 +2,15 @@
 //! work packages (no HTTP): the open ones, their closed ancestors and the `blocks` relations, as
 //! `BoardReader` would have read them.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use chrono::Utc;
-use journeyman::board::{Action, Catalog, Item, Policy, Snapshot, decide, eligible_count};
+use journeyman::board::{
+    Action, Catalog, Item, Policy, Progress, Snapshot, decide, eligible_count,
+};
 use journeyman::config::BoardNames;
 use journeyman::harness::sim::{Board, POD_FIELD};
 
@@ -37,8 +39,13 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         let policy = Policy {
             epic_stale_after: chrono::Duration::hours(2),
             claim_lease: chrono::Duration::minutes(40),
+            max_attempts: 3,
         };
-        let skip = BTreeSet::new();
+        // Every trail read and clean: the decision goes all the way to its claim.
+        let progress = Progress {
+            attempts: snap.items.keys().map(|id| (*id, 0)).collect(),
+            ..Progress::default()
+        };
         let now = Utc::now();
         let mut decide_t = Vec::with_capacity(runs);
         let mut count_t = Vec::with_capacity(runs);
@@ -46,7 +53,14 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
         let mut eligible = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            action = black_box(decide(black_box(&snap), &catalog, ME, now, &policy, &skip));
+            action = black_box(decide(
+                black_box(&snap),
+                &catalog,
+                ME,
+                now,
+                &policy,
+                &progress,
+            ));
             decide_t.push(t.elapsed());
             let t = Instant::now();
             eligible = black_box(eligible_count(black_box(&snap), &catalog, ME));

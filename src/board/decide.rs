@@ -1,31 +1,46 @@
-//! The decision: which work package this pod should act on next. A pure function of the board
-//! snapshot, the pod's name and the clock; no I/O, no memory between cycles (so a restarted pod
-//! decides exactly as the one that died would have).
+//! The decision: what this pod should do next. A pure function of the board snapshot, the pod's
+//! name, the clock, the policy and what this cycle has learned so far ([`Progress`]); no I/O, and
+//! no memory between cycles but the pod's pause, so a restarted pod decides as the one that died.
 //!
-//! The seven rules of DESIGN section 1, first match wins:
+//! The cycle calls it in a loop and carries out each [`Action`] (a read, a write, a task), feeding
+//! what it learned back through [`Progress`], until the answer is `Sleep` or `Paused`. Every rule
+//! of the fleet is here, in this order (DESIGN section 1, first match wins):
+//!
+//! 0. a paused pod (after an environment failure) releases its Epic, then claims nothing;
 //! 1. finish my own work (In progress, pod field = me); then take over a claim whose pod never came
-//!    back (In progress, no activity for longer than the claim lease: task timeout plus a grace);
-//! 2. continue my Epic (pod field = me, In progress) with its best eligible descendant;
-//! 3. release a stale Epic (owned, nothing In progress below it, no activity for `epic_stale_after`),
-//!    or my finished Epic (every open descendant done): one release per call;
+//!    back (In progress, no activity for longer than the claim lease);
+//! 2. continue my Epic (pod field = me, In progress) with its best eligible descendant; an Epic
+//!    this cycle claimed for a child it then lost, with nothing else eligible below it, is given
+//!    back at once, so it is never left owned by a pod that gave up on it;
+//! 3. release a stale Epic (owned, nothing In progress below it, no activity for
+//!    `epic_stale_after`), or my finished Epic (every open descendant done): one per cycle;
 //! 4. the best eligible Bug; 5. the best eligible Task/Feature/User story under an Epic (claiming
 //!    the Epic first if nobody owns it); 6. the best eligible standalone work package; 7. sleep.
+//!
+//! Before any start (resume, takeover, claim) the candidate's audit trail must have been read
+//! ([`Action::ReadHistory`]): a ticket whose trail holds `max_attempts` failed attempts (a resume
+//! or a takeover counts as one, since the run before it died) is escalated instead of started.
+//! After a task, only releases follow in the same cycle.
 //!
 //! Choices the design leaves open, made here and documented in ARCHITECTURE.md: work under an Epic
 //! always requires owning that Epic (Bugs included), so one Epic is never worked by two pods; an
 //! Epic pinned to another pod makes everything below it invisible to me; ancestors missing from
 //! the snapshot are closed, so a closed Phase gates and a closed Epic is ignored.
 
-use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::eligible::{ineligibility, is_mine, nearest_epic, order};
 use super::model::{Catalog, Item, Snapshot};
+use super::policy::{Pause, Policy};
 
 /// What the decision asks the cycle to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Read this work package's audit trail and record its failed attempts in
+    /// [`Progress::attempts`]: the decision to start it depends on them.
+    ReadHistory { wp: u64 },
     /// Rule 1: resume a work package already claimed by this pod (e.g. after a restart).
     Resume { wp: u64 },
     /// Rule 1b: take over a claim whose pod never came back (In progress, no activity for longer
@@ -41,8 +56,14 @@ pub enum Action {
         epic: Option<u64>,
         rule: Rule,
     },
-    /// Rule 3: release an Epic.
+    /// The candidate failed `attempts` times: file an escalation Spike and return it to the pool
+    /// instead of starting it. `lock`: take it first with one optimistic write (it is not this
+    /// pod's claim yet), so that exactly one pod escalates it.
+    Escalate { wp: u64, attempts: u32, lock: bool },
+    /// Rules 0, 2 and 3: release an Epic.
     ReleaseEpic { epic: u64, reason: Release },
+    /// Rule 0: paused after an environment failure; nothing to claim until it ends.
+    Paused { reason: String },
     /// Rule 7.
     Sleep,
 }
@@ -55,6 +76,18 @@ pub enum Rule {
     Standalone,
 }
 
+impl Rule {
+    /// The rule's name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::MyEpic => "continue my Epic",
+            Rule::Bug => "bug",
+            Rule::Task => "task under an Epic",
+            Rule::Standalone => "standalone",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Release {
     /// No descendant In progress and no activity for `epic_stale_after`: clear the pod field and
@@ -62,57 +95,233 @@ pub enum Release {
     Stale,
     /// My Epic and every open descendant is done: clear the pod field, leave the status for a human.
     Finished,
+    /// My Epic, and this pod paused after an environment failure: clear the pod field and set the
+    /// ready status, so another pod can continue.
+    Paused,
+    /// This cycle claimed the Epic for `child`, lost that claim, and nothing else below the Epic is
+    /// eligible: give it back (pod field cleared, ready status).
+    GivenBack { child: u64 },
 }
 
-/// Why a work package is not eligible for this pod (`None` from [`ineligibility`] means eligible).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ineligible {
-    NotReady,
-    NotWork,
-    ProjectNotConfigured,
-    PinnedElsewhere,
-    BlockedBy(u64),
-    OpenSpike(u64),
-    PhaseNotActive(u64),
-    UnderForeignEpic(u64),
-    Skipped,
+impl Release {
+    /// Whether the release sets the ready status (all but `Finished`, which leaves it to a human).
+    pub fn resets_status(self) -> bool {
+        self != Release::Finished
+    }
 }
 
-/// Inputs that are configuration, not board state.
-#[derive(Debug, Clone)]
-pub struct Policy {
-    pub epic_stale_after: chrono::Duration,
-    /// How long a claim stays valid without any activity on the work package: the task timeout
-    /// plus a grace. A live pod always writes (a comment, a status) within it.
-    pub claim_lease: chrono::Duration,
+/// What this cycle has done and learned so far: the decision's memory within one cycle. A new
+/// cycle starts from `Progress::new(pause)`.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Passed over for the rest of the cycle, with everything under them: lost to another writer
+    /// (409), escalated, or released.
+    pub skip: BTreeSet<u64>,
+    /// Epics claimed this cycle, with the child each was claimed for.
+    pub claimed_epics: BTreeMap<u64, u64>,
+    /// A stale or finished Epic was released this cycle (one per cycle).
+    pub released: bool,
+    /// Failed attempts on the audit trails read this cycle.
+    pub attempts: BTreeMap<u64, u32>,
+    /// A task ran this cycle: only releases follow.
+    pub ran: bool,
+    /// The pod's pause after an environment failure, if any.
+    pub pause: Option<Pause>,
 }
 
-/// The decision. `skip` holds work packages (or Epics) this cycle already lost a claim on: they and
-/// everything under a skipped Epic are passed over, so the cycle can re-decide after a 409 without
-/// re-reading the board.
+impl Progress {
+    pub fn new(pause: Option<Pause>) -> Progress {
+        Progress {
+            pause,
+            ..Progress::default()
+        }
+    }
+}
+
+/// The decision.
 pub fn decide(
     s: &Snapshot,
     c: &Catalog,
     me: &str,
     now: DateTime<Utc>,
     policy: &Policy,
-    skip: &BTreeSet<u64>,
+    p: &Progress,
 ) -> Action {
-    // 1. Finish my own work.
+    if let Some(pause) = p.pause.as_ref().filter(|pause| pause.active(now)) {
+        return match my_active_epics(s, c, me, p).next() {
+            Some(epic) => Action::ReleaseEpic {
+                epic: epic.id,
+                reason: Release::Paused,
+            },
+            None => Action::Paused {
+                reason: pause.reason.clone(),
+            },
+        };
+    }
+    if !p.ran
+        && let Some(action) = own_work(s, c, me, now, policy, p)
+    {
+        return action;
+    }
+    if !p.released
+        && let Some((epic, reason)) = epic_to_release(s, c, me, now, policy, &p.skip)
+    {
+        return Action::ReleaseEpic { epic, reason };
+    }
+    if !p.ran
+        && let Some(action) = new_work(s, c, me, policy, p)
+    {
+        return action;
+    }
+    Action::Sleep
+}
+
+/// Rules 1, 1b and 2 (with its give-back), each start gated by the candidate's trail.
+fn own_work(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    p: &Progress,
+) -> Option<Action> {
     if let Some(mine) = s
         .items
         .values()
-        .filter(|i| {
-            is_mine(i, me) && i.status == c.active_status && c.work_types.contains(&i.type_id)
-        })
-        .filter(|i| c.projects.contains(&i.project) && !skip.contains(&i.id))
+        .filter(|i| is_own_claim(c, i, me) && !p.skip.contains(&i.id))
         .min_by_key(|i| order(c, i))
     {
-        return Action::Resume { wp: mine.id };
+        return Some(gated(
+            p,
+            policy,
+            mine.id,
+            true,
+            Action::Resume { wp: mine.id },
+        ));
     }
+    if let Some(takeover) = takeover(s, c, me, now, policy, &p.skip) {
+        let wp = match &takeover {
+            Action::TakeOver { wp, .. } => *wp,
+            _ => unreachable!("takeover() returns TakeOver"),
+        };
+        return Some(gated(p, policy, wp, true, takeover));
+    }
+    // 2. Continue my Epic; give back one this cycle claimed for a child it lost.
+    if let Some(item) = my_active_epics(s, c, me, p)
+        .flat_map(|e| s.descendants(e.id))
+        .filter(|i| ineligibility(s, c, me, i, &p.skip).is_none())
+        .min_by_key(|i| order(c, i))
+    {
+        return Some(claim(s, c, me, policy, p, item, Rule::MyEpic));
+    }
+    p.claimed_epics
+        .iter()
+        .find(|(e, _)| !p.skip.contains(e))
+        .map(|(&epic, &child)| Action::ReleaseEpic {
+            epic,
+            reason: Release::GivenBack { child },
+        })
+}
 
-    // 1b. Take over a claim whose pod never came back.
-    if let Some((item, from)) = s
+/// The claim of `item` (with its Epic first if nobody owns it), gated by its trail.
+fn claim(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    policy: &Policy,
+    p: &Progress,
+    item: &Item,
+    rule: Rule,
+) -> Action {
+    let epic = epic_to_claim(s, c, me, item);
+    gated(
+        p,
+        policy,
+        item.id,
+        false,
+        Action::Claim {
+            wp: item.id,
+            epic,
+            rule,
+        },
+    )
+}
+
+/// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work.
+fn new_work(s: &Snapshot, c: &Catalog, me: &str, policy: &Policy, p: &Progress) -> Option<Action> {
+    let eligible: Vec<&Item> = s
+        .items
+        .values()
+        .filter(|i| ineligibility(s, c, me, i, &p.skip).is_none())
+        .collect();
+    let best = |f: &dyn Fn(&Item) -> bool| {
+        eligible
+            .iter()
+            .copied()
+            .filter(|i| f(i))
+            .min_by_key(|i| order(c, i))
+    };
+    let (item, rule) = if let Some(bug) = best(&|i| i.type_id == c.bug_type) {
+        (bug, Rule::Bug)
+    } else if let Some(task) = best(&|i| nearest_epic(s, c, i).is_some()) {
+        (task, Rule::Task)
+    } else {
+        (
+            best(&|i| nearest_epic(s, c, i).is_none())?,
+            Rule::Standalone,
+        )
+    };
+    Some(claim(s, c, me, policy, p, item, rule))
+}
+
+/// `start` if the candidate's trail allows it, else the read of its trail or its escalation.
+/// `dead_run`: starting it means the run before died (a resume or a takeover), one more attempt.
+fn gated(p: &Progress, policy: &Policy, wp: u64, dead_run: bool, start: Action) -> Action {
+    let Some(&attempts) = p.attempts.get(&wp) else {
+        return Action::ReadHistory { wp };
+    };
+    let attempts = attempts + u32::from(dead_run);
+    if attempts >= policy.max_attempts {
+        let lock = !matches!(start, Action::Resume { .. });
+        return Action::Escalate { wp, attempts, lock };
+    }
+    start
+}
+
+/// A work package this pod claimed and is working (In progress, pod field = me).
+fn is_own_claim(c: &Catalog, i: &Item, me: &str) -> bool {
+    is_mine(i, me)
+        && i.status == c.active_status
+        && c.work_types.contains(&i.type_id)
+        && c.projects.contains(&i.project)
+}
+
+/// Epics this pod owns In progress, not passed over this cycle.
+fn my_active_epics<'a>(
+    s: &'a Snapshot,
+    c: &'a Catalog,
+    me: &'a str,
+    p: &'a Progress,
+) -> impl Iterator<Item = &'a Item> + 'a {
+    s.items.values().filter(move |i| {
+        i.type_id == c.epic_type
+            && is_mine(i, me)
+            && i.status == c.active_status
+            && !p.skip.contains(&i.id)
+    })
+}
+
+/// Rule 1b: the best claim of another pod older than the lease, unless an Epic above it belongs
+/// to a third pod.
+fn takeover(
+    s: &Snapshot,
+    c: &Catalog,
+    me: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    skip: &BTreeSet<u64>,
+) -> Option<Action> {
+    let (item, from) = s
         .items
         .values()
         .filter(|i| {
@@ -126,106 +335,15 @@ pub fn decide(
             nearest_epic(s, c, i)
                 .is_none_or(|e| e.pod.as_deref().is_none_or(|p| p == *from || p == me))
         })
-        .min_by_key(|(i, _)| order(c, i))
-    {
-        let epic = nearest_epic(s, c, item)
-            .filter(|e| e.pod.as_deref() == Some(from))
-            .map(|e| e.id);
-        return Action::TakeOver {
-            wp: item.id,
-            epic,
-            from: from.to_string(),
-        };
-    }
-
-    // 2. Continue my Epic.
-    let my_epics = s
-        .items
-        .values()
-        .filter(|i| i.type_id == c.epic_type && is_mine(i, me) && i.status == c.active_status);
-    let best_in_my_epics = my_epics
-        .filter(|e| !skip.contains(&e.id))
-        .flat_map(|e| s.descendants(e.id))
-        .filter(|i| ineligibility(s, c, me, i, skip).is_none())
-        .min_by_key(|i| order(c, i));
-    if let Some(item) = best_in_my_epics {
-        return Action::Claim {
-            wp: item.id,
-            epic: epic_to_claim(s, c, me, item),
-            rule: Rule::MyEpic,
-        };
-    }
-
-    // 3. Release a stale Epic, or my finished one.
-    if let Some((epic, reason)) = epic_to_release(s, c, me, now, policy, skip) {
-        return Action::ReleaseEpic { epic, reason };
-    }
-
-    let eligible: Vec<&Item> = s
-        .items
-        .values()
-        .filter(|i| ineligibility(s, c, me, i, skip).is_none())
-        .collect();
-    // 4. Bugs.
-    if let Some(bug) = eligible
-        .iter()
-        .filter(|i| i.type_id == c.bug_type)
-        .min_by_key(|i| order(c, i))
-    {
-        return Action::Claim {
-            wp: bug.id,
-            epic: epic_to_claim(s, c, me, bug),
-            rule: Rule::Bug,
-        };
-    }
-    // 5. Tasks under an Epic.
-    if let Some(task) = eligible
-        .iter()
-        .filter(|i| nearest_epic(s, c, i).is_some())
-        .min_by_key(|i| order(c, i))
-    {
-        return Action::Claim {
-            wp: task.id,
-            epic: epic_to_claim(s, c, me, task),
-            rule: Rule::Task,
-        };
-    }
-    // 6. Standalone work.
-    if let Some(item) = eligible
-        .iter()
-        .filter(|i| nearest_epic(s, c, i).is_none())
-        .min_by_key(|i| order(c, i))
-    {
-        return Action::Claim {
-            wp: item.id,
-            epic: None,
-            rule: Rule::Standalone,
-        };
-    }
-    // 7. Nothing to do.
-    Action::Sleep
-}
-
-/// The board's order: priority (most urgent first), then id ascending.
-fn order(c: &Catalog, i: &Item) -> (Reverse<u64>, u64) {
-    (
-        Reverse(c.priority_rank.get(&i.priority).copied().unwrap_or(0)),
-        i.id,
-    )
-}
-
-fn is_mine(item: &Item, me: &str) -> bool {
-    item.pod.as_deref() == Some(me)
-}
-
-/// The nearest open ancestor Epic. A closed Epic is never claimed (that would reopen it), so work
-/// below one is treated as standalone.
-pub fn nearest_epic<'a>(s: &'a Snapshot, c: &Catalog, item: &Item) -> Option<&'a Item> {
-    item.ancestors
-        .iter()
-        .rev()
-        .filter_map(|a| s.get(*a))
-        .find(|a| a.type_id == c.epic_type && !c.closed_statuses.contains(&a.status))
+        .min_by_key(|(i, _)| order(c, i))?;
+    let epic = nearest_epic(s, c, item)
+        .filter(|e| e.pod.as_deref() == Some(from))
+        .map(|e| e.id);
+    Some(Action::TakeOver {
+        wp: item.id,
+        epic,
+        from: from.to_string(),
+    })
 }
 
 /// The Epic to claim before `item`: its nearest Epic, unless I already own it In progress.
@@ -233,65 +351,6 @@ fn epic_to_claim(s: &Snapshot, c: &Catalog, me: &str, item: &Item) -> Option<u64
     nearest_epic(s, c, item)
         .filter(|e| !(is_mine(e, me) && e.status == c.active_status))
         .map(|e| e.id)
-}
-
-/// Why `item` cannot be claimed by pod `me`, or `None` if it can.
-pub fn ineligibility(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    item: &Item,
-    skip: &BTreeSet<u64>,
-) -> Option<Ineligible> {
-    if skip.contains(&item.id) {
-        return Some(Ineligible::Skipped);
-    }
-    if !c.work_types.contains(&item.type_id) {
-        return Some(Ineligible::NotWork);
-    }
-    if !c.ready_statuses.contains(&item.status) {
-        return Some(Ineligible::NotReady);
-    }
-    if !c.projects.contains(&item.project) {
-        return Some(Ineligible::ProjectNotConfigured);
-    }
-    if item.pod.as_deref().is_some_and(|p| p != me) {
-        return Some(Ineligible::PinnedElsewhere);
-    }
-    if let Some(blocker) = s.blockers.get(&item.id).into_iter().flatten().find(|b| {
-        s.get(**b)
-            .is_some_and(|b| !c.closed_statuses.contains(&b.status))
-    }) {
-        return Some(Ineligible::BlockedBy(*blocker));
-    }
-    if let Some(spike) = s
-        .children
-        .get(&item.id)
-        .into_iter()
-        .flatten()
-        .filter_map(|id| s.get(*id))
-        .find(|ch| ch.type_id == c.spike_type && !c.closed_statuses.contains(&ch.status))
-    {
-        return Some(Ineligible::OpenSpike(spike.id));
-    }
-    for a in &item.ancestors {
-        match s.get(*a) {
-            // A Phase gates everything below it until it is active; a missing ancestor is closed.
-            Some(anc) if anc.type_id == c.phase_type && anc.status != c.active_status => {
-                return Some(Ineligible::PhaseNotActive(*a));
-            }
-            Some(anc)
-                if anc.type_id == c.epic_type && anc.pod.as_deref().is_some_and(|p| p != me) =>
-            {
-                return Some(Ineligible::UnderForeignEpic(*a));
-            }
-            Some(anc) if anc.type_id == c.epic_type && skip.contains(a) => {
-                return Some(Ineligible::Skipped);
-            }
-            _ => {}
-        }
-    }
-    None
 }
 
 /// Rule 3: the first Epic (by id) to release, if any.
@@ -333,11 +392,23 @@ fn epic_to_release(
     None
 }
 
-/// How many work packages this pod could claim right now (the "eligible work visible" gauge).
-pub fn eligible_count(s: &Snapshot, c: &Catalog, me: &str) -> usize {
-    let none = BTreeSet::new();
-    s.items
-        .values()
-        .filter(|i| ineligibility(s, c, me, i, &none).is_none())
-        .count()
+/// The context of a work package the cycle starts: the nearest open Epic above it (its branch is
+/// shared by the Epic's children) and its parent user story, if the parent is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub wp: u64,
+    pub epic: Option<u64>,
+    pub story: Option<u64>,
+}
+
+/// The [`Target`] of `wp` in this snapshot.
+pub fn target(s: &Snapshot, c: &Catalog, wp: u64) -> Target {
+    let item = s.get(wp);
+    let epic = item.and_then(|i| nearest_epic(s, c, i)).map(|e| e.id);
+    let story = item
+        .and_then(Item::parent)
+        .and_then(|p| s.get(p))
+        .filter(|p| Some(p.id) != epic && c.work_types.contains(&p.type_id))
+        .map(|p| p.id);
+    Target { wp, epic, story }
 }

@@ -6,8 +6,10 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
-use super::decide::{Action, Ineligible, Policy, Release, Rule, decide, ineligibility};
+use super::decide::{Action, Progress, Release, Rule, Target, decide, target};
+use super::eligible::{Ineligible, ineligibility};
 use super::model::{Catalog, Item, Snapshot};
+use super::policy::{Paced, Pause, Policy};
 
 // Ids as a fresh OpenProject seeds them (API-NOTES section 7) plus Spike = 8.
 const NEW: u64 = 1;
@@ -56,6 +58,7 @@ fn policy() -> Policy {
     Policy {
         epic_stale_after: Duration::hours(2),
         claim_lease: Duration::minutes(45),
+        max_attempts: 3,
     }
 }
 
@@ -122,16 +125,36 @@ impl B {
     }
 }
 
+/// The decision on a snapshot, with `p` as this cycle's progress, answering every
+/// `ReadHistory` with a trail of `attempts[wp]` failed attempts (none if absent), as the cycle does.
+fn decide_with(s: &Snapshot, p: &Progress, attempts: &[(u64, u32)]) -> Action {
+    let mut p = p.clone();
+    loop {
+        match decide(s, &catalog(), ME, now(), &policy(), &p) {
+            Action::ReadHistory { wp } => {
+                assert!(!p.attempts.contains_key(&wp), "read #{wp} twice");
+                let n = attempts
+                    .iter()
+                    .find(|(w, _)| *w == wp)
+                    .map_or(0, |(_, n)| *n);
+                p.attempts.insert(wp, n);
+            }
+            action => return action,
+        }
+    }
+}
+
+/// The decision at the start of a cycle, on trails without failures.
+fn fresh(s: &Snapshot) -> Action {
+    decide_with(s, &Progress::default(), &[])
+}
+
 fn check(b: B, expect: Action) {
-    let got = decide(
-        &b.snapshot(),
-        &catalog(),
-        ME,
-        now(),
-        &policy(),
-        &BTreeSet::new(),
-    );
-    assert_eq!(got, expect);
+    assert_eq!(fresh(&b.snapshot()), expect);
+}
+
+fn check_with(b: B, p: Progress, attempts: &[(u64, u32)], expect: Action) {
+    assert_eq!(decide_with(&b.snapshot(), &p, attempts), expect);
 }
 
 fn claim(wp: u64, epic: Option<u64>, rule: Rule) -> Action {
@@ -358,7 +381,7 @@ fn rule3_keeps_an_epic_with_work_in_progress_below_it() {
             ME,
             now(),
             &long_lease,
-            &BTreeSet::new()
+            &Progress::default()
         ),
         Action::Sleep
     );
@@ -694,14 +717,11 @@ fn skipped_items_and_items_under_a_skipped_epic_are_passed_over() {
         .add(4, TASK, NEW);
     let s = b.snapshot();
     let d = |skip: &[u64]| {
-        decide(
-            &s,
-            &catalog(),
-            ME,
-            now(),
-            &policy(),
-            &skip.iter().copied().collect(),
-        )
+        let p = Progress {
+            skip: skip.iter().copied().collect(),
+            ..Progress::default()
+        };
+        decide_with(&s, &p, &[])
     };
     assert_eq!(d(&[]), claim(2, Some(1), Rule::Task));
     assert_eq!(
@@ -728,6 +748,281 @@ fn ineligibility_reasons_are_specific() {
     assert_eq!(why(2), Some(Ineligible::PhaseNotActive(1)));
     assert_eq!(why(3), Some(Ineligible::BlockedBy(2)));
     assert_eq!(why(4), Some(Ineligible::PinnedElsewhere));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The policy rules: trails, escalation, pause, give-back, one release per cycle, after a task.
+
+#[test]
+fn a_start_waits_for_the_candidates_trail() {
+    let s = B::default().add(1, TASK, NEW).snapshot();
+    assert_eq!(
+        decide(&s, &catalog(), ME, now(), &policy(), &Progress::default()),
+        Action::ReadHistory { wp: 1 },
+        "the trail is read before the claim, never after"
+    );
+    let resume = B::default().add(1, TASK, IN_PROGRESS).pod(ME).snapshot();
+    assert_eq!(
+        decide(
+            &resume,
+            &catalog(),
+            ME,
+            now(),
+            &policy(),
+            &Progress::default()
+        ),
+        Action::ReadHistory { wp: 1 }
+    );
+}
+
+#[test]
+fn a_candidate_with_max_failed_attempts_is_escalated_not_claimed() {
+    let b = || B::default().add(1, TASK, NEW).add(2, TASK, NEW);
+    check_with(
+        b(),
+        Progress::default(),
+        &[(1, 2)],
+        claim(1, None, Rule::Standalone),
+    );
+    check_with(
+        b(),
+        Progress::default(),
+        &[(1, 3)],
+        Action::Escalate {
+            wp: 1,
+            attempts: 3,
+            lock: true,
+        },
+    );
+}
+
+#[test]
+fn a_resume_or_takeover_counts_the_dead_run_as_one_more_attempt() {
+    check_with(
+        B::default().add(1, TASK, IN_PROGRESS).pod(ME),
+        Progress::default(),
+        &[(1, 1)],
+        Action::Resume { wp: 1 },
+    );
+    check_with(
+        B::default().add(1, TASK, IN_PROGRESS).pod(ME),
+        Progress::default(),
+        &[(1, 2)],
+        Action::Escalate {
+            wp: 1,
+            attempts: 3,
+            lock: false,
+        },
+    );
+    check_with(
+        B::default()
+            .add(1, TASK, IN_PROGRESS)
+            .pod("pod-9")
+            .idle_for(5),
+        Progress::default(),
+        &[(1, 2)],
+        Action::Escalate {
+            wp: 1,
+            attempts: 3,
+            lock: true,
+        },
+    );
+}
+
+#[test]
+fn an_escalated_candidate_is_passed_over_for_the_next() {
+    let p = Progress {
+        skip: [1].into(),
+        ..Progress::default()
+    };
+    check_with(
+        B::default().add(1, TASK, NEW).add(2, TASK, NEW),
+        p,
+        &[(1, 3)],
+        claim(2, None, Rule::Standalone),
+    );
+}
+
+fn paused() -> Progress {
+    Progress::new(Pause::after(
+        None,
+        Paced::Environment,
+        "cannot clone",
+        now(),
+    ))
+}
+
+#[test]
+fn a_paused_pod_releases_its_epic_then_claims_nothing() {
+    let b = || {
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, NEW)
+            .under(1)
+            .add(3, BUG, NEW)
+    };
+    check_with(
+        b(),
+        paused(),
+        &[],
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Paused,
+        },
+    );
+    let mut p = paused();
+    p.skip.insert(1);
+    check_with(
+        b(),
+        p,
+        &[],
+        Action::Paused {
+            reason: "cannot clone".into(),
+        },
+    );
+}
+
+#[test]
+fn a_pause_ends_at_its_time_and_doubles_each_time_up_to_an_hour() {
+    let first = Pause::after(None, Paced::Environment, "x", now()).unwrap();
+    assert_eq!(first.until, now() + Duration::minutes(1));
+    assert!(first.active(now()) && !first.active(first.until));
+    let second = Pause::after(Some(first.clone()), Paced::Environment, "y", now()).unwrap();
+    assert_eq!(second.until, now() + Duration::minutes(2));
+    let mut p = Some(second);
+    for _ in 0..20 {
+        p = Pause::after(p, Paced::Environment, "z", now());
+    }
+    assert_eq!(p.as_ref().unwrap().until, now() + Duration::hours(1));
+    assert_eq!(Pause::after(p.clone(), Paced::Interrupted, "", now()), p);
+    assert_eq!(Pause::after(p, Paced::Ran, "", now()), None);
+    let mut expired = paused();
+    expired.pause.as_mut().unwrap().until = now();
+    check_with(
+        B::default().add(1, TASK, NEW),
+        expired,
+        &[],
+        claim(1, None, Rule::Standalone),
+    );
+}
+
+#[test]
+fn an_epic_claimed_for_a_lost_child_is_given_back_when_nothing_else_is_eligible() {
+    // The cycle claimed Epic 1 (now mine) for child 2 and lost 2.
+    let b = || {
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, NEW)
+            .under(1)
+            .add(3, TASK, NEW)
+    };
+    let lost = |extra: &[u64]| Progress {
+        skip: [2].into_iter().chain(extra.iter().copied()).collect(),
+        claimed_epics: [(1, 2)].into(),
+        ..Progress::default()
+    };
+    check_with(
+        b(),
+        lost(&[]),
+        &[],
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::GivenBack { child: 2 },
+        },
+    );
+    check_with(b(), lost(&[1]), &[], claim(3, None, Rule::Standalone));
+    check_with(
+        b().add(4, TASK, NEW).under(1),
+        lost(&[]),
+        &[],
+        claim(4, None, Rule::MyEpic),
+    );
+}
+
+#[test]
+fn one_stale_or_finished_release_per_cycle() {
+    let b = B::default()
+        .add(1, EPIC, IN_PROGRESS)
+        .pod("pod-2")
+        .idle_for(3)
+        .add(2, EPIC, IN_PROGRESS)
+        .pod("pod-3")
+        .idle_for(3);
+    let p = Progress {
+        released: true,
+        skip: [1].into(),
+        ..Progress::default()
+    };
+    check_with(b, p, &[], Action::Sleep);
+}
+
+#[test]
+fn after_a_task_only_releases_follow() {
+    let p = Progress {
+        ran: true,
+        ..Progress::default()
+    };
+    check_with(
+        B::default().add(1, TASK, NEW),
+        p.clone(),
+        &[],
+        Action::Sleep,
+    );
+    check_with(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, IN_TESTING)
+            .under(1)
+            .add(3, TASK, NEW),
+        p,
+        &[],
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Finished,
+        },
+    );
+}
+
+#[test]
+fn the_target_names_the_nearest_open_epic_and_the_parent_story() {
+    let s = B::default()
+        .add(1, EPIC, IN_PROGRESS)
+        .add(2, STORY, NEW)
+        .under(1)
+        .add(3, TASK, NEW)
+        .under(2)
+        .add(4, EPIC, CLOSED)
+        .add(5, TASK, NEW)
+        .under(4)
+        .snapshot();
+    let c = catalog();
+    assert_eq!(
+        target(&s, &c, 3),
+        Target {
+            wp: 3,
+            epic: Some(1),
+            story: Some(2)
+        }
+    );
+    assert_eq!(
+        target(&s, &c, 2),
+        Target {
+            wp: 2,
+            epic: Some(1),
+            story: None
+        }
+    );
+    assert_eq!(
+        target(&s, &c, 5),
+        Target {
+            wp: 5,
+            epic: None,
+            story: None
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,7 +1139,7 @@ proptest! {
     #[test]
     fn claims_only_eligible_work_never_pinned_elsewhere_never_under_a_foreign_epic(s in arb_board()) {
         let c = catalog();
-        let action = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
+        let action = fresh(&s);
         if let Action::Claim { wp, epic, .. } = action {
             let item = s.get(wp).unwrap();
             prop_assert!(oracle_eligible(&s, &c, item), "claimed ineligible #{wp}: {item:?}");
@@ -867,7 +1162,7 @@ proptest! {
     fn never_sleeps_while_eligible_work_exists(s in arb_board()) {
         let c = catalog();
         let any_eligible = s.items.values().any(|i| oracle_eligible(&s, &c, i));
-        let action = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
+        let action = fresh(&s);
         if any_eligible {
             prop_assert_ne!(action, Action::Sleep);
         }
@@ -878,21 +1173,22 @@ proptest! {
         // Apply releases as the cycle would, then the pod must claim if anything is eligible.
         let c = catalog();
         let mut s = s;
-        let mut skip = BTreeSet::new();
+        let mut p = Progress::default();
         let idle = !s.items.values().any(|i| i.pod.as_deref() == Some(ME) && i.status == IN_PROGRESS && c.work_types.contains(&i.type_id));
         for _ in 0..s.items.len() + 1 {
-            match decide(&s, &c, ME, now(), &policy(), &skip) {
+            match decide_with(&s, &p, &[]) {
                 Action::ReleaseEpic { epic, reason } => {
                     let e = s.items.get_mut(&epic).unwrap();
                     e.pod = None;
-                    if reason == Release::Stale { e.status = NEW; }
-                    skip.insert(epic);
+                    if reason.resets_status() { e.status = NEW; }
+                    p.skip.insert(epic);
+                    p.released = true;
                     s = Snapshot::new(s.items.values().cloned(), s.blockers.iter().flat_map(|(to, fs)| fs.iter().map(move |f| (*f, *to))));
                 }
                 Action::Sleep => {
                     // Work under an Epic released (skipped) this cycle is taken next cycle.
                     let any = s.items.values().any(|i| {
-                        oracle_eligible(&s, &c, i) && !skip.contains(&i.id) && !i.ancestors.iter().any(|a| skip.contains(a))
+                        oracle_eligible(&s, &c, i) && !p.skip.contains(&i.id) && !i.ancestors.iter().any(|a| p.skip.contains(a))
                     });
                     prop_assert!(!(idle && any), "slept with eligible work");
                     break;
@@ -904,16 +1200,14 @@ proptest! {
 
     #[test]
     fn the_same_snapshot_gives_the_same_answer(s in arb_board()) {
-        let c = catalog();
-        let a = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new());
-        let b = decide(&s.clone(), &c, ME, now(), &policy(), &BTreeSet::new());
+        let a = fresh(&s);
+        let b = fresh(&s.clone());
         prop_assert_eq!(a, b);
     }
 
     #[test]
     fn takeovers_only_of_claims_older_than_the_lease(s in arb_board()) {
-        let c = catalog();
-        if let Action::TakeOver { wp, epic, from } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+        if let Action::TakeOver { wp, epic, from } = fresh(&s) {
             let item = s.get(wp).unwrap();
             prop_assert_eq!(item.status, IN_PROGRESS);
             prop_assert_eq!(item.pod.as_deref(), Some(from.as_str()));
@@ -927,8 +1221,7 @@ proptest! {
 
     #[test]
     fn resume_is_always_my_own_in_progress_work(s in arb_board()) {
-        let c = catalog();
-        if let Action::Resume { wp } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+        if let Action::Resume { wp } = fresh(&s) {
             let item = s.get(wp).unwrap();
             prop_assert_eq!(item.pod.as_deref(), Some(ME));
             prop_assert_eq!(item.status, IN_PROGRESS);
@@ -937,8 +1230,7 @@ proptest! {
 
     #[test]
     fn releases_only_owned_epics_that_are_stale_or_mine_and_finished(s in arb_board()) {
-        let c = catalog();
-        if let Action::ReleaseEpic { epic, reason } = decide(&s, &c, ME, now(), &policy(), &BTreeSet::new()) {
+        if let Action::ReleaseEpic { epic, reason } = fresh(&s) {
             let e = s.get(epic).unwrap();
             prop_assert_eq!(e.type_id, EPIC);
             prop_assert!(e.pod.is_some());
@@ -946,6 +1238,7 @@ proptest! {
             match reason {
                 Release::Finished => prop_assert!(e.pod.as_deref() == Some(ME) && desc.iter().all(|d| d.status == IN_TESTING || d.status == CLOSED || d.status == REJECTED)),
                 Release::Stale => prop_assert!(desc.iter().all(|d| d.status != IN_PROGRESS)),
+                Release::Paused | Release::GivenBack { .. } => prop_assert!(false, "no pause and no claim at the start of a cycle"),
             }
         }
     }

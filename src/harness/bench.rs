@@ -10,13 +10,13 @@ use rand::{RngExt, SeedableRng};
 use secrecy::SecretString;
 use url::Url;
 
-use crate::board::Policy;
 use crate::config::Config;
-use crate::cycle::{Execute, Worker};
+use crate::cycle::Worker;
 use crate::harness::sim::Board;
 use crate::harness::sim::seed::{SeedFile, SeedWp};
 use crate::openproject::{ApiError, Auth, Client, ClientOptions, Filter, WorkPackageQuery};
 use crate::snapshot::{BoardReader, resolve};
+use crate::task::Execute;
 
 /// Pods that own Epics and in-progress work on a synthetic board: `pod-0` .. `pod-7`.
 pub const BOARD_PODS: usize = 8;
@@ -213,8 +213,8 @@ pub fn client(url: &Url, token: &str) -> anyhow::Result<Client> {
     )
 }
 
-/// A board reader for pod `pod` on project `demo` of the board at `url`, with the default names.
-pub async fn reader(url: &Url, token: &str, pod: &str) -> anyhow::Result<BoardReader> {
+/// The configuration of pod `pod` on project `demo` of the board at `url`, with the default names.
+pub fn config(url: &Url, token: &str, pod: &str) -> anyhow::Result<Config> {
     let vars = [
         ("JOURNEYMAN_OPENPROJECT_URL", url.to_string()),
         ("JOURNEYMAN_OPENPROJECT_TOKEN", token.to_string()),
@@ -225,28 +225,31 @@ pub async fn reader(url: &Url, token: &str, pod: &str) -> anyhow::Result<BoardRe
         ),
         ("JOURNEYMAN_ENV_WRAPPER", "none".into()),
     ];
-    let config = Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v)))?;
+    Ok(Config::from_vars(
+        vars.into_iter().map(|(k, v)| (k.to_string(), v)),
+    )?)
+}
+
+/// A board reader for pod `pod` (see [`config`]); it never refreshes on a timer.
+pub async fn reader(url: &Url, token: &str, pod: &str) -> anyhow::Result<BoardReader> {
+    let config = config(url, token, pod)?;
     let c = client(url, token)?;
     let resolved = resolve(&c, &config).await?;
     Ok(BoardReader::new(c, resolved, Duration::from_secs(3600)))
 }
 
-/// A worker for pod `pod` (see [`reader`]) with the given executor.
+/// A worker for pod `pod` (see [`config`]) with the given executor, wired as in production.
 pub async fn worker<E: Execute>(
     url: &Url,
     token: &str,
     pod: &str,
     exec: Arc<E>,
 ) -> anyhow::Result<Worker<E>> {
-    Ok(Worker::new(
-        reader(url, token, pod).await?,
-        exec,
-        pod.to_string(),
-        Policy {
-            epic_stale_after: chrono::Duration::hours(2),
-            claim_lease: chrono::Duration::minutes(40),
-        },
-    ))
+    let config = config(url, token, pod)?;
+    let (client, resolved) = crate::pod::connect(&config, None)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("connect without a shutdown always answers"))?;
+    Ok(crate::pod::worker(&config, client, resolved, exec))
 }
 
 #[cfg(test)]

@@ -2,46 +2,30 @@
 //! cost of idle cycles, and many pods on one board.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
-use journeyman::cycle::{CycleReport, Outcome};
 use journeyman::harness::sim::seed::SeedWp;
 use journeyman::harness::sim::{AGENT_USER, Fault, FaultRule, JournalAction};
+use journeyman::task::Outcome;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::board;
-use crate::support::pods::{Record, RecordingExec, worker};
-
-async fn cycle_once<E: journeyman::cycle::Execute>(
-    w: &mut journeyman::cycle::Worker<E>,
-) -> CycleReport {
-    let never = CancellationToken::new();
-    w.cycle(&never, &never).await.expect("cycle runs")
-}
+use crate::support::pods::Fleet;
 
 #[tokio::test]
 async fn one_pod_works_the_board_in_rule_order_and_audits_each_step() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let epic = b.create(&SeedWp::new("Epic", "checkout"));
     let t1 = b.create(&SeedWp::new("Task", "cart").parent(epic));
     let t2 = b.create(&SeedWp::new("Task", "pay").parent(epic).priority("High"));
     let solo = b.create(&SeedWp::new("Feature", "standalone"));
     let bug = b.create(&SeedWp::new("Bug", "crash").priority("Low"));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
+    let mut w = f.pod("pod-0").await;
 
     let mut worked = vec![];
     for _ in 0..10 {
-        let r = cycle_once(&mut w).await;
+        let r = w.cycle().await;
         match r.worked {
             Some(wp) => worked.push(wp),
             None if r.released_epic.is_some() => {}
@@ -86,25 +70,18 @@ async fn one_pod_works_the_board_in_rule_order_and_audits_each_step() {
 
 #[tokio::test]
 async fn a_failure_files_a_spike_and_returns_the_ticket_until_the_spike_closes() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let wp = b.create(&SeedWp::new("Task", "flaky"));
-    let record = Arc::new(Record::default());
     record
         .fail
         .lock()
         .unwrap()
         .insert(wp, "the agent said is_error".into());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
+    let mut w = f.pod("pod-0").await;
 
-    let r = cycle_once(&mut w).await;
+    let r = w.cycle().await;
     assert!(matches!(r.outcome, Some(Outcome::Failed { .. })), "{r:?}");
     assert_eq!(b.status_of(wp), "New", "back to the ready status");
     assert_eq!(b.pod_of(wp), None, "pod field cleared");
@@ -129,14 +106,14 @@ async fn a_failure_files_a_spike_and_returns_the_ticket_until_the_spike_closes()
     );
 
     assert_eq!(
-        cycle_once(&mut w).await.worked,
+        w.cycle().await.worked,
         None,
         "an open Spike holds the ticket"
     );
     record.fail.lock().unwrap().clear();
     b.set_status(spike, "Closed");
     assert_eq!(
-        cycle_once(&mut w).await.worked,
+        w.cycle().await.worked,
         Some(wp),
         "closing the Spike returns it to the pool"
     );
@@ -145,27 +122,19 @@ async fn a_failure_files_a_spike_and_returns_the_ticket_until_the_spike_closes()
 
 #[tokio::test]
 async fn an_idle_cycle_on_an_unchanged_board_costs_one_request() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     for i in 0..30 {
         b.create(&SeedWp::new("Task", &format!("held {i}")).status("On hold"));
     }
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record,
-            board: b.clone(),
-        }),
-    )
-    .await;
-    let first = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    let first = w.cycle().await;
     assert!(first.full_snapshot);
-    let idle = cycle_once(&mut w).await;
+    let idle = w.cycle().await;
     assert!(!idle.full_snapshot, "nothing changed: the probe is enough");
     assert_eq!(idle.requests, 1, "{idle:?}");
     b.create(&SeedWp::new("Task", "new work"));
-    let busy = cycle_once(&mut w).await;
+    let busy = w.cycle().await;
     assert!(busy.full_snapshot, "a change is seen by the probe");
     assert!(busy.worked.is_some());
 }
@@ -180,21 +149,14 @@ fn edit_before_patch(b: &journeyman::harness::sim::BoardHandle, wp: u64) {
 
 #[tokio::test]
 async fn a_lost_claim_moves_on_to_the_next_candidate_in_the_same_cycle() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let first = b.create(&SeedWp::new("Task", "first").priority("High"));
     let second = b.create(&SeedWp::new("Task", "second"));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    edit_before_patch(&b, first);
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    edit_before_patch(b, first);
+    let r = w.cycle().await;
     assert_eq!(r.conflicts, 1, "{r:?}");
     assert_eq!(
         r.worked,
@@ -208,7 +170,7 @@ async fn a_lost_claim_moves_on_to_the_next_candidate_in_the_same_cycle() {
     );
     assert_eq!(record.count(first), 0);
     assert_eq!(
-        cycle_once(&mut w).await.worked,
+        w.cycle().await.worked,
         Some(first),
         "re-decided on a fresh read next cycle"
     );
@@ -216,21 +178,13 @@ async fn a_lost_claim_moves_on_to_the_next_candidate_in_the_same_cycle() {
 
 #[tokio::test]
 async fn losing_the_only_child_after_claiming_its_epic_releases_the_epic() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     let epic = b.create(&SeedWp::new("Epic", "e"));
     let child = b.create(&SeedWp::new("Task", "only child").parent(epic));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    edit_before_patch(&b, child);
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    edit_before_patch(b, child);
+    let r = w.cycle().await;
     assert_eq!((r.conflicts, r.worked), (1, None), "{r:?}");
     assert_eq!(b.pod_of(epic), None, "the Epic is not left half-owned");
     assert_eq!(b.status_of(epic), "New");
@@ -239,22 +193,14 @@ async fn losing_the_only_child_after_claiming_its_epic_releases_the_epic() {
 
 #[tokio::test]
 async fn losing_one_child_keeps_the_epic_and_takes_its_sibling() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     let epic = b.create(&SeedWp::new("Epic", "e"));
     let a = b.create(&SeedWp::new("Task", "a").parent(epic).priority("High"));
     let z = b.create(&SeedWp::new("Task", "z").parent(epic));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    edit_before_patch(&b, a);
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    edit_before_patch(b, a);
+    let r = w.cycle().await;
     assert_eq!((r.conflicts, r.worked), (1, Some(z)), "{r:?}");
     assert_eq!(
         b.pod_of(epic).as_deref(),
@@ -265,71 +211,51 @@ async fn losing_one_child_keeps_the_epic_and_takes_its_sibling() {
 
 #[tokio::test]
 async fn losing_the_epic_claim_skips_everything_under_it() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     let epic = b.create(&SeedWp::new("Epic", "e"));
     let child = b.create(&SeedWp::new("Task", "c").parent(epic));
     let solo = b.create(&SeedWp::new("Task", "solo"));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    edit_before_patch(&b, epic);
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    edit_before_patch(b, epic);
+    let r = w.cycle().await;
     assert_eq!((r.conflicts, r.worked), (1, Some(solo)), "{r:?}");
     assert_eq!(b.status_of(child), "New");
 }
 
 #[tokio::test]
 async fn nothing_under_a_closed_phase_is_touched_until_it_opens() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     let phase = b.create(&SeedWp::new("Phase", "phase 2"));
     let gated = b.create(&SeedWp::new("Task", "later").parent(phase));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
+    let mut w = f.pod("pod-0").await;
     let lv = b.wp(gated).lock_version;
-    assert_eq!(cycle_once(&mut w).await.worked, None);
+    assert_eq!(w.cycle().await.worked, None);
     assert_eq!(b.wp(gated).lock_version, lv, "untouched");
     b.set_status(phase, "In progress");
-    assert_eq!(cycle_once(&mut w).await.worked, Some(gated));
+    assert_eq!(w.cycle().await.worked, Some(gated));
 }
 
 #[tokio::test]
 async fn shutdown_stops_claiming_at_once() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
     let wp = b.create(&SeedWp::new("Task", "t"));
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
+    let mut w = f.pod("pod-0").await;
     let stop = CancellationToken::new();
     stop.cancel();
-    let r = w.cycle(&stop, &CancellationToken::new()).await.unwrap();
+    let r = w
+        .worker
+        .cycle(&stop, &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(r.worked, None);
     assert_eq!(b.status_of(wp), "New");
 }
 
 /// Seeds the 20-pod board: Epics with children, Phases, pinned tickets, bugs and blocker chains.
-struct Fleet {
+struct Seeded {
     epics: BTreeMap<u64, Vec<u64>>,
     phase_children: Vec<u64>,
     phases: Vec<u64>,
@@ -338,8 +264,8 @@ struct Fleet {
     work: BTreeSet<u64>,
 }
 
-fn seed_fleet(b: &journeyman::harness::sim::BoardHandle, pods: usize) -> Fleet {
-    let mut f = Fleet {
+fn seed_fleet(b: &journeyman::harness::sim::BoardHandle, pods: usize) -> Seeded {
+    let mut f = Seeded {
         epics: BTreeMap::new(),
         phase_children: vec![],
         phases: vec![],
@@ -405,27 +331,24 @@ fn seed_fleet(b: &journeyman::harness::sim::BoardHandle, pods: usize) -> Fleet {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_pods_execute_every_work_package_exactly_once() {
     const PODS: usize = 20;
-    let b = Arc::new(board().await);
-    let fleet = seed_fleet(&b, PODS);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
+    let fleet = seed_fleet(b, PODS);
     assert!(
         b.board().wps.len() >= 200,
         "a board of at least 200 work packages"
     );
-    let record = Arc::new(Record::default());
     let stop = CancellationToken::new();
     let mut handles = vec![];
     for p in 0..PODS {
-        let exec = Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        });
-        let mut w = worker(&b, &format!("pod-{p}"), exec).await;
+        let mut pod = f.pod(&format!("pod-{p}")).await;
         let stop = stop.clone();
         handles.push(tokio::spawn(async move {
             let never = CancellationToken::new();
             let mut conflicts = 0;
             while !stop.is_cancelled() {
-                let r = w.cycle(&stop, &never).await.expect("cycle");
+                let r = pod.worker.cycle(&stop, &never).await.expect("cycle");
                 conflicts += r.conflicts;
                 if r.worked.is_none() {
                     // The production loop's poll timer, shortened; not a synchronisation point.
@@ -561,24 +484,17 @@ async fn twenty_pods_execute_every_work_package_exactly_once() {
 
 #[tokio::test]
 async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets_after() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let (b, record) = (&f.board, &f.record);
     let wp = b.create(&SeedWp::new("Task", "cursed"));
-    let record = Arc::new(Record::default());
     record
         .fail
         .lock()
         .unwrap()
         .insert(wp, "the agent said is_error".into());
-    let w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    let mut w = w.with_max_attempts(2);
+    let mut w = f
+        .pod_with("pod-0", &[("JOURNEYMAN_MAX_ATTEMPTS", "2")])
+        .await;
     let close_spikes = |b: &journeyman::harness::sim::BoardHandle| {
         let open: Vec<u64> = b
             .board()
@@ -595,26 +511,29 @@ async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets
         }
     };
     for attempt in 1..=2 {
-        let r = cycle_once(&mut w).await;
+        let r = w.cycle().await;
         assert!(
             matches!(r.outcome, Some(Outcome::Failed { .. })),
             "attempt {attempt}: {r:?}"
         );
-        close_spikes(&b);
+        close_spikes(b);
     }
     assert_eq!(record.count(wp), 2);
-    let r = cycle_once(&mut w).await;
-    assert!(
-        matches!(
-            &r.outcome,
-            Some(Outcome::Failed {
-                kind: journeyman::cycle::FailureKind::Repeated,
-                ..
-            })
-        ),
-        "{r:?}"
-    );
+    let r = w.cycle().await;
+    assert_eq!(r.escalated, [wp], "escalated instead of claimed: {r:?}");
+    assert_eq!(r.worked, None, "{r:?}");
     assert_eq!(record.count(wp), 2, "the agent did not run a third time");
+    let starts = b
+        .comments(wp)
+        .iter()
+        .filter(|c| c.contains("**starting**"))
+        .count();
+    assert_eq!(
+        starts,
+        2,
+        "an escalation is never announced as a start: {:?}",
+        b.comments(wp)
+    );
     assert!(
         b.comments(wp)
             .last()
@@ -624,13 +543,9 @@ async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets
         b.comments(wp)
     );
     assert_eq!(b.status_of(wp), "New");
-    assert_eq!(
-        cycle_once(&mut w).await.worked,
-        None,
-        "held by the escalation Spike"
-    );
-    close_spikes(&b);
-    cycle_once(&mut w).await;
+    assert_eq!(w.cycle().await.worked, None, "held by the escalation Spike");
+    close_spikes(b);
+    w.cycle().await;
     assert_eq!(
         record.count(wp),
         3,
@@ -640,25 +555,18 @@ async fn repeated_failures_are_escalated_instead_of_retried_and_the_count_resets
 
 #[tokio::test]
 async fn an_environment_failure_releases_without_a_spike_and_pauses_the_pod() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let wp = b.create(&SeedWp::new("Task", "first").priority("High"));
     let other = b.create(&SeedWp::new("Task", "second"));
-    let record = Arc::new(Record::default());
     record
         .env_fail
         .lock()
         .unwrap()
         .insert(wp, "preparing the workspace failed: cannot clone".into());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    let r = w.cycle().await;
     assert_eq!(r.worked, Some(wp));
     assert_eq!(b.status_of(wp), "New", "released");
     assert_eq!(b.pod_of(wp), None);
@@ -671,15 +579,17 @@ async fn an_environment_failure_releases_without_a_spike_and_pauses_the_pod() {
         last.contains("**environment problem**") && last.contains("Question for a human"),
         "{last}"
     );
-    assert!(w.paused().is_some());
-    let r = cycle_once(&mut w).await;
+    assert!(w.worker.paused().is_some());
+    let r = w.cycle().await;
     assert_eq!(r.worked, None, "a paused pod claims nothing");
     assert_eq!(b.status_of(other), "New", "the pool is not burned");
 }
 
 #[tokio::test]
 async fn a_claim_whose_pod_never_came_back_is_taken_over_with_a_comment() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let epic = b.create(
         &SeedWp::new("Epic", "orphaned epic")
             .status("In progress")
@@ -699,23 +609,22 @@ async fn a_claim_whose_pod_never_came_back_is_taken_over_with_a_comment() {
     let long_ago = chrono::Utc::now() - chrono::Duration::hours(3);
     b.set_updated_at(wp, long_ago);
     b.set_updated_at(epic, long_ago);
-    let record = Arc::new(Record::default());
-    let mut w = worker(
-        &b,
-        "pod-0",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    let r = cycle_once(&mut w).await;
+    let mut w = f.pod("pod-0").await;
+    let r = w.cycle().await;
     assert_eq!(r.worked, Some(wp), "{r:?}");
     assert!(record.violations().is_empty(), "{:?}", record.violations());
-    assert_eq!(
-        b.pod_of(epic).as_deref(),
-        Some("pod-0"),
-        "the dead pod's Epic came along"
+    let epic_comments = b.comments(epic);
+    assert!(
+        epic_comments
+            .iter()
+            .any(|c| c.contains("**took over** this Epic from pod `pod-dead`")),
+        "the dead pod's Epic came along: {epic_comments:?}"
+    );
+    assert!(
+        epic_comments
+            .last()
+            .is_some_and(|c| c.contains("every open work package below this Epic is done")),
+        "and, its only work done, was released in the same cycle: {epic_comments:?}"
     );
     assert!(
         b.comments(wp)
@@ -732,43 +641,28 @@ async fn a_claim_whose_pod_never_came_back_is_taken_over_with_a_comment() {
 
 #[tokio::test]
 async fn a_pod_pausing_after_an_environment_failure_releases_its_epic() {
-    let b = Arc::new(board().await);
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let record = &f.record;
     let epic = b.create(&SeedWp::new("Epic", "e"));
     let a = b.create(&SeedWp::new("Task", "a").parent(epic).priority("High"));
     b.create(&SeedWp::new("Task", "z").parent(epic));
-    let record = Arc::new(Record::default());
     record
         .env_fail
         .lock()
         .unwrap()
         .insert(a, "preparing the workspace failed: cannot fetch".into());
-    let mut sick = worker(
-        &b,
-        "pod-sick",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
-    assert_eq!(cycle_once(&mut sick).await.worked, Some(a));
+    let mut sick = f.pod("pod-sick").await;
+    assert_eq!(sick.cycle().await.worked, Some(a));
     assert_eq!(
         b.pod_of(epic),
         None,
         "the Epic is not held while its owner is paused"
     );
     record.env_fail.lock().unwrap().clear(); // the problem was pod-sick's environment, not the ticket
-    let mut healthy = worker(
-        &b,
-        "pod-ok",
-        Arc::new(RecordingExec {
-            record: record.clone(),
-            board: b.clone(),
-        }),
-    )
-    .await;
+    let mut healthy = f.pod("pod-ok").await;
     assert_eq!(
-        cycle_once(&mut healthy).await.worked,
+        healthy.cycle().await.worked,
         Some(a),
         "another pod takes the Epic and the released ticket"
     );

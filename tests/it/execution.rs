@@ -10,11 +10,12 @@ use std::time::Duration;
 use journeyman::agent::ClaudeCli;
 use journeyman::agent::claude::EnvSource;
 use journeyman::config::Config;
-use journeyman::cycle::{CycleReport, FailureKind, Outcome, Worker};
+use journeyman::cycle::{CycleReport, Worker};
 use journeyman::execute::Executor;
 use journeyman::harness::sim::BoardHandle;
 use journeyman::harness::sim::seed::SeedWp;
-use journeyman::snapshot::{BoardReader, resolve};
+use journeyman::snapshot::resolve;
+use journeyman::task::{FailureKind, Outcome};
 use journeyman::workspace::{STARTER_FLAKE_MESSAGE, Workspaces, branch_name};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -74,13 +75,7 @@ async fn rig(task_timeout: &str) -> Rig {
     ));
     let c = client(&board);
     let resolved = resolve(&c, &config).await.expect("resolve");
-    let reader = BoardReader::new(c, resolved, Duration::from_secs(60));
-    let worker = Worker::new(
-        reader,
-        exec,
-        "pod-0".into(),
-        journeyman::run::policy(&config),
-    );
+    let worker = journeyman::pod::worker(&config, c, resolved, exec);
     Rig {
         board,
         remote,

@@ -74,7 +74,7 @@ async fn a_work_package_too_large_to_read_is_left_out_and_the_rest_of_the_board_
             ..limited(MB)
         },
     );
-    let resolved = resolve(&c, &pods::config(&b, "pod-1")).await.unwrap();
+    let resolved = resolve(&c, &pods::config(&b, "pod-1", &[])).await.unwrap();
     let mut reader = BoardReader::new(c, resolved, Duration::from_secs(60));
 
     let (snap, fetch) = reader.snapshot().await.unwrap();

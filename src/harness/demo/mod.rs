@@ -28,12 +28,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use crate::harness::sim::{self, BoardHandle, BoardOptions};
+use crate::shutdown::{Shutdown, Signals};
 
 /// The demo's board: an Epic, a Phase, a pinned ticket, a failing task and a Bug.
 pub const SEED: &str = include_str!("../../../examples/demo-seed.json");
@@ -81,7 +80,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if !(1..=16).contains(&opts.pods) {
         bail!("--pods must be between 1 and 16, got {}", opts.pods);
     }
-    let mut interrupt = Interrupt::new()?;
+    let mut interrupt = Signals::new()?;
     init_logging();
     let dir = tempfile::Builder::new()
         .prefix("journeyman-demo-")
@@ -157,7 +156,7 @@ async fn run_in(
     opts: &DemoOptions,
     agent: &Agent,
     dir: &Path,
-    interrupt: &mut Interrupt,
+    interrupt: &mut Signals,
 ) -> anyhow::Result<()> {
     let stage = stage(opts, dir).await?;
     print_header(agent, &stage);
@@ -272,18 +271,18 @@ async fn run_pods(
     pods: Vec<pods::Pod>,
     stage: &Stage,
     deadline: Instant,
-    interrupt: &mut Interrupt,
+    interrupt: &mut Signals,
 ) -> End {
-    let claims = CancellationToken::new();
-    let tasks = CancellationToken::new();
+    let shutdown = Shutdown::new();
     let mut set = JoinSet::new();
     for pod in pods {
-        set.spawn(pod.run(claims.clone(), tasks.clone()));
+        set.spawn(pod.run(shutdown.clone()));
     }
     let end = supervise(stage, deadline, interrupt).await;
-    claims.cancel();
-    if end != End::Settled {
-        tasks.cancel();
+    if end == End::Settled {
+        shutdown.stop_claiming();
+    } else {
+        shutdown.stop_now();
     }
     let stopped = tokio::time::timeout(Duration::from_secs(15), async {
         while set.join_next().await.is_some() {}
@@ -329,7 +328,7 @@ async fn print_results(
 }
 
 /// Plays the humans until the board settles, the deadline passes, or Ctrl-C.
-async fn supervise(stage: &Stage, deadline: Instant, interrupt: &mut Interrupt) -> End {
+async fn supervise(stage: &Stage, deadline: Instant, interrupt: &mut Signals) -> End {
     let mut tick = tokio::time::interval(HUMAN_EVERY);
     loop {
         tokio::select! {
@@ -365,29 +364,6 @@ async fn print_remote(path: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM. Listening starts when this is made, so a signal that arrives before anyone
-/// awaits it is not lost (and no longer kills the process, which would leave the temp dir).
-struct Interrupt {
-    int: Signal,
-    term: Signal,
-}
-
-impl Interrupt {
-    fn new() -> anyhow::Result<Interrupt> {
-        Ok(Interrupt {
-            int: signal(SignalKind::interrupt()).context("listening for Ctrl-C")?,
-            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
-        })
-    }
-
-    async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,23 +1,20 @@
 //! The demo's pods: each configured exactly as a deployed pod would be (from `JOURNEYMAN_*`
 //! variables through [`Config::from_vars`], so the demo cannot use a setting a real pod could
-//! not), wired from the same parts (board reader, executor, Claude CLI runner), and looped as a
-//! tokio task instead of a process.
+//! not), wired by [`crate::pod`] exactly as `journeyman run` wires one, and run by the same poll
+//! loop (budgets included) as a tokio task instead of a process.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::agent::ClaudeCli;
 use crate::config::Config;
 use crate::cycle::Worker;
 use crate::execute::Executor;
-use crate::openproject::{Auth, Client, ClientOptions};
-use crate::snapshot::{BoardReader, resolve};
+use crate::pod::{self, Loop, Mode, Tracked};
+use crate::shutdown::Shutdown;
 
 /// Where a pod works and with what.
 pub(super) struct PodEnv<'a> {
@@ -30,53 +27,41 @@ pub(super) struct PodEnv<'a> {
     pub task_timeout: &'a str,
 }
 
-/// One pod: a worker and its poll interval.
+/// One pod: its worker and its loop, as `journeyman run` wires them.
 pub(super) struct Pod {
-    worker: Worker<Executor<ClaudeCli>>,
-    poll: Duration,
+    worker: Worker<Tracked<Executor<ClaudeCli>>>,
+    lp: Loop,
 }
 
 impl Pod {
     /// Configures pod `name` with its API token and resolves the board's names, as at start-up.
     pub async fn new(env: &PodEnv<'_>, name: &str, token: &str) -> anyhow::Result<Pod> {
         let config = config(env, name, token)?;
-        let client = Client::new(
-            env.board_url,
-            Auth::ApiKey(SecretString::from(token.to_string())),
-            ClientOptions {
-                timeout: Duration::from_secs(10),
-                ..ClientOptions::default()
-            },
-        )?;
-        let resolved = resolve(&client, &config)
+        let (client, resolved) = pod::connect(&config, None)
             .await
-            .with_context(|| format!("{name}: resolving board names"))?;
-        let reader = BoardReader::new(client, resolved, Duration::from_secs(5));
-        let exec = Arc::new(Executor::from_config(
-            ClaudeCli::from_config(&config),
-            &config,
-        ));
-        let policy = crate::run::policy(&config);
+            .with_context(|| format!("{name}: resolving board names"))?
+            .context("connect without a shutdown always answers")?;
+        let budget = pod::budget(&config);
+        let health = pod::health(&config);
+        let exec = Arc::new(Tracked {
+            inner: pod::executor(&config, budget.clone()),
+            health: health.clone(),
+        });
         Ok(Pod {
-            worker: Worker::new(reader, exec, name.to_string(), policy)
-                .with_max_attempts(config.limits.max_attempts),
-            poll: config.poll_interval,
+            worker: pod::worker(&config, client, resolved, exec),
+            lp: Loop {
+                poll_interval: config.poll_interval,
+                budget,
+                health,
+                mode: Mode::Loop,
+            },
         })
     }
 
-    /// Cycles; after a cycle that found nothing, waits for the next poll. Stops claiming when
-    /// `claims` is cancelled; `tasks` stops a running agent.
-    pub async fn run(mut self, claims: CancellationToken, tasks: CancellationToken) {
-        while !claims.is_cancelled() {
-            match self.worker.cycle(&claims, &tasks).await {
-                Ok(r) if r.worked.is_some() || r.released_epic.is_some() => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = format!("{e:#}"), "cycle failed"),
-            }
-            tokio::select! {
-                _ = claims.cancelled() => break,
-                _ = tokio::time::sleep(self.poll) => {}
-            }
+    /// The production poll loop until `shutdown` stops claiming.
+    pub async fn run(mut self, shutdown: Shutdown) {
+        if let Err(e) = pod::poll(&mut self.worker, &self.lp, &shutdown).await {
+            tracing::error!(error = format!("{e:#}"), "pod stopped");
         }
     }
 }

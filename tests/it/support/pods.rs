@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use journeyman::audit::{Audit, Question};
 use journeyman::config::Config;
-use journeyman::cycle::{Audit, Execute, FailureKind, Outcome, Task, Worker};
+use journeyman::cycle::{CycleReport, Worker};
 use journeyman::harness::sim::{BoardHandle, POD_FIELD};
-use journeyman::snapshot::{BoardReader, resolve};
+use journeyman::snapshot::resolve;
+use journeyman::task::{Execute, FailureKind, Outcome, Task};
 use tokio_util::sync::CancellationToken;
 
-use super::client;
+use super::{board, client};
 
 /// One execution as the recording executor saw it.
 #[derive(Debug, Clone)]
@@ -106,7 +107,7 @@ impl Execute for RecordingExec {
         });
         if let Some(reason) = self.record.env_fail.lock().unwrap().get(&wp) {
             return Outcome::Failed {
-                kind: FailureKind::Environment,
+                kind: FailureKind::Environment(Question::ReachRepository),
                 reason: reason.clone(),
                 evidence: "fatal: cannot clone".into(),
             };
@@ -126,8 +127,8 @@ impl Execute for RecordingExec {
     }
 }
 
-/// A validated configuration for a pod on this board.
-pub fn config(board: &BoardHandle, pod: &str) -> Config {
+/// A validated configuration for a pod on this board, with `extra` variables on top.
+pub fn config(board: &BoardHandle, pod: &str, extra: &[(&str, &str)]) -> Config {
     let vars = [
         ("JOURNEYMAN_OPENPROJECT_URL", board.url().to_string()),
         ("JOURNEYMAN_OPENPROJECT_TOKEN", board.token().to_string()),
@@ -138,14 +139,69 @@ pub fn config(board: &BoardHandle, pod: &str) -> Config {
         ),
         ("JOURNEYMAN_ENV_WRAPPER", "none".to_string()),
     ];
-    Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v))).expect("valid test config")
+    let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::from_vars(
+        vars.into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .chain(extra),
+    )
+    .expect("valid test config")
 }
 
-/// A worker for pod `pod` with the given executor.
-pub async fn worker<E: Execute>(board: &BoardHandle, pod: &str, exec: Arc<E>) -> Worker<E> {
+/// A worker for pod `pod` with the given executor, wired by `journeyman::pod` as in production
+/// (with the tests' fast client).
+pub async fn worker<E: Execute>(
+    board: &BoardHandle,
+    pod: &str,
+    exec: Arc<E>,
+    extra: &[(&str, &str)],
+) -> Worker<E> {
     let c = client(board);
-    let cfg = config(board, pod);
+    let cfg = config(board, pod, extra);
     let resolved = resolve(&c, &cfg).await.expect("board names resolve");
-    let reader = BoardReader::new(c, resolved, Duration::from_secs(60));
-    Worker::new(reader, exec, pod.to_string(), journeyman::run::policy(&cfg))
+    journeyman::pod::worker(&cfg, c, resolved, exec)
+}
+
+/// A board and the pods working it with the recording executor: a cycle test in a few lines.
+pub struct Fleet {
+    pub board: Arc<BoardHandle>,
+    pub record: Arc<Record>,
+}
+
+impl Fleet {
+    pub async fn new() -> Fleet {
+        Fleet {
+            board: Arc::new(board().await),
+            record: Arc::new(Record::default()),
+        }
+    }
+
+    /// Pod `name`, configured with the defaults.
+    pub async fn pod(&self, name: &str) -> Pod {
+        self.pod_with(name, &[]).await
+    }
+
+    /// Pod `name`, with `extra` configuration variables.
+    pub async fn pod_with(&self, name: &str, extra: &[(&str, &str)]) -> Pod {
+        let exec = Arc::new(RecordingExec {
+            record: self.record.clone(),
+            board: self.board.clone(),
+        });
+        Pod {
+            worker: worker(&self.board, name, exec, extra).await,
+        }
+    }
+}
+
+/// One pod of a [`Fleet`].
+pub struct Pod {
+    pub worker: Worker<RecordingExec>,
+}
+
+impl Pod {
+    /// One cycle, never shut down.
+    pub async fn cycle(&mut self) -> CycleReport {
+        let never = CancellationToken::new();
+        self.worker.cycle(&never, &never).await.expect("cycle runs")
+    }
 }

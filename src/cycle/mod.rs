@@ -1,0 +1,486 @@
+//! The work cycle of one pod, the imperative shell around `board::decide`: read the snapshot, then
+//! ask the decision what to do and do it, until it says sleep.
+//!
+//! The shell decides nothing. Each [`Action`] is carried out (a trail read, a claim, a release, an
+//! escalation, a task) and what it taught (a lost claim, an Epic claimed, a trail's attempts, a
+//! finished task) goes back into [`Progress`] for the next decision on the same snapshot. After a
+//! task the snapshot is read again, so the releases that follow a task (a finished Epic, the Epic
+//! of a pod that paused) happen in the same cycle.
+//!
+//! - [`claim`]: the optimistic writes that take work (claims, takeovers, escalation locks) and give
+//!   Epics back.
+//! - [`report`]: what follows a task or an escalation on the board (status, pod field, Spike).
+//!
+//! This module never touches git or the agent: it hands a [`Task`] to an [`Execute`]
+//! implementation and reports the [`Outcome`].
+
+mod claim;
+mod report;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::audit::{Audit, Event, History};
+use crate::board::{
+    Action, Paced, Pause, Policy, Progress, Release, Snapshot, decide, eligible_count, target,
+};
+use crate::openproject::{Client, hal};
+use crate::snapshot::{BoardReader, Resolved};
+use crate::task::{Execute, FailureKind, Outcome, Start, Task};
+
+use claim::Writes;
+
+/// What one cycle did, for logs, metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CycleReport {
+    /// The work package worked on, if any.
+    pub worked: Option<u64>,
+    pub outcome: Option<Outcome>,
+    /// Work packages escalated instead of started.
+    pub escalated: Vec<u64>,
+    pub released_epic: Option<u64>,
+    pub conflicts: u32,
+    pub eligible: usize,
+    /// API requests this cycle made, and whether the snapshot was read in full.
+    pub requests: u64,
+    pub full_snapshot: bool,
+}
+
+impl CycleReport {
+    /// Whether the cycle did something, so that more work may be waiting right away.
+    pub fn busy(&self) -> bool {
+        self.worked.is_some() || self.released_epic.is_some() || !self.escalated.is_empty()
+    }
+}
+
+/// One pod's worker: the board reader, the executor, the policy, and the pod's pause.
+pub struct Worker<E: Execute> {
+    reader: BoardReader,
+    exec: Arc<E>,
+    pod: String,
+    policy: Policy,
+    /// After an environment failure: the decision claims nothing until it ends.
+    pause: Option<Pause>,
+}
+
+/// One cycle's working state: the snapshot the decisions are made on, and what they taught.
+struct Cycle {
+    snap: Arc<Snapshot>,
+    progress: Progress,
+    histories: BTreeMap<u64, Arc<History>>,
+    report: CycleReport,
+}
+
+/// Whether the cycle goes on deciding after an action.
+enum Flow {
+    Decide,
+    Done,
+}
+
+impl<E: Execute> Worker<E> {
+    pub fn new(reader: BoardReader, exec: Arc<E>, pod: String, policy: Policy) -> Worker<E> {
+        Worker {
+            reader,
+            exec,
+            pod,
+            policy,
+            pause: None,
+        }
+    }
+
+    pub fn pod(&self) -> &str {
+        &self.pod
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Why this pod is not claiming right now, if it is paused after an environment failure.
+    pub fn paused(&self) -> Option<String> {
+        self.pause
+            .as_ref()
+            .filter(|p| p.active(Utc::now()))
+            .map(|p| p.reason.clone())
+    }
+
+    fn client(&self) -> &Client {
+        self.reader.client()
+    }
+
+    fn resolved(&self) -> &Resolved {
+        self.reader.resolved()
+    }
+
+    fn writes(&self) -> Writes<'_> {
+        Writes {
+            client: self.reader.client(),
+            r: self.reader.resolved(),
+            pod: &self.pod,
+            policy: &self.policy,
+        }
+    }
+
+    /// One cycle. `claims` stops claiming new work (SIGTERM); a running task stops on `task`.
+    pub async fn cycle(
+        &mut self,
+        claims: &CancellationToken,
+        task: &CancellationToken,
+    ) -> anyhow::Result<CycleReport> {
+        let span = info_span!("cycle", pod = %self.pod);
+        self.cycle_inner(claims, task).instrument(span).await
+    }
+
+    async fn cycle_inner(
+        &mut self,
+        claims: &CancellationToken,
+        task: &CancellationToken,
+    ) -> anyhow::Result<CycleReport> {
+        let before = self.client().stats();
+        let (snap, fetch) = self.reader.snapshot().await.context("reading the board")?;
+        let eligible = eligible_count(&snap, &self.resolved().catalog, &self.pod);
+        metrics::gauge!("journeyman_eligible_work").set(eligible as f64);
+        let mut cycle = Cycle {
+            snap,
+            progress: Progress::new(self.pause.clone()),
+            histories: BTreeMap::new(),
+            report: CycleReport {
+                full_snapshot: fetch.full,
+                eligible,
+                ..CycleReport::default()
+            },
+        };
+        loop {
+            let action = decide(
+                &cycle.snap,
+                &self.resolved().catalog,
+                &self.pod,
+                Utc::now(),
+                &self.policy,
+                &cycle.progress,
+            );
+            match self.act(&mut cycle, action, claims, task).await? {
+                Flow::Decide => {}
+                Flow::Done => break,
+            }
+        }
+        let mut report = cycle.report;
+        report.requests = (self.client().stats() - before).requests;
+        metrics::counter!("journeyman_cycles_total").increment(1);
+        metrics::gauge!("journeyman_cycle_api_requests").set(report.requests as f64);
+        Ok(report)
+    }
+
+    /// Carries out one action of the decision.
+    async fn act(
+        &mut self,
+        cycle: &mut Cycle,
+        action: Action,
+        claims: &CancellationToken,
+        task: &CancellationToken,
+    ) -> anyhow::Result<Flow> {
+        let starts = matches!(
+            action,
+            Action::Resume { .. }
+                | Action::TakeOver { .. }
+                | Action::Claim { .. }
+                | Action::Escalate { .. }
+        );
+        if starts && claims.is_cancelled() {
+            return Ok(Flow::Done); // stop claiming at once on shutdown
+        }
+        match action {
+            Action::Sleep => return Ok(Flow::Done),
+            Action::Paused { reason } => {
+                info!(%reason, "paused after an environment failure; not claiming");
+                return Ok(Flow::Done);
+            }
+            Action::ReadHistory { wp } => {
+                let history = self.history(wp).await;
+                cycle
+                    .progress
+                    .attempts
+                    .insert(wp, history.failed_attempts());
+                cycle.histories.insert(wp, Arc::new(history));
+            }
+            Action::ReleaseEpic { epic, reason } => self.release(cycle, epic, reason).await,
+            Action::Escalate { wp, attempts, lock } => {
+                self.escalate(cycle, wp, attempts, lock).await?
+            }
+            Action::Resume { wp } => {
+                let fresh = self
+                    .client()
+                    .work_package(wp)
+                    .await
+                    .with_context(|| format!("re-reading #{wp} to resume it"))?;
+                info!(wp, "resuming my own work");
+                return self.run(cycle, fresh, Start::Resumed, task).await;
+            }
+            Action::TakeOver { wp, epic, from } => {
+                match self.writes().take_over(&cycle.snap, wp, epic, &from).await {
+                    Ok(fresh) => return self.run(cycle, fresh, Start::TookOver, task).await,
+                    Err(e) if e.is_conflict() => self.lost(cycle, wp, "takeover"),
+                    Err(e) => return Err(e).context(format!("taking over #{wp}")),
+                }
+            }
+            Action::Claim { wp, epic, rule } => {
+                if let Some(e) = epic {
+                    match self.writes().claim_epic(&mut cycle.snap, e).await {
+                        Ok(()) => {
+                            cycle.progress.claimed_epics.insert(e, wp);
+                        }
+                        Err(err) if err.is_conflict() => {
+                            self.lost(cycle, e, "Epic claim");
+                            return Ok(Flow::Decide);
+                        }
+                        Err(err) => return Err(err).context(format!("claiming Epic #{e}")),
+                    }
+                }
+                match self.writes().claim(&cycle.snap, wp).await {
+                    Ok(fresh) => {
+                        info!(wp, rule = rule.name(), "claimed");
+                        record_queue_wait(&cycle.snap, wp);
+                        return self.run(cycle, fresh, Start::Claimed, task).await;
+                    }
+                    Err(err) if err.is_conflict() => self.lost(cycle, wp, "claim"),
+                    Err(err) => return Err(err).context(format!("claiming #{wp}")),
+                }
+            }
+        }
+        Ok(Flow::Decide)
+    }
+
+    /// A trail for the decision; one that cannot be read counts as empty (the task runs, and its
+    /// failure, if any, is counted next time).
+    async fn history(&self, wp: u64) -> History {
+        match self.client().activities(wp).await {
+            Ok(acts) => History::from_activities(&acts),
+            Err(e) => {
+                warn!(wp, error = %e, "cannot read the ticket's history for loop detection");
+                History::default()
+            }
+        }
+    }
+
+    /// A write lost to another writer (409): count it, skip that work package for the rest of the
+    /// cycle, and read the board afresh next cycle. Never retried with a fresh lockVersion.
+    fn lost(&mut self, cycle: &mut Cycle, id: u64, what: &str) {
+        info!(
+            wp = id,
+            what, "lost to another writer (409); skipping it this cycle"
+        );
+        cycle.report.conflicts += 1;
+        metrics::counter!("journeyman_conflicts_total").increment(1);
+        cycle.progress.skip.insert(id);
+        self.reader.invalidate();
+    }
+
+    async fn release(&mut self, cycle: &mut Cycle, epic: u64, reason: Release) {
+        cycle.progress.skip.insert(epic);
+        if matches!(reason, Release::Stale | Release::Finished) {
+            cycle.progress.released = true;
+        }
+        match self.writes().release_epic(&cycle.snap, epic, reason).await {
+            Ok(()) => cycle.report.released_epic = Some(epic),
+            Err(e) if e.is_conflict() => {
+                cycle.report.conflicts += 1;
+                metrics::counter!("journeyman_conflicts_total").increment(1);
+            }
+            Err(e) => warn!(epic, ?reason, error = %e, "releasing an Epic failed"),
+        }
+        self.reader.invalidate();
+    }
+
+    async fn escalate(
+        &mut self,
+        cycle: &mut Cycle,
+        wp: u64,
+        attempts: u32,
+        lock: bool,
+    ) -> anyhow::Result<()> {
+        if lock {
+            match self.writes().lock(&cycle.snap, wp).await {
+                Ok(()) => {}
+                Err(e) if e.is_conflict() => {
+                    self.lost(cycle, wp, "escalation");
+                    return Ok(());
+                }
+                Err(e) => return Err(e).context(format!("taking #{wp} to escalate it")),
+            }
+        }
+        cycle.progress.skip.insert(wp);
+        self.reader.invalidate();
+        self.writes()
+            .escalate(wp, attempts)
+            .await
+            .with_context(|| format!("escalating #{wp}"))?;
+        metrics::counter!("journeyman_tasks_total", "outcome" => "escalated").increment(1);
+        info!(wp, attempts, "escalated instead of run again");
+        cycle.report.escalated.push(wp);
+        Ok(())
+    }
+
+    /// Runs the task and reports its outcome; then reads the board again for what follows.
+    async fn run(
+        &mut self,
+        cycle: &mut Cycle,
+        wp: hal::WorkPackage,
+        start: Start,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Flow> {
+        let id = wp.id;
+        self.reader.invalidate();
+        let history = cycle.histories.remove(&id).unwrap_or_default();
+        let span =
+            info_span!("work_package", pod = %self.pod, wp = id, epic = tracing::field::Empty);
+        let outcome = self
+            .execute(&cycle.snap, wp, start, history, cancel)
+            .instrument(span)
+            .await?;
+        let (paced, reason) = match &outcome {
+            Outcome::Failed {
+                kind: FailureKind::Environment(_),
+                reason,
+                ..
+            } => (Paced::Environment, crate::audit::one_line(reason)),
+            Outcome::Interrupted { .. } => (Paced::Interrupted, String::new()),
+            _ => (Paced::Ran, String::new()),
+        };
+        self.pause = Pause::after(self.pause.take(), paced, &reason, Utc::now());
+        if let Some(p) = &self.pause {
+            warn!(until = %p.until, reason = %p.reason, "environment failure: pausing claims on this pod");
+        }
+        metrics::gauge!("journeyman_environment_paused")
+            .set(f64::from(u8::from(self.pause.is_some())));
+        cycle.report.worked = Some(id);
+        cycle.report.outcome = Some(outcome);
+        cycle.progress.ran = true;
+        cycle.progress.pause = self.pause.clone();
+        match self.reader.snapshot().await {
+            Ok((snap, _)) => {
+                cycle.snap = snap;
+                Ok(Flow::Decide)
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the board after the task; the next cycle will");
+                Ok(Flow::Done)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        snap: &Snapshot,
+        wp: hal::WorkPackage,
+        start: Start,
+        history: Arc<History>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<Outcome> {
+        let id = wp.id;
+        let task = self.task(snap, wp, start, history).await?;
+        if let Some(e) = &task.epic {
+            tracing::Span::current().record("epic", e.id);
+        }
+        let audit = Audit::new(self.client().clone(), id);
+        match start {
+            Start::Claimed => {
+                let (owner, _) = task.branch_owner();
+                audit
+                    .post(&Event::Starting {
+                        pod: self.pod.clone(),
+                        owner,
+                        repo: task.repo.url.clone(),
+                        base: task.repo.base_branch.clone(),
+                    })
+                    .await;
+            }
+            Start::Resumed => {
+                audit
+                    .post(&Event::Resuming {
+                        pod: self.pod.clone(),
+                    })
+                    .await
+            }
+            Start::TookOver => {}
+        }
+        let started = std::time::Instant::now();
+        let history = task.history.clone();
+        let outcome = self.exec.execute(task, audit, cancel.clone()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::histogram!("journeyman_task_duration_seconds").record(seconds);
+        metrics::counter!("journeyman_tasks_total", "outcome" => outcome.label()).increment(1);
+        info!(outcome = outcome.label(), seconds, "task finished");
+        let already = if start == Start::Claimed {
+            Arc::default()
+        } else {
+            history
+        };
+        self.writes()
+            .report(id, &outcome, already)
+            .await
+            .with_context(|| format!("reporting the outcome of #{id}"))?;
+        Ok(outcome)
+    }
+
+    /// The task for a work package this pod now holds: its Epic and parent story read fresh.
+    async fn task(
+        &self,
+        snap: &Snapshot,
+        wp: hal::WorkPackage,
+        start: Start,
+        history: Arc<History>,
+    ) -> anyhow::Result<Task> {
+        let r = self.resolved();
+        let project = wp
+            .links
+            .project
+            .id()
+            .context("work package without a project link")?;
+        let repo =
+            r.repos.get(&project).cloned().with_context(|| {
+                format!("project {project} is not configured in JOURNEYMAN_REPOS")
+            })?;
+        let t = target(snap, &r.catalog, wp.id);
+        let epic = self.read_optional(t.epic, "Epic").await?;
+        let story = self.read_optional(t.story, "parent").await?;
+        Ok(Task {
+            wp,
+            epic,
+            story,
+            repo,
+            start,
+            pod: self.pod.clone(),
+            history,
+        })
+    }
+
+    async fn read_optional(
+        &self,
+        id: Option<u64>,
+        what: &str,
+    ) -> anyhow::Result<Option<hal::WorkPackage>> {
+        match id {
+            Some(id) => Ok(Some(
+                self.client()
+                    .work_package(id)
+                    .await
+                    .with_context(|| format!("reading {what} #{id}"))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Queue wait: from the work package's last change (when it became ready, pinned or unblocked at
+/// the latest) to this claim.
+fn record_queue_wait(snap: &Snapshot, wp: u64) {
+    if let Some(item) = snap.get(wp) {
+        let waited = (Utc::now() - item.updated_at).to_std().unwrap_or_default();
+        metrics::histogram!("journeyman_queue_wait_seconds").record(waited.as_secs_f64());
+    }
+}
