@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use crate::audit::{self, Event};
 use crate::config::BoardNames;
 use crate::harness::sim::{ADMIN_USER, Board, JournalAction, JournalEntry, POD_FIELD};
 
@@ -15,8 +16,6 @@ use crate::harness::sim::{ADMIN_USER, Board, JournalAction, JournalEntry, POD_FI
 const COMMENT_WIDTH: usize = 100;
 /// Longest subject in the board table.
 const SUBJECT_WIDTH: usize = 60;
-/// How the cycle's first comment on a claimed work package begins.
-const STARTING: &str = "journeyman: **starting** on pod";
 
 /// The timeline lines for journal entries after `after_seq`, timed relative to `t0`. `replace`
 /// shortens long texts in comments (the temporary directory's path, for example).
@@ -98,7 +97,11 @@ fn describe(
             sent.map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
         )),
         // The claim line already says this.
-        JournalAction::Commented { text } if text.starts_with(STARTING) => None,
+        JournalAction::Commented { text }
+            if matches!(audit::parse(text), Some(Event::Starting { .. })) =>
+        {
+            None
+        }
         JournalAction::Commented { text } => Some(format!("on #{wp}: {}", tidy(text, replace))),
         // Ancestors re-derived by the board, and relations (only made while seeding): noise here.
         JournalAction::Derived { .. } | JournalAction::Related { .. } => None,
@@ -152,7 +155,7 @@ fn tidy(text: &str, replace: &[(String, String)]) -> String {
         .lines()
         .next()
         .unwrap_or("")
-        .trim_start_matches("journeyman: ")
+        .trim_start_matches(audit::PREFIX)
         .replace("**", "")
         .replace('`', "");
     for (from, to) in replace {
