@@ -128,62 +128,34 @@ fn mentions(message: &str, id: u64) -> bool {
     message.lines().any(|l| l.trim() == t)
 }
 
+/// A step of the execution either goes on with its value or ends the task with an outcome.
+type Step<T> = Result<T, Outcome>;
+
 impl<A: Agent> Execute for Executor<A> {
     async fn execute(&self, task: Task, audit: Audit, cancel: CancellationToken) -> Outcome {
-        let id = task.wp.id;
+        match self.steps(&task, &audit, &cancel).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+}
+
+impl<A: Agent> Executor<A> {
+    /// Prepare, resume or run the agent, commit, push.
+    async fn steps(&self, task: &Task, audit: &Audit, cancel: &CancellationToken) -> Step<Outcome> {
         let (owner, subject) = task.branch_owner();
         let branch = branch_name(owner, subject);
         let repo = task.repo.clone();
-        let b = branch.clone();
-        let co: Checkout = match self.workspaces.run(move |ws| ws.prepare(&repo, &b)).await {
-            Ok(co) => co,
-            Err(e) => return workspace_failure(&e, "preparing the workspace failed"),
-        };
-
-        // Resume: work a killed run already committed is reported or pushed, never redone.
-        if task.resumed() || co.start == BranchStart::KeptUnpushed {
-            let c = co.clone();
-            let unpushed = match self.workspaces.run(move |ws| ws.unpushed_commits(&c)).await {
-                Ok(u) => u,
-                Err(e) => return workspace_failure(&e, "reading unpushed commits failed"),
-            };
-            let c = co.clone();
-            let on_branch = match self.workspaces.run(move |ws| ws.branch_commits(&c)).await {
-                Ok(b) => b,
-                Err(e) => return workspace_failure(&e, "reading the branch failed"),
-            };
-            if let Some((commit, _)) = on_branch.iter().rev().find(|(_, m)| mentions(m, id)) {
-                let commit = commit.clone();
-                if unpushed.iter().any(|(c, _)| *c == commit) {
-                    audit
-                        .post(&Event::PushingUnpushed {
-                            commit: commit.clone(),
-                        })
-                        .await;
-                    let c = co.clone();
-                    return match self.workspaces.run(move |ws| ws.push(&c)).await {
-                        Ok(p) => Outcome::Pushed {
-                            branch: co.branch.clone(),
-                            commit: p.commit,
-                            summary: "resumed: pushed the commit of an interrupted run".into(),
-                        },
-                        Err(e) => workspace_failure(&e, "pushing failed"),
-                    };
-                }
-                audit
-                    .post(&Event::AlreadyPushed {
-                        commit: commit.clone(),
-                        branch: co.branch.clone(),
-                    })
-                    .await;
-                return Outcome::Pushed {
-                    branch: co.branch.clone(),
-                    commit,
-                    summary: "resumed: already pushed by an interrupted run".into(),
-                };
-            }
+        let co: Checkout = self
+            .git(
+                move |ws| ws.prepare(&repo, &branch),
+                "preparing the workspace failed",
+            )
+            .await?;
+        if (task.resumed() || co.start == BranchStart::KeptUnpushed)
+            && let Some(done) = self.resume(task.wp.id, &co, audit).await?
+        {
+            return Ok(done);
         }
-
         audit
             .post(&Event::Started {
                 pod: task.pod.clone(),
@@ -192,12 +164,76 @@ impl<A: Agent> Execute for Executor<A> {
                 base_commit: co.base_commit.clone(),
             })
             .await;
-
         let c = co.clone();
-        if let Err(e) = self.workspaces.run(move |ws| ws.ensure_flake(&c)).await {
-            return workspace_failure(&e, "committing the starter flake.nix failed");
-        }
+        self.git(
+            move |ws| ws.ensure_flake(&c),
+            "committing the starter flake.nix failed",
+        )
+        .await?;
+        let report = self.run_agent(task, &co, audit, cancel).await?;
+        self.commit_and_push(task, &co, &report, audit).await
+    }
 
+    /// Runs a workspace operation on the blocking pool; a failure ends the task.
+    async fn git<T, F>(&self, op: F, what: &str) -> Step<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Workspaces) -> Result<T, WorkspaceError> + Send + 'static,
+    {
+        self.workspaces
+            .run(op)
+            .await
+            .map_err(|e| workspace_failure(&e, what))
+    }
+
+    /// Resume: work a killed run already committed is reported or pushed, never redone.
+    async fn resume(&self, id: u64, co: &Checkout, audit: &Audit) -> Step<Option<Outcome>> {
+        let c = co.clone();
+        let unpushed = self
+            .git(
+                move |ws| ws.unpushed_commits(&c),
+                "reading unpushed commits failed",
+            )
+            .await?;
+        let c = co.clone();
+        let on_branch = self
+            .git(move |ws| ws.branch_commits(&c), "reading the branch failed")
+            .await?;
+        let Some((commit, _)) = on_branch.iter().rev().find(|(_, m)| mentions(m, id)) else {
+            return Ok(None);
+        };
+        let commit = commit.clone();
+        if !unpushed.iter().any(|(c, _)| *c == commit) {
+            audit
+                .post(&Event::AlreadyPushed {
+                    commit: commit.clone(),
+                    branch: co.branch.clone(),
+                })
+                .await;
+            return Ok(Some(Outcome::Pushed {
+                branch: co.branch.clone(),
+                commit,
+                summary: "resumed: already pushed by an interrupted run".into(),
+            }));
+        }
+        audit.post(&Event::PushingUnpushed { commit }).await;
+        let c = co.clone();
+        let pushed = self.git(move |ws| ws.push(&c), "pushing failed").await?;
+        Ok(Some(Outcome::Pushed {
+            branch: co.branch.clone(),
+            commit: pushed.commit,
+            summary: "resumed: pushed the commit of an interrupted run".into(),
+        }))
+    }
+
+    /// The agent's run on the checkout, its usage posted and recorded, its budget checked.
+    async fn run_agent(
+        &self,
+        task: &Task,
+        co: &Checkout,
+        audit: &Audit,
+        cancel: &CancellationToken,
+    ) -> Step<AgentReport> {
         let ctx = PromptContext {
             epic: task.epic.as_ref().map(ticket),
             story: task.story.as_ref().map(ticket),
@@ -211,47 +247,60 @@ impl<A: Agent> Execute for Executor<A> {
             timeout: self.limits.task_timeout,
         };
         let started = Instant::now();
-        let report = match self.agent.run(&req, &cancel).await {
+        let report = match self.agent.run(&req, cancel).await {
             Ok(r) => r,
-            Err(AgentFailure::Cancelled) => return Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() },
+            Err(AgentFailure::Cancelled) => return Err(Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() }),
             Err(f) => {
                 if let Some(r) = f.report() {
                     audit.post(&usage(RunEnd::Failed, r, started)).await;
                     self.record_usage(r);
                 }
-                let kind = if f.is_environment() { FailureKind::Environment(Question::AgentCommand) } else { FailureKind::Agent };
-                return Outcome::Failed { kind, reason: f.reason(), evidence: f.evidence() };
+                let kind = if f.is_environment() {
+                    FailureKind::Environment(Question::AgentCommand)
+                } else {
+                    FailureKind::Agent
+                };
+                return Err(Outcome::Failed {
+                    kind,
+                    reason: f.reason(),
+                    evidence: f.evidence(),
+                });
             }
         };
         self.record_usage(&report);
         audit.post(&usage(RunEnd::Complete, &report, started)).await;
         if report.cost_usd > self.limits.task_budget_usd {
-            return Outcome::Failed {
+            return Err(Outcome::Failed {
                 kind: FailureKind::Agent,
                 reason: format!(
                     "the run cost ${:.2}, over the task budget of ${:.2}; nothing was committed",
                     report.cost_usd, self.limits.task_budget_usd
                 ),
                 evidence: prompt_tail(&report.result),
-            };
+            });
         }
+        Ok(report)
+    }
 
-        let message = commit_message(&task, &report);
+    /// Commits everything the agent changed (as the orchestrator, with the trailer) and pushes.
+    async fn commit_and_push(
+        &self,
+        task: &Task,
+        co: &Checkout,
+        report: &AgentReport,
+        audit: &Audit,
+    ) -> Step<Outcome> {
+        let message = commit_message(task, report);
         let c = co.clone();
-        let committed = match self
-            .workspaces
-            .run(move |ws| ws.commit_all(&c, &message))
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => return workspace_failure(&e, "committing failed"),
-        };
+        let committed = self
+            .git(move |ws| ws.commit_all(&c, &message), "committing failed")
+            .await?;
         let Some(committed) = committed else {
-            return Outcome::Failed {
+            return Err(Outcome::Failed {
                 kind: FailureKind::NoChanges,
                 reason: "the agent finished but changed nothing in the repository".into(),
                 evidence: prompt_tail(&report.result),
-            };
+            });
         };
         if !committed.skipped_large.is_empty() {
             audit
@@ -261,14 +310,12 @@ impl<A: Agent> Execute for Executor<A> {
                 .await;
         }
         let c = co.clone();
-        match self.workspaces.run(move |ws| ws.push(&c)).await {
-            Ok(p) => Outcome::Pushed {
-                branch: co.branch.clone(),
-                commit: p.commit,
-                summary: report.result.lines().next().unwrap_or("").to_string(),
-            },
-            Err(e) => workspace_failure(&e, "pushing failed"),
-        }
+        let pushed = self.git(move |ws| ws.push(&c), "pushing failed").await?;
+        Ok(Outcome::Pushed {
+            branch: co.branch.clone(),
+            commit: pushed.commit,
+            summary: report.result.lines().next().unwrap_or("").to_string(),
+        })
     }
 }
 

@@ -218,8 +218,16 @@ pub(super) mod phrase {
 impl Event {
     /// The comment's Markdown, exactly as posted on the board.
     pub fn render(&self) -> String {
-        use phrase::*;
         let mut s = String::from(PREFIX);
+        if !self.render_run(&mut s) {
+            self.render_outcome(&mut s);
+        }
+        s
+    }
+
+    /// The events of a run (start to commit); `false` for the others.
+    fn render_run(&self, s: &mut String) -> bool {
+        use phrase::*;
         // Writing to a String cannot fail.
         let _ = match self {
             Event::Starting {
@@ -273,6 +281,15 @@ impl Event {
                 )
             }
             Event::SkippedLarge { files } => write!(s, "{LARGE}{}", files.join(", ")),
+            _ => return false,
+        };
+        true
+    }
+
+    /// The events of an outcome and of the Epic's ownership.
+    fn render_outcome(&self, s: &mut String) {
+        use phrase::*;
+        let _ = match self {
             Event::Pushed { commit, branch } => {
                 write!(s, "{PUSHED}{commit}` to branch `{branch}{PUSHED_END}")
             }
@@ -305,8 +322,8 @@ impl Event {
             Event::EpicGivenBack { pod, child } => {
                 write!(s, "pod `{pod}{EPIC_GIVEN_BACK}{child}{EPIC_GIVEN_BACK_END}")
             }
+            _ => Ok(()),
         };
-        s
     }
 
     /// Whether this event means an attempt at the work package failed or died: failures, and

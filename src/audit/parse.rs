@@ -13,6 +13,11 @@ pub fn parse(markdown: &str) -> Option<Event> {
     if let Some(rest) = body.strip_prefix("pod `") {
         return pod_first(rest);
     }
+    run(body).or_else(|| outcome(body)).or_else(|| usage(body))
+}
+
+/// The events of a run, from its start to its commit.
+fn run(body: &str) -> Option<Event> {
     if let Some(rest) = body.strip_prefix(STARTING) {
         let (pod, rest) = rest.split_once(STARTING_NEXT)?;
         let (owner, rest) = rest.split_once(STARTING_IN)?;
@@ -49,11 +54,14 @@ pub fn parse(markdown: &str) -> Option<Event> {
             branch: branch.into(),
         });
     }
-    if let Some(rest) = body.strip_prefix(LARGE) {
-        return Some(Event::SkippedLarge {
-            files: rest.split(", ").map(String::from).collect(),
-        });
-    }
+    let rest = body.strip_prefix(LARGE)?;
+    Some(Event::SkippedLarge {
+        files: rest.split(", ").map(String::from).collect(),
+    })
+}
+
+/// The events of an outcome and of an Epic's release.
+fn outcome(body: &str) -> Option<Event> {
     if let Some(rest) = body.strip_prefix(PUSHED) {
         let (commit, branch) = rest.strip_suffix(PUSHED_END)?.split_once("` to branch `")?;
         return Some(Event::Pushed {
@@ -92,12 +100,10 @@ pub fn parse(markdown: &str) -> Option<Event> {
             stale_after: stale_after.into(),
         });
     }
-    if let Some(rest) = body.strip_prefix(EPIC_FINISHED) {
-        return Some(Event::EpicFinished {
-            pod: word(rest.strip_suffix(EPIC_FINISHED_END)?)?,
-        });
-    }
-    usage(body)
+    let rest = body.strip_prefix(EPIC_FINISHED)?;
+    Some(Event::EpicFinished {
+        pod: word(rest.strip_suffix(EPIC_FINISHED_END)?)?,
+    })
 }
 
 /// The comments that begin with "pod `NAME`".
