@@ -147,249 +147,231 @@ pub fn decide(
     policy: &Policy,
     p: &Progress,
 ) -> Action {
-    if let Some(pause) = p.pause.as_ref().filter(|pause| pause.active(now)) {
-        return match my_active_epics(s, c, me, p).next() {
-            Some(epic) => Action::ReleaseEpic {
-                epic: epic.id,
-                reason: Release::Paused,
-            },
-            None => Action::Paused {
-                reason: pause.reason.clone(),
-            },
-        };
-    }
-    if !p.ran
-        && let Some(action) = own_work(s, c, me, now, policy, p)
-    {
-        return action;
-    }
-    if !p.released
-        && let Some((epic, reason)) = epic_to_release(s, c, me, now, policy, &p.skip)
-    {
-        return Action::ReleaseEpic { epic, reason };
-    }
-    if !p.ran
-        && let Some(action) = new_work(s, c, me, policy, p)
-    {
-        return action;
-    }
-    Action::Sleep
-}
-
-/// Rules 1, 1b and 2 (with its give-back), each start gated by the candidate's trail.
-fn own_work(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    now: DateTime<Utc>,
-    policy: &Policy,
-    p: &Progress,
-) -> Option<Action> {
-    if let Some(mine) = s
-        .items
-        .values()
-        .filter(|i| is_own_claim(c, i, me) && !p.skip.contains(&i.id))
-        .min_by_key(|i| order(c, i))
-    {
-        return Some(gated(
-            p,
-            policy,
-            mine.id,
-            true,
-            Action::Resume { wp: mine.id },
-        ));
-    }
-    if let Some(takeover) = takeover(s, c, me, now, policy, &p.skip) {
-        let wp = match &takeover {
-            Action::TakeOver { wp, .. } => *wp,
-            _ => unreachable!("takeover() returns TakeOver"),
-        };
-        return Some(gated(p, policy, wp, true, takeover));
-    }
-    // 2. Continue my Epic; give back one this cycle claimed for a child it lost.
-    if let Some(item) = my_active_epics(s, c, me, p)
-        .flat_map(|e| s.descendants(e.id))
-        .filter(|i| ineligibility(s, c, me, i, &p.skip).is_none())
-        .min_by_key(|i| order(c, i))
-    {
-        return Some(claim(s, c, me, policy, p, item, Rule::MyEpic));
-    }
-    p.claimed_epics
-        .iter()
-        .find(|(e, _)| !p.skip.contains(e))
-        .map(|(&epic, &child)| Action::ReleaseEpic {
-            epic,
-            reason: Release::GivenBack { child },
-        })
-}
-
-/// The claim of `item` (with its Epic first if nobody owns it), gated by its trail.
-fn claim(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    policy: &Policy,
-    p: &Progress,
-    item: &Item,
-    rule: Rule,
-) -> Action {
-    let epic = epic_to_claim(s, c, me, item);
-    gated(
-        p,
+    Ctx {
+        s,
+        c,
+        me,
+        now,
         policy,
-        item.id,
-        false,
-        Action::Claim {
-            wp: item.id,
-            epic,
-            rule,
-        },
-    )
-}
-
-/// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work.
-fn new_work(s: &Snapshot, c: &Catalog, me: &str, policy: &Policy, p: &Progress) -> Option<Action> {
-    let eligible: Vec<&Item> = s
-        .items
-        .values()
-        .filter(|i| ineligibility(s, c, me, i, &p.skip).is_none())
-        .collect();
-    let best = |f: &dyn Fn(&Item) -> bool| {
-        eligible
-            .iter()
-            .copied()
-            .filter(|i| f(i))
-            .min_by_key(|i| order(c, i))
-    };
-    let (item, rule) = if let Some(bug) = best(&|i| i.type_id == c.bug_type) {
-        (bug, Rule::Bug)
-    } else if let Some(task) = best(&|i| nearest_epic(s, c, i).is_some()) {
-        (task, Rule::Task)
-    } else {
-        (
-            best(&|i| nearest_epic(s, c, i).is_none())?,
-            Rule::Standalone,
-        )
-    };
-    Some(claim(s, c, me, policy, p, item, rule))
-}
-
-/// `start` if the candidate's trail allows it, else the read of its trail or its escalation.
-/// `dead_run`: starting it means the run before died (a resume or a takeover), one more attempt.
-fn gated(p: &Progress, policy: &Policy, wp: u64, dead_run: bool, start: Action) -> Action {
-    let Some(&attempts) = p.attempts.get(&wp) else {
-        return Action::ReadHistory { wp };
-    };
-    let attempts = attempts + u32::from(dead_run);
-    if attempts >= policy.max_attempts {
-        let lock = !matches!(start, Action::Resume { .. });
-        return Action::Escalate { wp, attempts, lock };
+        p,
     }
-    start
+    .decide()
 }
 
-/// A work package this pod claimed and is working (In progress, pod field = me).
-fn is_own_claim(c: &Catalog, i: &Item, me: &str) -> bool {
-    is_mine(i, me)
-        && i.status == c.active_status
-        && c.work_types.contains(&i.type_id)
-        && c.projects.contains(&i.project)
-}
-
-/// Epics this pod owns In progress, not passed over this cycle.
-fn my_active_epics<'a>(
+/// Everything one decision looks at.
+struct Ctx<'a> {
     s: &'a Snapshot,
     c: &'a Catalog,
     me: &'a str,
+    now: DateTime<Utc>,
+    policy: &'a Policy,
     p: &'a Progress,
-) -> impl Iterator<Item = &'a Item> + 'a {
-    s.items.values().filter(move |i| {
-        i.type_id == c.epic_type
-            && is_mine(i, me)
-            && i.status == c.active_status
-            && !p.skip.contains(&i.id)
-    })
 }
 
-/// Rule 1b: the best claim of another pod older than the lease, unless an Epic above it belongs
-/// to a third pod.
-fn takeover(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    now: DateTime<Utc>,
-    policy: &Policy,
-    skip: &BTreeSet<u64>,
-) -> Option<Action> {
-    let (item, from) = s
-        .items
-        .values()
-        .filter(|i| {
-            i.status == c.active_status
-                && c.work_types.contains(&i.type_id)
-                && c.projects.contains(&i.project)
-        })
-        .filter(|i| !skip.contains(&i.id) && now - i.updated_at >= policy.claim_lease)
-        .filter_map(|i| Some((i, i.pod.as_deref().filter(|p| *p != me)?)))
-        .filter(|(i, from)| {
-            nearest_epic(s, c, i)
-                .is_none_or(|e| e.pod.as_deref().is_none_or(|p| p == *from || p == me))
-        })
-        .min_by_key(|(i, _)| order(c, i))?;
-    let epic = nearest_epic(s, c, item)
-        .filter(|e| e.pod.as_deref() == Some(from))
-        .map(|e| e.id);
-    Some(Action::TakeOver {
-        wp: item.id,
-        epic,
-        from: from.to_string(),
-    })
-}
-
-/// The Epic to claim before `item`: its nearest Epic, unless I already own it In progress.
-fn epic_to_claim(s: &Snapshot, c: &Catalog, me: &str, item: &Item) -> Option<u64> {
-    nearest_epic(s, c, item)
-        .filter(|e| !(is_mine(e, me) && e.status == c.active_status))
-        .map(|e| e.id)
-}
-
-/// Rule 3: the first Epic (by id) to release, if any.
-fn epic_to_release(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    now: DateTime<Utc>,
-    policy: &Policy,
-    skip: &BTreeSet<u64>,
-) -> Option<(u64, Release)> {
-    let owned = |i: &&Item| {
-        i.type_id == c.epic_type && i.pod.is_some() && !c.closed_statuses.contains(&i.status)
-    };
-    for epic in s
-        .items
-        .values()
-        .filter(owned)
-        .filter(|i| !skip.contains(&i.id))
-    {
-        let descendants = s.descendants(epic.id);
-        let finished =
-            |d: &&Item| d.status == c.done_status || c.closed_statuses.contains(&d.status);
-        if is_mine(epic, me) && epic.status == c.active_status && descendants.iter().all(finished) {
-            return Some((epic.id, Release::Finished));
+impl<'a> Ctx<'a> {
+    fn decide(&self) -> Action {
+        let p = self.p;
+        if let Some(pause) = p.pause.as_ref().filter(|pause| pause.active(self.now)) {
+            return match self.my_active_epics().next() {
+                Some(epic) => Action::ReleaseEpic {
+                    epic: epic.id,
+                    reason: Release::Paused,
+                },
+                None => Action::Paused {
+                    reason: pause.reason.clone(),
+                },
+            };
         }
-        let busy = descendants.iter().any(|d| d.status == c.active_status);
-        let last_activity = descendants
-            .iter()
-            .map(|d| d.updated_at)
-            .chain([epic.updated_at])
-            .max()
-            .unwrap_or(epic.updated_at);
-        if epic.status == c.active_status && !busy && now - last_activity >= policy.epic_stale_after
+        if !p.ran
+            && let Some(action) = self.own_work()
         {
-            return Some((epic.id, Release::Stale));
+            return action;
         }
+        if !p.released
+            && let Some((epic, reason)) = self.epic_to_release()
+        {
+            return Action::ReleaseEpic { epic, reason };
+        }
+        if !p.ran
+            && let Some(action) = self.new_work()
+        {
+            return action;
+        }
+        Action::Sleep
     }
-    None
+
+    fn eligible(&self, item: &Item) -> bool {
+        ineligibility(self.s, self.c, self.me, item, &self.p.skip).is_none()
+    }
+
+    fn best<'i>(&self, items: impl Iterator<Item = &'i Item>) -> Option<&'i Item> {
+        items.min_by_key(|i| order(self.c, i))
+    }
+
+    /// Rules 1, 1b and 2 (with its give-back), each start gated by the candidate's trail.
+    fn own_work(&self) -> Option<Action> {
+        let (s, p) = (self.s, self.p);
+        let mine = s
+            .items
+            .values()
+            .filter(|i| self.is_own_claim(i) && !p.skip.contains(&i.id));
+        if let Some(mine) = self.best(mine) {
+            return Some(self.gated(mine.id, true, Action::Resume { wp: mine.id }));
+        }
+        if let Some((wp, takeover)) = self.takeover() {
+            return Some(self.gated(wp, true, takeover));
+        }
+        // 2. Continue my Epic; give back one this cycle claimed for a child it lost.
+        let in_my_epics = self
+            .my_active_epics()
+            .flat_map(|e| s.descendants(e.id))
+            .filter(|i| self.eligible(i));
+        if let Some(item) = self.best(in_my_epics) {
+            return Some(self.claim(item, Rule::MyEpic));
+        }
+        p.claimed_epics
+            .iter()
+            .find(|(e, _)| !p.skip.contains(e))
+            .map(|(&epic, &child)| Action::ReleaseEpic {
+                epic,
+                reason: Release::GivenBack { child },
+            })
+    }
+
+    /// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work.
+    fn new_work(&self) -> Option<Action> {
+        let (s, c) = (self.s, self.c);
+        let eligible: Vec<&Item> = s.items.values().filter(|i| self.eligible(i)).collect();
+        let best = |f: &dyn Fn(&Item) -> bool| self.best(eligible.iter().copied().filter(|i| f(i)));
+        let (item, rule) = if let Some(bug) = best(&|i| i.type_id == c.bug_type) {
+            (bug, Rule::Bug)
+        } else if let Some(task) = best(&|i| nearest_epic(s, c, i).is_some()) {
+            (task, Rule::Task)
+        } else {
+            (
+                best(&|i| nearest_epic(s, c, i).is_none())?,
+                Rule::Standalone,
+            )
+        };
+        Some(self.claim(item, rule))
+    }
+
+    /// The claim of `item` (with its Epic first if nobody owns it), gated by its trail.
+    fn claim(&self, item: &Item, rule: Rule) -> Action {
+        let epic = self.epic_to_claim(item);
+        let claim = Action::Claim {
+            wp: item.id,
+            epic,
+            rule,
+        };
+        self.gated(item.id, false, claim)
+    }
+
+    /// `start` if the candidate's trail allows it, else the read of its trail or its escalation.
+    /// `dead_run`: starting it means the run before died (a resume or a takeover), one more
+    /// attempt.
+    fn gated(&self, wp: u64, dead_run: bool, start: Action) -> Action {
+        let Some(&attempts) = self.p.attempts.get(&wp) else {
+            return Action::ReadHistory { wp };
+        };
+        let attempts = attempts + u32::from(dead_run);
+        if attempts >= self.policy.max_attempts {
+            let lock = !matches!(start, Action::Resume { .. });
+            return Action::Escalate { wp, attempts, lock };
+        }
+        start
+    }
+
+    /// Work this pod claimed and works (In progress, pod field = me, in a configured project).
+    fn is_own_claim(&self, i: &Item) -> bool {
+        is_mine(i, self.me) && self.is_claimed_work(i)
+    }
+
+    /// Work In progress in a configured project.
+    fn is_claimed_work(&self, i: &Item) -> bool {
+        let c = self.c;
+        i.status == c.active_status
+            && c.work_types.contains(&i.type_id)
+            && c.projects.contains(&i.project)
+    }
+
+    /// Epics this pod owns In progress, not passed over this cycle.
+    fn my_active_epics(&self) -> impl Iterator<Item = &'a Item> + '_ {
+        let c = self.c;
+        self.s.items.values().filter(move |i| {
+            i.type_id == c.epic_type
+                && is_mine(i, self.me)
+                && i.status == c.active_status
+                && !self.p.skip.contains(&i.id)
+        })
+    }
+
+    /// Rule 1b: the best claim of another pod older than the lease, unless an Epic above it
+    /// belongs to a third pod.
+    fn takeover(&self) -> Option<(u64, Action)> {
+        let (s, c, me) = (self.s, self.c, self.me);
+        let (item, from) = s
+            .items
+            .values()
+            .filter(|i| self.is_claimed_work(i) && !self.p.skip.contains(&i.id))
+            .filter(|i| self.now - i.updated_at >= self.policy.claim_lease)
+            .filter_map(|i| Some((i, i.pod.as_deref().filter(|p| *p != me)?)))
+            .filter(|(i, from)| {
+                nearest_epic(s, c, i)
+                    .is_none_or(|e| e.pod.as_deref().is_none_or(|p| p == *from || p == me))
+            })
+            .min_by_key(|(i, _)| order(c, i))?;
+        let epic = nearest_epic(s, c, item)
+            .filter(|e| e.pod.as_deref() == Some(from))
+            .map(|e| e.id);
+        let from = from.to_string();
+        Some((
+            item.id,
+            Action::TakeOver {
+                wp: item.id,
+                epic,
+                from,
+            },
+        ))
+    }
+
+    /// The Epic to claim before `item`: its nearest Epic, unless I already own it In progress.
+    fn epic_to_claim(&self, item: &Item) -> Option<u64> {
+        nearest_epic(self.s, self.c, item)
+            .filter(|e| !(is_mine(e, self.me) && e.status == self.c.active_status))
+            .map(|e| e.id)
+    }
+
+    /// Rule 3: the first Epic (by id) to release, if any.
+    fn epic_to_release(&self) -> Option<(u64, Release)> {
+        let (s, c) = (self.s, self.c);
+        let owned = |i: &&Item| {
+            i.type_id == c.epic_type
+                && i.pod.is_some()
+                && !c.closed_statuses.contains(&i.status)
+                && !self.p.skip.contains(&i.id)
+        };
+        for epic in s.items.values().filter(owned) {
+            let descendants = s.descendants(epic.id);
+            let finished =
+                |d: &&Item| d.status == c.done_status || c.closed_statuses.contains(&d.status);
+            let active = epic.status == c.active_status;
+            if is_mine(epic, self.me) && active && descendants.iter().all(finished) {
+                return Some((epic.id, Release::Finished));
+            }
+            let busy = descendants.iter().any(|d| d.status == c.active_status);
+            let last_activity = descendants
+                .iter()
+                .map(|d| d.updated_at)
+                .chain([epic.updated_at])
+                .max()
+                .unwrap_or(epic.updated_at);
+            if active && !busy && self.now - last_activity >= self.policy.epic_stale_after {
+                return Some((epic.id, Release::Stale));
+            }
+        }
+        None
+    }
 }
 
 /// The context of a work package the cycle starts: the nearest open Epic above it (its branch is

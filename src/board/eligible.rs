@@ -62,18 +62,8 @@ pub fn ineligibility(
     {
         return Some(Ineligible::OpenSpike(spike.id));
     }
-    ancestry(s, c, me, item, skip)
-}
-
-/// The gates of the ancestors: a Phase gates everything below it until it is active (a missing
-/// ancestor is closed, so a closed Phase gates too); an Epic of another pod hides its work.
-fn ancestry(
-    s: &Snapshot,
-    c: &Catalog,
-    me: &str,
-    item: &Item,
-    skip: &BTreeSet<u64>,
-) -> Option<Ineligible> {
+    // The gates of the ancestors: a Phase gates everything below it until it is active (a missing
+    // ancestor is closed, so a closed Phase gates too); an Epic of another pod hides its work.
     for a in &item.ancestors {
         match s.get(*a) {
             Some(anc) if anc.type_id == c.phase_type && anc.status != c.active_status => {

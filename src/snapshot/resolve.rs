@@ -33,23 +33,17 @@ struct Names {
 
 impl Names {
     fn status(&self, name: &str, var: &str) -> anyhow::Result<u64> {
-        let found = self.statuses.iter().find(|s| s.name == name);
-        found.map(|s| s.id).ok_or_else(|| {
-            anyhow!(
-                "status `{name}` ({var}) does not exist on the board; statuses are: {}",
-                list(self.statuses.iter().map(|s| &s.name))
-            )
-        })
+        let all = self.statuses.iter().map(|s| (s.id, &s.name));
+        find(("status", "statuses"), all, name, var)
     }
 
     fn type_(&self, name: &str, var: &str) -> anyhow::Result<u64> {
-        let found = self.types.iter().find(|t| t.name == name);
-        found.map(|t| t.id).ok_or_else(|| {
-            anyhow!(
-                "type `{name}` ({var}) does not exist on the board; types are: {}",
-                list(self.types.iter().map(|t| &t.name))
-            )
-        })
+        find(
+            ("type", "types"),
+            self.types.iter().map(|t| (t.id, &t.name)),
+            name,
+            var,
+        )
     }
 
     fn statuses<'a>(
@@ -150,11 +144,21 @@ async fn pod_field(
         })
 }
 
-fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    names
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The id of the `kind` named `name` (configured in `var`), or an error listing what exists.
+fn find<'a>(
+    (kind, kinds): (&str, &str),
+    all: impl Iterator<Item = (u64, &'a String)> + Clone,
+    name: &str,
+    var: &str,
+) -> anyhow::Result<u64> {
+    if let Some((id, _)) = all.clone().find(|(_, n)| *n == name) {
+        return Ok(id);
+    }
+    let names: Vec<String> = all.map(|(_, n)| format!("`{n}`")).collect();
+    Err(anyhow!(
+        "{kind} `{name}` ({var}) does not exist on the board; {kinds} are: {}",
+        names.join(", ")
+    ))
 }
 
 /// Checks a resolved configuration for contradictions the board reveals (used by `doctor` too).
