@@ -4,8 +4,8 @@
 //! The shell decides nothing. Each [`Action`] is carried out (a trail read, a claim, a release, an
 //! escalation, a task) and what it taught (a lost claim, an Epic claimed, a trail's attempts, a
 //! finished task) goes back into [`Progress`] for the next decision on the same snapshot. After a
-//! task the snapshot is read again, so the releases that follow a task (a finished Epic, the Epic
-//! of a pod that paused) happen in the same cycle.
+//! task under an Epic the snapshot is read again, so the releases that follow it (the Epic's last
+//! work done, or its owner paused) happen in the same cycle.
 //!
 //! - [`claim`]: the optimistic writes that take work (claims, takeovers, escalation locks) and give
 //!   Epics back.
@@ -91,14 +91,6 @@ impl<E: Execute> Worker<E> {
             policy,
             pause: None,
         }
-    }
-
-    pub fn pod(&self) -> &str {
-        &self.pod
-    }
-
-    pub fn policy(&self) -> &Policy {
-        &self.policy
     }
 
     /// Why this pod is not claiming right now, if it is paused after an environment failure.
@@ -325,7 +317,8 @@ impl<E: Execute> Worker<E> {
         Ok(())
     }
 
-    /// Runs the task and reports its outcome; then reads the board again for what follows.
+    /// Runs the task and reports its outcome; then, for work under an Epic, reads the board again
+    /// for the releases that follow.
     async fn run(
         &mut self,
         cycle: &mut Cycle,
@@ -361,6 +354,14 @@ impl<E: Execute> Worker<E> {
         cycle.report.outcome = Some(outcome);
         cycle.progress.ran = true;
         cycle.progress.pause = self.pause.clone();
+        // Only an Epic can need releasing right after a task (its last work done, or its owner
+        // paused); other releases wait for the next cycle's read.
+        if target(&cycle.snap, &self.resolved().catalog, id)
+            .epic
+            .is_none()
+        {
+            return Ok(Flow::Done);
+        }
         match self.reader.snapshot().await {
             Ok((snap, _)) => {
                 cycle.snap = snap;
