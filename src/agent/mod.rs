@@ -13,6 +13,8 @@
 //!
 //! - [`prompt`]: the prompt from the ticket hierarchy (pure).
 //! - [`result`]: the CLI's JSON result to a report or failure (pure).
+//! - `report`: what a finished run leaves ([`AgentReport`], [`Exit`]); `failure`: why a run failed
+//!   ([`AgentFailure`]). `result` builds both; `failure` holds a report; neither imports the other back.
 //! - [`env`](mod@env): the environment allowlist (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
 //! - [`claude`]: the command line and the [`Agent`] implementation.
@@ -29,11 +31,12 @@ mod failure;
 pub mod leftovers;
 pub mod process;
 pub mod prompt;
+mod report;
 pub mod result;
 
 pub use claude::ClaudeCli;
-pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, Exit, tail_lines};
-pub use result::AgentReport;
+pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
+pub use report::{AgentReport, Exit};
 
 /// One run of the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
