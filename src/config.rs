@@ -18,6 +18,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::agent::options::{AgentOptions, DEFAULT_COMMAND, EnvWrapper};
+
 /// The variable prefix; `Config` field `poll_interval` is read from `JOURNEYMAN_POLL_INTERVAL`.
 pub const PREFIX: &str = "JOURNEYMAN_";
 
@@ -55,15 +57,6 @@ pub struct RepoMapping {
     pub url: String,
     /// Branch new work branches are created from.
     pub base_branch: String,
-}
-
-/// How the agent's command is wrapped: `nix develop --command` by default, or nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EnvWrapper {
-    /// Run the agent command directly (`JOURNEYMAN_ENV_WRAPPER=none`).
-    None,
-    /// Prefix the agent command with these words (split on whitespace).
-    Command(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,45 +114,6 @@ pub struct Limits {
     pub shutdown_grace: Duration,
 }
 
-/// The agent's tool permissions (`--allowedTools`), the default when `JOURNEYMAN_ALLOWED_TOOLS` is unset.
-pub const DEFAULT_ALLOWED_TOOLS: &[&str] = &["Read", "Edit", "Write", "Glob", "Grep", "Bash"];
-
-/// The agent's denied tools (`--disallowedTools`), the default when `JOURNEYMAN_DISALLOWED_TOOLS` is
-/// unset: no git (the worker commits and pushes), no network tools, no sub-agents.
-pub const DEFAULT_DISALLOWED_TOOLS: &[&str] =
-    &["Bash(git:*)", "WebFetch", "WebSearch", "Agent", "Task"];
-
-/// How the agent is run, beyond its command and wrapper.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentOptions {
-    /// `JOURNEYMAN_ALLOWED_TOOLS`: tool names or patterns like `Bash(cargo test:*)`.
-    pub allowed_tools: Vec<String>,
-    /// `JOURNEYMAN_DISALLOWED_TOOLS`: denied tools; a denial wins over an allowance.
-    pub disallowed_tools: Vec<String>,
-    /// `JOURNEYMAN_AGENT_ENV`: names passed to the agent on top of the built-in allowlist. Never a
-    /// `JOURNEYMAN_*` variable or a credential (see `agent::env`).
-    pub extra_env: Vec<String>,
-    /// `JOURNEYMAN_AGENT_KILL_GRACE`: between SIGTERM and SIGKILL to the agent's process group.
-    pub kill_grace: Duration,
-}
-
-impl Default for AgentOptions {
-    fn default() -> Self {
-        AgentOptions {
-            allowed_tools: DEFAULT_ALLOWED_TOOLS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            disallowed_tools: DEFAULT_DISALLOWED_TOOLS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            extra_env: Vec::new(),
-            kill_grace: Duration::from_secs(5),
-        }
-    }
-}
-
 /// The validated configuration of one worker pod.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -176,8 +130,7 @@ pub struct Config {
     pub git_ssh_key: Option<PathBuf>,
     pub git_author_name: String,
     pub git_author_email: String,
-    pub agent_command: String,
-    pub env_wrapper: EnvWrapper,
+    /// The agent's command, wrapper, tools, environment and process-group file.
     pub agent: AgentOptions,
     pub listen: SocketAddr,
     pub log_format: LogFormat,
@@ -346,11 +299,18 @@ impl Config {
                 ),
             ));
         }
+        let workdir = raw
+            .workdir
+            .map(PathBuf::from)
+            .unwrap_or_else(default_workdir);
         let agent = agent_options(
+            raw.agent_command,
+            raw.env_wrapper,
             raw.allowed_tools,
             raw.disallowed_tools,
             raw.agent_env,
             raw.agent_kill_grace,
+            &workdir,
         )?;
         Ok(Config {
             openproject_url,
@@ -361,16 +321,11 @@ impl Config {
             epic_stale_after: duration("epic_stale_after", raw.epic_stale_after, "2h")?,
             http_timeout: duration("http_timeout", raw.http_timeout, "30s")?,
             limits,
-            workdir: raw
-                .workdir
-                .map(PathBuf::from)
-                .unwrap_or_else(default_workdir),
+            workdir,
             git_token,
             git_ssh_key,
             git_author_name: name("git_author_name", raw.git_author_name, "journeyman")?,
             git_author_email: email("git_author_email", raw.git_author_email)?,
-            agent_command: name("agent_command", raw.agent_command, "claude")?,
-            env_wrapper: env_wrapper(raw.env_wrapper),
             agent,
             listen: parse_listen(raw.listen.as_deref())?,
             log_format: log_format(raw.log_format.as_deref())?,
@@ -633,15 +588,18 @@ fn env_wrapper(value: Option<String>) -> EnvWrapper {
     match value.as_deref().map(str::trim) {
         Some("none") => EnvWrapper::None,
         Some(words) => EnvWrapper::Command(words.split_whitespace().map(String::from).collect()),
-        None => EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()]),
+        None => EnvWrapper::default(),
     }
 }
 
 fn agent_options(
+    command: Option<String>,
+    wrapper: Option<String>,
     allowed: Option<String>,
     disallowed: Option<String>,
     env: Option<String>,
     kill_grace: Option<String>,
+    workdir: &std::path::Path,
 ) -> Result<AgentOptions, ConfigError> {
     let defaults = AgentOptions::default();
     let allowed_tools = tool_list("allowed_tools", allowed, &defaults.allowed_tools)?;
@@ -673,10 +631,13 @@ fn agent_options(
         }
     }
     Ok(AgentOptions {
+        command: name("agent_command", command, DEFAULT_COMMAND)?,
+        wrapper: env_wrapper(wrapper),
         allowed_tools,
         disallowed_tools,
         extra_env,
         kill_grace: duration("agent_kill_grace", kill_grace, "5s")?,
+        group_file: Some(workdir.join("agent.pgid")),
     })
 }
 
@@ -781,7 +742,7 @@ mod tests {
         assert_eq!(c.limits.task_timeout, Duration::from_secs(30 * 60));
         assert_eq!(c.epic_stale_after, Duration::from_secs(2 * 3600));
         assert_eq!(
-            c.env_wrapper,
+            c.agent.wrapper,
             EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()])
         );
         assert_eq!(c.names, BoardNames::default());
@@ -994,14 +955,14 @@ mod tests {
     #[test]
     fn env_wrapper_none_and_custom() {
         let c = Config::from_vars(vars(&[("JOURNEYMAN_ENV_WRAPPER", "none")])).unwrap();
-        assert_eq!(c.env_wrapper, EnvWrapper::None);
+        assert_eq!(c.agent.wrapper, EnvWrapper::None);
         let c = Config::from_vars(vars(&[(
             "JOURNEYMAN_ENV_WRAPPER",
             "nix develop /flake --command",
         )]))
         .unwrap();
         assert_eq!(
-            c.env_wrapper,
+            c.agent.wrapper,
             EnvWrapper::Command(vec![
                 "nix".into(),
                 "develop".into(),

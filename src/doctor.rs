@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, EnvWrapper};
+use crate::agent::EnvWrapper;
+use crate::config::Config;
 use crate::openproject::{ApiError, ErrorKind};
 use crate::workspace::Workspaces;
 
@@ -157,7 +158,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
             Err(e) => checks.push(fail(&name, e.to_string(), "internal error")),
         }
     }
-    match &config.env_wrapper {
+    match &config.agent.wrapper {
         EnvWrapper::None => checks.push(ok("environment wrapper", "none (JOURNEYMAN_ENV_WRAPPER=none)")),
         EnvWrapper::Command(words) => checks.push(program_check(
             "environment wrapper",
@@ -165,7 +166,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
             "install Nix (flakes enabled) or set JOURNEYMAN_ENV_WRAPPER=none to run the agent without it",
         )),
     }
-    checks.push(program_check("agent command", &config.agent_command, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
+    checks.push(program_check("agent command", &config.agent.command, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
     checks.push(workdir_check(&config.workdir));
     checks
 }

@@ -151,7 +151,7 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
     }
 
     let leftovers =
-        crate::agent::leftovers::kill_recorded(&crate::agent::claude::agent_group_file(&config));
+        (config.agent.group_file.as_deref()).map_or(0, crate::agent::leftovers::kill_recorded);
     if leftovers > 0 {
         warn!(
             killed = leftovers,
@@ -171,8 +171,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         config.limits.hourly_budget_usd,
         config.limits.daily_budget_usd,
     )));
-    let executor =
-        Executor::from_config(ClaudeCli::from_config(&config), &config).with_budget(budget.clone());
+    let executor = Executor::from_config(ClaudeCli::from_options(&config.agent), &config)
+        .with_budget(budget.clone());
     let exec = Arc::new(Tracked {
         inner: executor,
         health: health.clone(),

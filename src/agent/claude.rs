@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::options::{AgentOptions, EnvWrapper};
 use super::process::{self, CaptureLimits, Ending, ProcessSpec};
 use super::{Agent, AgentFailure, AgentReport, AgentRequest, env, result};
-use crate::config::{AgentOptions, Config, EnvWrapper};
 
 /// Where the agent's environment is taken from before the allowlist is applied.
 #[derive(Debug, Clone, Default)]
@@ -42,25 +42,29 @@ pub struct ClaudeCli {
     group_file: Option<std::path::PathBuf>,
 }
 
-/// Where a pod records its running agent's process group: in its own workdir.
-pub fn agent_group_file(config: &Config) -> std::path::PathBuf {
-    config.workdir.join("agent.pgid")
-}
-
 impl ClaudeCli {
     /// `command` run directly (no wrapper), with the default tool lists and environment allowlist.
     pub fn new(command: impl Into<OsString>) -> Self {
-        let options = AgentOptions::default();
         ClaudeCli {
             command: command.into(),
             wrapper: EnvWrapper::None,
-            allowed_tools: options.allowed_tools,
-            disallowed_tools: options.disallowed_tools,
-            extra_env: options.extra_env,
+            ..ClaudeCli::from_options(&AgentOptions::default())
+        }
+    }
+
+    /// As the options say: command, wrapper, tools, extra environment names, kill grace and
+    /// process-group file (a pod's come from its configuration: `ClaudeCli::from_options(&config.agent)`).
+    pub fn from_options(options: &AgentOptions) -> Self {
+        ClaudeCli {
+            command: options.command.clone().into(),
+            wrapper: options.wrapper.clone(),
+            allowed_tools: options.allowed_tools.clone(),
+            disallowed_tools: options.disallowed_tools.clone(),
+            extra_env: options.extra_env.clone(),
             kill_grace: options.kill_grace,
             limits: CaptureLimits::default(),
             env_source: EnvSource::Process,
-            group_file: None,
+            group_file: options.group_file.clone(),
         }
     }
 
@@ -68,20 +72,6 @@ impl ClaudeCli {
     pub fn with_group_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.group_file = Some(path.into());
         self
-    }
-
-    /// As configured: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
-    /// `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_KILL_GRACE`.
-    pub fn from_config(config: &Config) -> Self {
-        ClaudeCli::new(&config.agent_command)
-            .with_wrapper(config.env_wrapper.clone())
-            .with_tools(
-                config.agent.allowed_tools.clone(),
-                config.agent.disallowed_tools.clone(),
-            )
-            .with_extra_env(config.agent.extra_env.clone())
-            .with_kill_grace(config.agent.kill_grace)
-            .with_group_file(agent_group_file(config))
     }
 
     pub fn with_wrapper(mut self, wrapper: EnvWrapper) -> Self {
@@ -291,34 +281,21 @@ mod tests {
     }
 
     #[test]
-    fn from_config_uses_the_configured_command_wrapper_and_tools() {
-        let config = Config::from_vars(
-            [
-                ("JOURNEYMAN_OPENPROJECT_URL", "http://127.0.0.1:1"),
-                ("JOURNEYMAN_OPENPROJECT_TOKEN", "tok"),
-                ("JOURNEYMAN_POD_NAME", "pod-0"),
-                ("JOURNEYMAN_REPOS", "demo=file:///tmp/x.git"),
-                ("JOURNEYMAN_AGENT_COMMAND", "/opt/claude"),
-                ("JOURNEYMAN_ENV_WRAPPER", "none"),
-                ("JOURNEYMAN_ALLOWED_TOOLS", "Read"),
-                ("JOURNEYMAN_DISALLOWED_TOOLS", "Write"),
-                ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .unwrap();
-        let cli = ClaudeCli::from_config(&config).with_env_source(EnvSource::Fixed(vec![
-            ("RUST_LOG".into(), "debug".into()),
-            ("JOURNEYMAN_OPENPROJECT_TOKEN".into(), "tok".into()),
-        ]));
-        let argv = strings(cli.argv(&req("x")));
-        assert_eq!(argv[0], "/opt/claude");
+    fn from_options_uses_the_command_wrapper_and_tools() {
+        let options = AgentOptions {
+            command: "/opt/claude".into(),
+            wrapper: EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()]),
+            allowed_tools: vec!["Read".into()],
+            disallowed_tools: vec!["Write".into()],
+            ..AgentOptions::default()
+        };
+        let argv = strings(ClaudeCli::from_options(&options).argv(&req("x")));
+        assert_eq!(&argv[..4], ["nix", "develop", "--command", "/opt/claude"]);
         assert!(argv.ends_with(&[
             "--allowedTools".into(),
             "Read".into(),
             "--disallowedTools".into(),
             "Write".into()
         ]));
-        assert_eq!(cli.env(), vec![("RUST_LOG".into(), "debug".into())]);
     }
 }

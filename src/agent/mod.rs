@@ -17,7 +17,8 @@
 //!   ([`AgentFailure`]). `result` builds both; `failure` holds a report; neither imports the other back.
 //! - [`env`](mod@env): the environment allowlist (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
-//! - [`claude`]: the command line and the [`Agent`] implementation.
+//! - [`options`]: how the agent is run (command, wrapper, tools, kill grace) and the defaults.
+//! - [`claude`]: the command line and the [`Agent`] implementation, built from [`AgentOptions`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub mod claude;
 pub mod env;
 mod failure;
 pub mod leftovers;
+pub mod options;
 pub mod process;
 pub mod prompt;
 mod report;
@@ -36,6 +38,7 @@ pub mod result;
 
 pub use claude::ClaudeCli;
 pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
+pub use options::{AgentOptions, EnvWrapper};
 pub use report::{AgentReport, Exit};
 
 /// One run of the agent.

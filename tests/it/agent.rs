@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use journeyman::agent::claude::EnvSource;
 use journeyman::agent::prompt::{self, PromptContext, Ticket};
-use journeyman::agent::{Agent, AgentFailure, AgentReport, AgentRequest, ClaudeCli};
-use journeyman::config::EnvWrapper;
+use journeyman::agent::{Agent, AgentFailure, AgentReport, AgentRequest, ClaudeCli, EnvWrapper};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg};
 use nix::unistd::Pid;
@@ -575,4 +574,49 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
             messages[0].tools
         );
     }
+}
+
+/// A pod's runner is built from its configuration's agent options: the configured command, wrapper
+/// and tools reach the command line, and the allowlist (with the configured extra names) the
+/// environment.
+#[test]
+fn the_configured_command_wrapper_and_tools_reach_the_command_line() {
+    let config = journeyman::config::Config::from_vars(
+        [
+            ("JOURNEYMAN_OPENPROJECT_URL", "http://127.0.0.1:1"),
+            ("JOURNEYMAN_OPENPROJECT_TOKEN", "tok"),
+            ("JOURNEYMAN_POD_NAME", "pod-0"),
+            ("JOURNEYMAN_REPOS", "demo=file:///tmp/x.git"),
+            ("JOURNEYMAN_AGENT_COMMAND", "/opt/claude"),
+            ("JOURNEYMAN_ENV_WRAPPER", "none"),
+            ("JOURNEYMAN_ALLOWED_TOOLS", "Read"),
+            ("JOURNEYMAN_DISALLOWED_TOOLS", "Write"),
+            ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let cli = ClaudeCli::from_options(&config.agent).with_env_source(EnvSource::Fixed(vec![
+        ("RUST_LOG".into(), "debug".into()),
+        ("JOURNEYMAN_OPENPROJECT_TOKEN".into(), "tok".into()),
+    ]));
+    let req = AgentRequest {
+        workdir: "/tmp".into(),
+        prompt: "x".into(),
+        max_turns: 7,
+        timeout: Duration::from_secs(1),
+    };
+    let argv: Vec<String> = cli
+        .argv(&req)
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect();
+    assert_eq!(argv[0], "/opt/claude");
+    assert!(argv.ends_with(&[
+        "--allowedTools".into(),
+        "Read".into(),
+        "--disallowedTools".into(),
+        "Write".into()
+    ]));
+    assert_eq!(cli.env(), vec![("RUST_LOG".into(), "debug".into())]);
 }

@@ -53,7 +53,7 @@ impl Pod {
             .with_context(|| format!("{name}: resolving board names"))?;
         let reader = BoardReader::new(client, resolved, Duration::from_secs(5));
         let exec = Arc::new(Executor::from_config(
-            ClaudeCli::from_config(&config),
+            ClaudeCli::from_options(&config.agent),
             &config,
         ));
         let policy = crate::run::policy(&config);
