@@ -3,7 +3,8 @@
 //! Why this file exists: a worker that starts with a typo in its configuration burns budget or, worse,
 //! works the wrong repository. So every value is parsed and checked here, before any I/O, and every bad
 //! value fails with one line that names the variable and says what is expected. Nothing outside this
-//! module reads the environment (except the agent's explicit environment allowlist in the executor).
+//! module reads the worker's environment: the variables the agent may be given are captured here too
+//! ([`AgentOptions::env`]), and `doctor` looks for tools on that captured `PATH`.
 //!
 //! Secrets (`OPENPROJECT_TOKEN`, `GIT_TOKEN`) can also come from files (`*_FILE`, as Kubernetes mounts
 //! them) and are held as [`SecretString`], whose `Debug` never prints the value.
@@ -18,6 +19,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::agent::env::AgentEnv;
 use crate::agent::options::{AgentOptions, DEFAULT_COMMAND, EnvWrapper};
 
 /// The variable prefix; `Config` field `poll_interval` is read from `JOURNEYMAN_POLL_INTERVAL`.
@@ -189,23 +191,26 @@ impl Config {
         Self::from_vars(std::env::vars())
     }
 
-    /// Reads and validates the given variables (the whole environment; non-prefixed ones are ignored).
+    /// Reads and validates the given variables (the whole environment). Non-prefixed ones configure
+    /// nothing; those the agent may be given (`agent::env`'s allowlist and `JOURNEYMAN_AGENT_ENV`)
+    /// are kept in [`AgentOptions::env`], so the agent's environment is the one read here.
     pub fn from_vars<I>(vars: I) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = (String, String)>,
     {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
         // Empty values count as unset: `FOO=` in a ConfigMap should mean "use the default".
-        let vars = vars.into_iter().filter(|(_, v)| !v.trim().is_empty());
+        let set = vars.iter().filter(|(_, v)| !v.trim().is_empty()).cloned();
         let raw: Raw = envy::prefixed(PREFIX)
-            .from_iter(vars)
+            .from_iter(set)
             .map_err(|e| ConfigError {
                 var: PREFIX.to_string() + "*",
                 message: e.to_string(),
             })?;
-        Self::from_raw(raw)
+        Self::from_raw(raw, &vars)
     }
 
-    fn from_raw(raw: Raw) -> Result<Config, ConfigError> {
+    fn from_raw(raw: Raw, vars: &[(String, String)]) -> Result<Config, ConfigError> {
         let openproject_url = parse_url("openproject_url", raw.openproject_url.as_deref())?;
         let openproject_token = secret(
             "openproject_token",
@@ -312,6 +317,10 @@ impl Config {
             raw.agent_kill_grace,
             &workdir,
         )?;
+        let agent = AgentOptions {
+            env: AgentEnv::capture(vars.iter().cloned(), &agent.extra_env),
+            ..agent
+        };
         Ok(Config {
             openproject_url,
             openproject_token,
@@ -636,6 +645,7 @@ fn agent_options(
         allowed_tools,
         disallowed_tools,
         extra_env,
+        env: AgentEnv::default(), // captured from all the variables in `from_raw`
         kill_grace: duration("agent_kill_grace", kill_grace, "5s")?,
         group_file: Some(workdir.join("agent.pgid")),
     })
@@ -1050,6 +1060,33 @@ mod tests {
             "JOURNEYMAN_AGENT_KILL_GRACE",
             "like `30s`",
         );
+    }
+
+    #[test]
+    fn the_agent_environment_is_captured_from_the_variables_without_printing_it() {
+        let c = Config::from_vars(vars(&[
+            ("PATH", "/bin"),
+            ("ANTHROPIC_API_KEY", "sk-model-key"),
+            ("TERM", ""),
+            ("RUST_LOG", "debug"),
+            ("GITHUB_TOKEN", "ghp"),
+            ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
+        ]))
+        .unwrap();
+        let held: Vec<_> = c
+            .agent
+            .env
+            .iter()
+            .map(|(k, _)| k.to_str().unwrap())
+            .collect();
+        assert_eq!(held, ["PATH", "ANTHROPIC_API_KEY", "TERM", "RUST_LOG"]);
+        assert_eq!(c.agent.env.get("PATH"), Some(std::ffi::OsStr::new("/bin")));
+        assert!(
+            !format!("{c:?}").contains("sk-model-key"),
+            "Debug must not print the agent's environment"
+        );
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.agent.env.iter().count(), 0);
     }
 
     #[test]

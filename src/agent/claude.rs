@@ -1,5 +1,5 @@
-//! The Claude Code CLI as an [`Agent`]: builds its command line and environment, runs it through
-//! [`process`], and judges its output with [`result`].
+//! The Claude Code CLI as an [`Agent`]: builds its command line and environment from the
+//! [`AgentOptions`], runs it through [`process`], and judges its output with [`result`].
 //!
 //! Why this file exists: it is the one place that knows the CLI's interface (`-p`, `--output-format
 //! json`, `--max-turns`, `--allowedTools`, `--disallowedTools`, checked against `claude --help` of
@@ -7,26 +7,18 @@
 //! runs through it unchanged (`JOURNEYMAN_AGENT_COMMAND`).
 //!
 //! What it must never do: read the worker's configuration secrets into the child (the environment
-//! goes through [`env::agent_env`]), or pass ticket-controlled text anywhere but the prompt argument.
+//! goes through [`env::agent_env`]), read the process environment itself (configuration captured
+//! it, in [`AgentOptions::env`]), or pass ticket-controlled text anywhere but the prompt argument.
 
 use std::ffi::OsString;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::env::AgentEnv;
 use super::options::{AgentOptions, EnvWrapper};
 use super::process::{self, CaptureLimits, Ending, ProcessSpec};
 use super::{Agent, AgentFailure, AgentReport, AgentRequest, env, result};
-
-/// Where the agent's environment is taken from before the allowlist is applied.
-#[derive(Debug, Clone, Default)]
-pub enum EnvSource {
-    /// The worker's own environment, read at each run.
-    #[default]
-    Process,
-    /// Fixed variables (tests inject these instead of changing the test process's environment).
-    Fixed(Vec<(OsString, OsString)>),
-}
 
 /// The Claude Code CLI (or a stand-in with its interface), run as a child process.
 #[derive(Debug, Clone)]
@@ -38,12 +30,13 @@ pub struct ClaudeCli {
     extra_env: Vec<String>,
     kill_grace: Duration,
     limits: CaptureLimits,
-    env_source: EnvSource,
+    env: AgentEnv,
     group_file: Option<std::path::PathBuf>,
 }
 
 impl ClaudeCli {
-    /// `command` run directly (no wrapper), with the default tool lists and environment allowlist.
+    /// `command` run directly (no wrapper), with the default tool lists and an empty environment
+    /// (see [`with_env`](Self::with_env)).
     pub fn new(command: impl Into<OsString>) -> Self {
         ClaudeCli {
             command: command.into(),
@@ -63,7 +56,7 @@ impl ClaudeCli {
             extra_env: options.extra_env.clone(),
             kill_grace: options.kill_grace,
             limits: CaptureLimits::default(),
-            env_source: EnvSource::Process,
+            env: options.env.clone(),
             group_file: options.group_file.clone(),
         }
     }
@@ -102,8 +95,10 @@ impl ClaudeCli {
         self
     }
 
-    pub fn with_env_source(mut self, source: EnvSource) -> Self {
-        self.env_source = source;
+    /// The variables the agent is started from, instead of the options' captured ones (tests
+    /// inject fixed ones here). They are filtered through the allowlist at each run all the same.
+    pub fn with_env(mut self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
+        self.env = vars.into_iter().collect();
         self
     }
 
@@ -136,12 +131,10 @@ impl ClaudeCli {
         argv
     }
 
-    /// The child's whole environment: the source filtered through the allowlist.
+    /// The child's whole environment: the captured variables filtered through the allowlist.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
-        match &self.env_source {
-            EnvSource::Process => env::agent_env(std::env::vars_os(), &self.extra_env),
-            EnvSource::Fixed(vars) => env::agent_env(vars.iter().cloned(), &self.extra_env),
-        }
+        let vars = self.env.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
+        env::agent_env(vars, &self.extra_env)
     }
 
     async fn run_once(

@@ -15,7 +15,8 @@
 //! - [`result`]: the CLI's JSON result to a report or failure (pure).
 //! - `report`: what a finished run leaves ([`AgentReport`], [`Exit`]); `failure`: why a run failed
 //!   ([`AgentFailure`]). `result` builds both; `failure` holds a report; neither imports the other back.
-//! - [`env`](mod@env): the environment allowlist (pure).
+//! - [`env`](mod@env): the environment allowlist, and [`AgentEnv`], the variables configuration
+//!   captured for the agent at start-up (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
 //! - [`options`]: how the agent is run (command, wrapper, tools, kill grace) and the defaults.
 //! - [`claude`]: the command line and the [`Agent`] implementation, built from [`AgentOptions`].
@@ -37,6 +38,7 @@ mod report;
 pub mod result;
 
 pub use claude::ClaudeCli;
+pub use env::AgentEnv;
 pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
 pub use options::{AgentOptions, EnvWrapper};
 pub use report::{AgentReport, Exit};

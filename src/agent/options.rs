@@ -1,15 +1,18 @@
-//! How the agent is run: its command, the wrapper around it, its tool permissions, how it is
-//! stopped and where its process group is recorded, with the default of each.
+//! How the agent is run: its command, the wrapper around it, its tool permissions, the environment
+//! it starts from, how it is stopped and where its process group is recorded, with the default of
+//! each.
 //!
 //! Why this file exists: these are the agent's own settings, so the agent module owns them and
 //! their defaults. Configuration fills them from `JOURNEYMAN_*` variables (checking each value there,
 //! with an error that names the variable); the runner ([`ClaudeCli`](super::ClaudeCli)) is built
 //! from them alone, so nothing in `agent/` needs to know the worker's configuration.
 //!
-//! Plain data: no parsing, no I/O.
+//! Plain data: no parsing, no I/O (the environment is captured by configuration, not here).
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use super::env::AgentEnv;
 
 /// The agent command when `JOURNEYMAN_AGENT_COMMAND` is unset.
 pub const DEFAULT_COMMAND: &str = "claude";
@@ -57,6 +60,9 @@ pub struct AgentOptions {
     /// `JOURNEYMAN_AGENT_ENV`: names passed to the agent on top of the built-in allowlist. Never a
     /// `JOURNEYMAN_*` variable or a credential (see `agent::env`).
     pub extra_env: Vec<String>,
+    /// The worker's variables the agent may be started with, captured at start-up (by
+    /// `Config::from_vars`): the allowlist's and `extra_env`'s. Empty by default.
+    pub env: AgentEnv,
     /// `JOURNEYMAN_AGENT_KILL_GRACE`: between SIGTERM and SIGKILL to the agent's process group.
     pub kill_grace: Duration,
     /// Where the running agent's process group is recorded, so that a restarted worker can kill
@@ -72,6 +78,7 @@ impl Default for AgentOptions {
             allowed_tools: strings(DEFAULT_ALLOWED_TOOLS),
             disallowed_tools: strings(DEFAULT_DISALLOWED_TOOLS),
             extra_env: Vec::new(),
+            env: AgentEnv::default(),
             kill_grace: DEFAULT_KILL_GRACE,
             group_file: None,
         }

@@ -1,6 +1,6 @@
 //! The demo's pods: each configured exactly as a deployed pod would be (from `JOURNEYMAN_*`
-//! variables through [`Config::from_vars`], so the demo cannot use a setting a real pod could
-//! not), wired from the same parts (board reader, executor, Claude CLI runner), and looped as a
+//! variables on top of this process's own, through [`Config::from_vars`], so the demo cannot use a
+//! setting a real pod could not), wired from the same parts (board reader, executor, Claude CLI runner), and looped as a
 //! tokio task instead of a process.
 
 use std::path::Path;
@@ -103,6 +103,10 @@ fn config(env: &PodEnv<'_>, pod: &str, token: &str) -> anyhow::Result<Config> {
             format!("{pod}@journeyman.invalid"),
         ),
     ];
-    Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v)))
-        .with_context(|| format!("configuring {pod}"))
+    // Underneath, this process's own variables (PATH, HOME, a model key), as a pod has its own.
+    let inherited = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !k.starts_with(crate::config::PREFIX));
+    let vars = vars.into_iter().map(|(k, v)| (k.to_string(), v));
+    Config::from_vars(inherited.chain(vars)).with_context(|| format!("configuring {pod}"))
 }
