@@ -150,8 +150,8 @@ pub async fn run(config: Config, mode: Mode) -> anyhow::Result<()> {
         info!(%addr, pod = %config.pod_name, "serving /healthz, /readyz and /metrics");
     }
 
-    let leftovers =
-        (config.agent.group_file.as_deref()).map_or(0, crate::agent::leftovers::kill_recorded);
+    let group_file = config.agent.group_file.as_deref();
+    let leftovers = group_file.map_or(0, crate::agent::leftovers::kill_recorded);
     if leftovers > 0 {
         warn!(
             killed = leftovers,

@@ -1,7 +1,7 @@
 //! The demo's pods: each configured exactly as a deployed pod would be (from `JOURNEYMAN_*`
 //! variables on top of this process's own, through [`Config::from_vars`], so the demo cannot use a
-//! setting a real pod could not), wired from the same parts (board reader, executor, Claude CLI runner), and looped as a
-//! tokio task instead of a process.
+//! setting a real pod could not), wired from the same parts (board reader, executor, Claude CLI
+//! runner), and looped as a tokio task instead of a process.
 
 use std::path::Path;
 use std::sync::Arc;
