@@ -4,11 +4,14 @@
 //! Checks, in order: the board is reachable; the token is accepted (`users/me`); the configured
 //! statuses, types and projects exist and make sense; the "Agent pod" custom field is active; each
 //! repository can be listed with the configured credentials and has its base branch; the agent
-//! command and the environment wrapper are installed; the workdir is writable.
+//! command and the environment wrapper are installed (on the `PATH` the agent will have, as
+//! configuration captured it); the workdir is writable.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, EnvWrapper};
+use crate::agent::EnvWrapper;
+use crate::config::Config;
 use crate::openproject::{ApiError, ErrorKind};
 use crate::workspace::Workspaces;
 
@@ -157,26 +160,29 @@ pub async fn run(config: &Config) -> Vec<Check> {
             Err(e) => checks.push(fail(&name, e.to_string(), "internal error")),
         }
     }
-    match &config.env_wrapper {
+    let path = config.agent.env.get("PATH");
+    match &config.agent.wrapper {
         EnvWrapper::None => checks.push(ok("environment wrapper", "none (JOURNEYMAN_ENV_WRAPPER=none)")),
         EnvWrapper::Command(words) => checks.push(program_check(
             "environment wrapper",
             words.first().map(String::as_str).unwrap_or(""),
+            path,
             "install Nix (flakes enabled) or set JOURNEYMAN_ENV_WRAPPER=none to run the agent without it",
         )),
     }
-    checks.push(program_check("agent command", &config.agent_command, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
+    checks.push(program_check("agent command", &config.agent.command, path, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
     checks.push(workdir_check(&config.workdir));
     checks
 }
 
-/// Finds a program as the agent runner would: a path, or a name on PATH.
-pub fn which(program: &str) -> Option<PathBuf> {
+/// Finds a program as the agent runner would: a path, or a name on `path` (the agent's `PATH`, as
+/// configuration captured it).
+pub fn which(program: &str, path: Option<&OsStr>) -> Option<PathBuf> {
     let p = Path::new(program);
     if program.contains('/') {
         return is_executable(p).then(|| p.to_path_buf());
     }
-    std::env::var_os("PATH")?
+    path?
         .to_str()?
         .split(':')
         .map(|d| Path::new(d).join(program))
@@ -189,8 +195,8 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn program_check(name: &str, program: &str, fix: &str) -> Check {
-    match which(program) {
+fn program_check(name: &str, program: &str, path: Option<&OsStr>, fix: &str) -> Check {
+    match which(program, path) {
         Some(path) => ok(name, format!("`{program}` is {}", path.display())),
         None => fail(
             name,
@@ -254,12 +260,17 @@ mod tests {
 
     #[test]
     fn which_finds_programs_on_path_and_by_path() {
-        assert!(which("sh").is_some());
-        assert!(which("/bin/sh").is_some());
-        assert!(which("definitely-not-a-program-journeyman").is_none());
+        let path = Some(OsStr::new("/usr/bin:/bin"));
+        assert!(which("sh", path).is_some());
+        assert!(which("sh", None).is_none(), "no PATH, no program by name");
+        assert!(which("/bin/sh", None).is_some());
+        assert!(which("definitely-not-a-program-journeyman", path).is_none());
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "not a program").unwrap();
-        assert!(which(plain.to_str().unwrap()).is_none(), "not executable");
+        assert!(
+            which(plain.to_str().unwrap(), path).is_none(),
+            "not executable"
+        );
     }
 }

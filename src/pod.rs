@@ -98,7 +98,7 @@ pub fn worker<E: Execute>(
 
 /// The real executor: the Claude CLI as configured, the pod's workspaces, its spend windows.
 pub fn executor(config: &Config, budget: Arc<Mutex<Budget>>) -> Executor<ClaudeCli> {
-    Executor::from_config(ClaudeCli::from_config(config), config).with_budget(budget)
+    Executor::from_config(ClaudeCli::from_options(&config.agent), config).with_budget(budget)
 }
 
 /// The pod's spend windows, from configuration.

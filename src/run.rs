@@ -40,8 +40,9 @@ async fn serve(config: &Config, mode: Mode, shutdown: &Shutdown) -> anyhow::Resu
         .await?;
         info!(%addr, pod = %config.pod_name, "serving /healthz, /readyz and /metrics");
     }
-    let leftovers =
-        crate::agent::leftovers::kill_recorded(&crate::agent::claude::agent_group_file(config));
+
+    let group_file = config.agent.group_file.as_deref();
+    let leftovers = group_file.map_or(0, crate::agent::leftovers::kill_recorded);
     if leftovers > 0 {
         warn!(
             killed = leftovers,

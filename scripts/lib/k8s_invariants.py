@@ -26,8 +26,8 @@ CLUSTER_SCOPED = {"Namespace", "PersistentVolume", "StorageClass", "ClusterRole"
                   "CustomResourceDefinition", "PriorityClass"}
 # Time the worker needs after the grace period ends: stop the agent, release the claim, comment.
 SHUTDOWN_MARGIN_SECONDS = 30
-DEFAULT_LISTEN = "127.0.0.1:8080"   # src/config.rs
-DEFAULT_SHUTDOWN_GRACE = "5m"       # src/config.rs
+DEFAULT_LISTEN = "127.0.0.1:8080"   # src/config/defaults.rs
+DEFAULT_SHUTDOWN_GRACE = "5m"       # src/config/defaults.rs
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -73,7 +73,7 @@ UNITS = {"ms": 0.001, "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m
 
 
 def seconds(text):
-    """A humantime duration (`5m`, `1h 30m`, `300s`) in seconds, as src/config.rs reads it."""
+    """A humantime duration (`5m`, `1h 30m`, `300s`) in seconds, as src/config/ reads it."""
     parts = re.findall(r"(\d+)\s*([a-z]+)", text.strip().lower())
     if not parts or re.sub(r"[\d\sa-z]", "", text.strip().lower()):
         raise ValueError(f"not a duration like `5m`: `{text}`")
@@ -245,7 +245,7 @@ def check_secret_files(docs):
 
 
 def check_required_settings(docs):
-    """The variables without defaults are set (src/config.rs would refuse to start without them)."""
+    """The variables without defaults are set (src/config/ would refuse to start without them)."""
     c = worker_container(docs)
     if c is None:
         return ["no container named `worker` in the StatefulSet"]

@@ -1,5 +1,5 @@
-//! The Claude Code CLI as an [`Agent`]: builds its command line and environment, runs it through
-//! [`process`], and judges its output with [`result`].
+//! The Claude Code CLI as an [`Agent`]: builds its command line and environment from the
+//! [`AgentOptions`], runs it through [`process`], and judges its output with [`result`].
 //!
 //! Why this file exists: it is the one place that knows the CLI's interface (`-p`, `--output-format
 //! json`, `--max-turns`, `--allowedTools`, `--disallowedTools`, checked against `claude --help` of
@@ -7,26 +7,18 @@
 //! runs through it unchanged (`JOURNEYMAN_AGENT_COMMAND`).
 //!
 //! What it must never do: read the worker's configuration secrets into the child (the environment
-//! goes through [`env::agent_env`]), or pass ticket-controlled text anywhere but the prompt argument.
+//! goes through [`env::agent_env`]), read the process environment itself (configuration captured
+//! it, in [`AgentOptions::env`]), or pass ticket-controlled text anywhere but the prompt argument.
 
 use std::ffi::OsString;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::env::AgentEnv;
+use super::options::{AgentOptions, EnvWrapper};
 use super::process::{self, CaptureLimits, Ending, ProcessSpec};
 use super::{Agent, AgentFailure, AgentReport, AgentRequest, env, result};
-use crate::config::{AgentOptions, Config, EnvWrapper};
-
-/// Where the agent's environment is taken from before the allowlist is applied.
-#[derive(Debug, Clone, Default)]
-pub enum EnvSource {
-    /// The worker's own environment, read at each run.
-    #[default]
-    Process,
-    /// Fixed variables (tests inject these instead of changing the test process's environment).
-    Fixed(Vec<(OsString, OsString)>),
-}
 
 /// The Claude Code CLI (or a stand-in with its interface), run as a child process.
 #[derive(Debug, Clone)]
@@ -38,29 +30,34 @@ pub struct ClaudeCli {
     extra_env: Vec<String>,
     kill_grace: Duration,
     limits: CaptureLimits,
-    env_source: EnvSource,
+    env: AgentEnv,
     group_file: Option<std::path::PathBuf>,
 }
 
-/// Where a pod records its running agent's process group: in its own workdir.
-pub fn agent_group_file(config: &Config) -> std::path::PathBuf {
-    config.workdir.join("agent.pgid")
-}
-
 impl ClaudeCli {
-    /// `command` run directly (no wrapper), with the default tool lists and environment allowlist.
+    /// `command` run directly (no wrapper), with the default tool lists and an empty environment
+    /// (see [`with_env`](Self::with_env)).
     pub fn new(command: impl Into<OsString>) -> Self {
-        let options = AgentOptions::default();
         ClaudeCli {
             command: command.into(),
             wrapper: EnvWrapper::None,
-            allowed_tools: options.allowed_tools,
-            disallowed_tools: options.disallowed_tools,
-            extra_env: options.extra_env,
+            ..ClaudeCli::from_options(&AgentOptions::default())
+        }
+    }
+
+    /// As the options say: command, wrapper, tools, extra environment names, kill grace and
+    /// process-group file (a pod's come from its configuration: `ClaudeCli::from_options(&config.agent)`).
+    pub fn from_options(options: &AgentOptions) -> Self {
+        ClaudeCli {
+            command: options.command.clone().into(),
+            wrapper: options.wrapper.clone(),
+            allowed_tools: options.allowed_tools.clone(),
+            disallowed_tools: options.disallowed_tools.clone(),
+            extra_env: options.extra_env.clone(),
             kill_grace: options.kill_grace,
             limits: CaptureLimits::default(),
-            env_source: EnvSource::Process,
-            group_file: None,
+            env: options.env.clone(),
+            group_file: options.group_file.clone(),
         }
     }
 
@@ -68,20 +65,6 @@ impl ClaudeCli {
     pub fn with_group_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.group_file = Some(path.into());
         self
-    }
-
-    /// As configured: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
-    /// `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_KILL_GRACE`.
-    pub fn from_config(config: &Config) -> Self {
-        ClaudeCli::new(&config.agent_command)
-            .with_wrapper(config.env_wrapper.clone())
-            .with_tools(
-                config.agent.allowed_tools.clone(),
-                config.agent.disallowed_tools.clone(),
-            )
-            .with_extra_env(config.agent.extra_env.clone())
-            .with_kill_grace(config.agent.kill_grace)
-            .with_group_file(agent_group_file(config))
     }
 
     pub fn with_wrapper(mut self, wrapper: EnvWrapper) -> Self {
@@ -112,8 +95,10 @@ impl ClaudeCli {
         self
     }
 
-    pub fn with_env_source(mut self, source: EnvSource) -> Self {
-        self.env_source = source;
+    /// The variables the agent is started from, instead of the options' captured ones (tests
+    /// inject fixed ones here). They are filtered through the allowlist at each run all the same.
+    pub fn with_env(mut self, vars: impl IntoIterator<Item = (OsString, OsString)>) -> Self {
+        self.env = vars.into_iter().collect();
         self
     }
 
@@ -146,12 +131,10 @@ impl ClaudeCli {
         argv
     }
 
-    /// The child's whole environment: the source filtered through the allowlist.
+    /// The child's whole environment: the captured variables filtered through the allowlist.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
-        match &self.env_source {
-            EnvSource::Process => env::agent_env(std::env::vars_os(), &self.extra_env),
-            EnvSource::Fixed(vars) => env::agent_env(vars.iter().cloned(), &self.extra_env),
-        }
+        let vars = self.env.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
+        env::agent_env(vars, &self.extra_env)
     }
 
     async fn run_once(
@@ -291,34 +274,21 @@ mod tests {
     }
 
     #[test]
-    fn from_config_uses_the_configured_command_wrapper_and_tools() {
-        let config = Config::from_vars(
-            [
-                ("JOURNEYMAN_OPENPROJECT_URL", "http://127.0.0.1:1"),
-                ("JOURNEYMAN_OPENPROJECT_TOKEN", "tok"),
-                ("JOURNEYMAN_POD_NAME", "pod-0"),
-                ("JOURNEYMAN_REPOS", "demo=file:///tmp/x.git"),
-                ("JOURNEYMAN_AGENT_COMMAND", "/opt/claude"),
-                ("JOURNEYMAN_ENV_WRAPPER", "none"),
-                ("JOURNEYMAN_ALLOWED_TOOLS", "Read"),
-                ("JOURNEYMAN_DISALLOWED_TOOLS", "Write"),
-                ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .unwrap();
-        let cli = ClaudeCli::from_config(&config).with_env_source(EnvSource::Fixed(vec![
-            ("RUST_LOG".into(), "debug".into()),
-            ("JOURNEYMAN_OPENPROJECT_TOKEN".into(), "tok".into()),
-        ]));
-        let argv = strings(cli.argv(&req("x")));
-        assert_eq!(argv[0], "/opt/claude");
+    fn from_options_uses_the_command_wrapper_and_tools() {
+        let options = AgentOptions {
+            command: "/opt/claude".into(),
+            wrapper: EnvWrapper::Command(vec!["nix".into(), "develop".into(), "--command".into()]),
+            allowed_tools: vec!["Read".into()],
+            disallowed_tools: vec!["Write".into()],
+            ..AgentOptions::default()
+        };
+        let argv = strings(ClaudeCli::from_options(&options).argv(&req("x")));
+        assert_eq!(&argv[..4], ["nix", "develop", "--command", "/opt/claude"]);
         assert!(argv.ends_with(&[
             "--allowedTools".into(),
             "Read".into(),
             "--disallowedTools".into(),
             "Write".into()
         ]));
-        assert_eq!(cli.env(), vec![("RUST_LOG".into(), "debug".into())]);
     }
 }

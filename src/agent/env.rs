@@ -1,15 +1,19 @@
-//! The agent's environment: an allowlist, applied to a parent environment, with a denylist that wins.
+//! The agent's environment: an allowlist, applied to a parent environment, with a denylist that wins,
+//! and [`AgentEnv`], the parent environment the worker captured for its agent at start-up.
 //!
 //! Why this file exists: the agent runs model-written shell commands. Whatever is in its environment
 //! can end up in a commit, a log or a web request, so it gets only what it needs to work (a `PATH`, a
 //! `HOME`, the model API key, Nix's variables) and never the worker's own secrets. The policy is a
 //! pure function so it can be tested exhaustively; `process.rs` applies it after `env_clear()`.
+//! Nothing here reads the process environment: configuration captures the variables that may pass
+//! ([`AgentEnv::capture`], in `Config::from_vars`), and the runner filters them again at each run.
 //!
 //! What it must never do: let a `JOURNEYMAN_*` variable, the board token or a git credential through,
 //! whatever the operator lists in `JOURNEYMAN_AGENT_ENV` (configuration rejects such names with a
 //! clear error; this filter drops them again so that no other caller can get it wrong).
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 
 /// Variables passed by name.
 const ALLOWED: &[&str] = &[
@@ -76,6 +80,68 @@ pub fn is_valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// True if a variable of this name may reach the agent: on the built-in allowlist or listed in
+/// `extra`, and not denied. (Its value may still keep it out: see [`agent_env`].)
+pub fn may_pass(name: &str, extra: &[String]) -> bool {
+    !is_never_passed(name) && (is_allowed_by_default(name) || extra.iter().any(|e| e == name))
+}
+
+/// The variables the agent is started from, captured once from the worker's environment.
+///
+/// [`capture`](Self::capture) keeps only the variables whose names may pass, so this holds every
+/// value of the worker's environment that can reach the agent (the model API key among them) and
+/// nothing else the worker holds. Whatever it holds, the runner filters it through [`agent_env`] at
+/// each run. Its `Debug` shows names only, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AgentEnv {
+    vars: Vec<(OsString, OsString)>,
+}
+
+impl AgentEnv {
+    /// The variables of `parent` whose names [`may_pass`] (with `extra`), in the parent's order.
+    pub fn capture<I, K, V>(parent: I, extra: &[String]) -> AgentEnv
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        parent
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .filter(|(name, _)| name.to_str().is_some_and(|n| may_pass(n, extra)))
+            .collect()
+    }
+
+    /// Every variable held, name and value, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+    }
+
+    /// The value of `name`, if held.
+    pub fn get(&self, name: &str) -> Option<&OsStr> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
+/// Holds the variables as given, unfiltered (tests inject a parent environment this way).
+impl FromIterator<(OsString, OsString)> for AgentEnv {
+    fn from_iter<I: IntoIterator<Item = (OsString, OsString)>>(vars: I) -> Self {
+        AgentEnv {
+            vars: vars.into_iter().collect(),
+        }
+    }
+}
+
+impl fmt::Debug for AgentEnv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(self.vars.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
 /// The agent's environment: the variables of `parent` that are allowed (by default or because they
 /// are in `extra`) and not denied, in the parent's order.
 pub fn agent_env<I>(parent: I, extra: &[String]) -> Vec<(OsString, OsString)>
@@ -92,7 +158,7 @@ fn passes(name: &OsStr, value: &OsStr, extra: &[String]) -> bool {
     let Some(name) = name.to_str() else {
         return false;
     };
-    if is_never_passed(name) || !(is_allowed_by_default(name) || extra.iter().any(|e| e == name)) {
+    if !may_pass(name, extra) {
         return false;
     }
     // `NIX_CONFIG` may carry `access-tokens = github.com=...` for private flake inputs.
@@ -182,6 +248,30 @@ mod tests {
         assert!(names(&parent, &[]).is_empty());
         let parent = [("NIX_CONFIG", "experimental-features = nix-command flakes")];
         assert_eq!(names(&parent, &[]), ["NIX_CONFIG"]);
+    }
+
+    #[test]
+    fn capture_keeps_what_may_pass_and_debug_shows_no_values() {
+        let parent = [
+            ("PATH", "/bin"),
+            ("ANTHROPIC_API_KEY", "sk-model-key"),
+            ("RUST_LOG", "debug"),
+            ("EDITOR", "vi"),
+            ("JOURNEYMAN_OPENPROJECT_TOKEN", "board"),
+            ("GITHUB_TOKEN", "ghp"),
+        ];
+        let extra = ["RUST_LOG".to_string(), "GITHUB_TOKEN".to_string()];
+        let env = AgentEnv::capture(parent, &extra);
+        let held: Vec<_> = env.iter().map(|(k, _)| k.to_str().unwrap()).collect();
+        assert_eq!(held, ["PATH", "ANTHROPIC_API_KEY", "RUST_LOG"]);
+        assert_eq!(env.get("PATH"), Some(OsStr::new("/bin")));
+        assert_eq!(env.get("EDITOR"), None);
+        let debug = format!("{env:?}");
+        assert!(debug.contains("ANTHROPIC_API_KEY"), "{debug}");
+        assert!(
+            !debug.contains("sk-model-key"),
+            "Debug must not print values: {debug}"
+        );
     }
 
     #[test]

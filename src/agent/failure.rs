@@ -7,20 +7,7 @@
 
 use std::time::Duration;
 
-use super::result::AgentReport;
-
-/// How the process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exit {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}
-
-impl Exit {
-    pub fn success(self) -> bool {
-        self.code == Some(0)
-    }
-}
+use super::report::AgentReport;
 
 /// A failed agent run.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,13 @@
 //!
 //! - [`prompt`]: the prompt from the ticket hierarchy (pure).
 //! - [`result`]: the CLI's JSON result to a report or failure (pure).
-//! - [`env`](mod@env): the environment allowlist (pure).
+//! - `report`: what a finished run leaves ([`AgentReport`], [`Exit`]); `failure`: why a run failed
+//!   ([`AgentFailure`]). `result` builds both; `failure` holds a report; neither imports the other back.
+//! - [`env`](mod@env): the environment allowlist, and [`AgentEnv`], the variables configuration
+//!   captured for the agent at start-up (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
-//! - [`claude`]: the command line and the [`Agent`] implementation.
+//! - [`options`]: how the agent is run (command, wrapper, tools, kill grace) and the defaults.
+//! - [`claude`]: the command line and the [`Agent`] implementation, built from [`AgentOptions`].
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -27,13 +31,17 @@ pub mod claude;
 pub mod env;
 mod failure;
 pub mod leftovers;
+pub mod options;
 pub mod process;
 pub mod prompt;
+mod report;
 pub mod result;
 
 pub use claude::ClaudeCli;
-pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, Exit, tail_lines};
-pub use result::AgentReport;
+pub use env::AgentEnv;
+pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
+pub use options::{AgentOptions, EnvWrapper};
+pub use report::{AgentReport, Exit};
 
 /// One run of the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]

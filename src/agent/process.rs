@@ -26,7 +26,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::failure::Exit;
+use super::report::Exit;
 
 /// How often the group is probed while waiting for it to empty.
 const POLL: Duration = Duration::from_millis(25);

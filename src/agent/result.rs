@@ -11,26 +11,8 @@
 
 use serde_json::Value;
 
-use super::failure::{AgentFailure, Exit};
-
-/// What a finished run reported: the fields of the CLI's result object that the worker uses.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct AgentReport {
-    pub session_id: Option<String>,
-    pub num_turns: u32,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub cache_creation_tokens: u64,
-    /// `total_cost_usd` (older releases: `cost_usd`); 0 when absent.
-    pub cost_usd: f64,
-    pub duration_ms: u64,
-    /// `success`, `error_max_turns`, `error_during_execution`, or whatever a newer release says.
-    pub subtype: String,
-    pub is_error: bool,
-    /// The agent's final text (on success: its summary of what it did).
-    pub result: String,
-}
+use super::failure::AgentFailure;
+use super::report::{AgentReport, Exit};
 
 /// Why stdout holds no usable result object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

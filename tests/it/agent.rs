@@ -6,10 +6,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use journeyman::agent::claude::EnvSource;
 use journeyman::agent::prompt::{self, PromptContext, Ticket};
-use journeyman::agent::{Agent, AgentFailure, AgentReport, AgentRequest, ClaudeCli};
-use journeyman::config::EnvWrapper;
+use journeyman::agent::{Agent, AgentFailure, AgentReport, AgentRequest, ClaudeCli, EnvWrapper};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg};
 use nix::unistd::Pid;
@@ -36,7 +34,7 @@ fn env_with(extra: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
 fn scripted() -> ClaudeCli {
     ClaudeCli::new(SCRIPTED)
         .with_kill_grace(GRACE)
-        .with_env_source(EnvSource::Fixed(env_with(&[])))
+        .with_env(env_with(&[]))
 }
 
 fn ticket(id: u64, subject: &str, description: &str) -> Ticket {
@@ -353,9 +351,7 @@ async fn agent_environment_has_the_allowlist_and_no_credentials() {
         .map(|(k, _)| k.to_string())
         .chain(["RUST_LOG".to_string()])
         .collect();
-    let cli = scripted()
-        .with_env_source(EnvSource::Fixed(env_with(&extra)))
-        .with_extra_env(listed);
+    let cli = scripted().with_env(env_with(&extra)).with_extra_env(listed);
     run(
         &cli,
         &request(dir.path(), "agent:env-dump", Duration::from_secs(30)),
@@ -523,7 +519,7 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
         ("DISABLE_AUTOUPDATER", "1"),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
     ]);
-    let cli = ClaudeCli::new(&claude).with_env_source(EnvSource::Fixed(env));
+    let cli = ClaudeCli::new(&claude).with_env(env);
     let req = AgentRequest {
         workdir: checkout.clone(),
         prompt: prompt_for("Greeting file", "Please create hello.txt with a greeting."),
@@ -575,4 +571,56 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
             messages[0].tools
         );
     }
+}
+
+/// A pod's runner is built from its configuration's agent options: the configured command, wrapper
+/// and tools reach the command line, and the environment the configuration was read from reaches
+/// the agent through the allowlist (with the configured extra names), its secrets left out.
+#[test]
+fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
+    let config = journeyman::config::Config::from_vars(
+        [
+            ("JOURNEYMAN_OPENPROJECT_URL", "http://127.0.0.1:1"),
+            ("JOURNEYMAN_OPENPROJECT_TOKEN", "tok"),
+            ("JOURNEYMAN_POD_NAME", "pod-0"),
+            ("JOURNEYMAN_REPOS", "demo=file:///tmp/x.git"),
+            ("JOURNEYMAN_AGENT_COMMAND", "/opt/claude"),
+            ("JOURNEYMAN_ENV_WRAPPER", "none"),
+            ("JOURNEYMAN_ALLOWED_TOOLS", "Read"),
+            ("JOURNEYMAN_DISALLOWED_TOOLS", "Write"),
+            ("JOURNEYMAN_AGENT_ENV", "RUST_LOG"),
+            ("PATH", "/opt/bin:/bin"),
+            ("RUST_LOG", "debug"),
+            ("EDITOR", "vi"),
+            ("GITHUB_TOKEN", "ghp_secret"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
+    let cli = ClaudeCli::from_options(&config.agent);
+    let req = AgentRequest {
+        workdir: "/tmp".into(),
+        prompt: "x".into(),
+        max_turns: 7,
+        timeout: Duration::from_secs(1),
+    };
+    let argv: Vec<String> = cli
+        .argv(&req)
+        .into_iter()
+        .map(|a| a.into_string().unwrap())
+        .collect();
+    assert_eq!(argv[0], "/opt/claude");
+    assert!(argv.ends_with(&[
+        "--allowedTools".into(),
+        "Read".into(),
+        "--disallowedTools".into(),
+        "Write".into()
+    ]));
+    assert_eq!(
+        cli.env(),
+        vec![
+            ("PATH".into(), "/opt/bin:/bin".into()),
+            ("RUST_LOG".into(), "debug".into())
+        ]
+    );
 }

@@ -8,7 +8,7 @@ use journeyman::config::{Config, parse_repos};
 
 const ENV_FILE: &str = include_str!("../../examples/openproject.env");
 const REPOS_FILE: &str = include_str!("../../examples/repos.txt");
-const CONFIG_SOURCE: &str = include_str!("../../src/config.rs");
+const CONFIG_SOURCE: &str = include_str!("../../src/config/mod.rs");
 
 /// Every `NAME=value` line of the env file, commented out or not, quotes stripped as the shell
 /// would. Later lines win (the file lists alternatives after the one it recommends).
@@ -22,13 +22,13 @@ fn env_entries() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The variables `src/config.rs` reads: the fields of its `Raw` struct, upper-cased.
+/// The variables `src/config/mod.rs` reads: the fields of its `Raw` struct, upper-cased.
 fn config_variables() -> Vec<String> {
     let raw = CONFIG_SOURCE
         .split("struct Raw {")
         .nth(1)
         .and_then(|rest| rest.split("\n}").next())
-        .expect("config.rs has a Raw struct");
+        .expect("config/mod.rs has a Raw struct");
     raw.lines()
         .filter_map(|l| l.trim().split_once(": Option<String>"))
         .map(|(name, _)| format!("JOURNEYMAN_{}", name.to_ascii_uppercase()))
@@ -46,7 +46,10 @@ fn the_example_env_file_names_every_variable_the_configuration_reads() {
         "not in examples/openproject.env: {missing:?}"
     );
     let unknown: Vec<&String> = entries.keys().filter(|k| !vars.contains(k)).collect();
-    assert!(unknown.is_empty(), "not read by src/config.rs: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "not read by src/config/mod.rs: {unknown:?}"
+    );
 }
 
 #[test]

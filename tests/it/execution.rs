@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use journeyman::agent::ClaudeCli;
-use journeyman::agent::claude::EnvSource;
 use journeyman::config::Config;
 use journeyman::cycle::{CycleReport, Worker};
 use journeyman::execute::Executor;
@@ -66,8 +65,7 @@ async fn rig(task_timeout: &str) -> Rig {
     ];
     let config =
         Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v))).expect("config");
-    let agent =
-        ClaudeCli::from_config(&config).with_env_source(EnvSource::Fixed(parent_env(&board)));
+    let agent = ClaudeCli::from_options(&config.agent).with_env(parent_env(&board));
     let exec = Arc::new(Executor::new(
         agent,
         Workspaces::from_config(&config),

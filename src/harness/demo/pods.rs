@@ -1,7 +1,7 @@
 //! The demo's pods: each configured exactly as a deployed pod would be (from `JOURNEYMAN_*`
-//! variables through [`Config::from_vars`], so the demo cannot use a setting a real pod could
-//! not), wired by [`crate::pod`] exactly as `journeyman run` wires one, and run by the same poll
-//! loop (budgets included) as a tokio task instead of a process.
+//! variables on top of this process's own, through [`Config::from_vars`], so the demo cannot use a
+//! setting a real pod could not), wired by [`crate::pod`] exactly as `journeyman run` wires one,
+//! and run by the same poll loop (budgets included) as a tokio task instead of a process.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -88,6 +88,10 @@ fn config(env: &PodEnv<'_>, pod: &str, token: &str) -> anyhow::Result<Config> {
             format!("{pod}@journeyman.invalid"),
         ),
     ];
-    Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v)))
-        .with_context(|| format!("configuring {pod}"))
+    // Underneath, this process's own variables (PATH, HOME, a model key), as a pod has its own.
+    let inherited = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !k.starts_with(crate::config::PREFIX));
+    let vars = vars.into_iter().map(|(k, v)| (k.to_string(), v));
+    Config::from_vars(inherited.chain(vars)).with_context(|| format!("configuring {pod}"))
 }
