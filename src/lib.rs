@@ -13,6 +13,7 @@ pub mod execute;
 pub mod http;
 pub mod openproject;
 pub mod pod;
+pub mod redact;
 pub mod run;
 pub mod shutdown;
 pub mod snapshot;
