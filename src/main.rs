@@ -60,50 +60,60 @@ fn main() -> ExitCode {
         return journeyman::harness::scripted_agent::main();
     }
     let cli = Cli::parse();
-    // The worker is I/O-bound and runs one task at a time: one thread keeps its memory small (no
-    // per-thread allocator arenas). The board and the demo serve many connections: several threads.
-    let mut builder = match cli.command {
-        Command::Run | Command::Once | Command::Doctor => {
-            tokio::runtime::Builder::new_current_thread()
-        }
-        Command::Demo { .. } | Command::Board { .. } => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = match builder.enable_all().build() {
-        Ok(rt) => rt,
+    match cli.command {
+        Command::Run | Command::Once | Command::Doctor => worker(cli.command),
+        Command::Demo { .. } | Command::Board { .. } => harness(cli.command),
+    }
+}
+
+/// `run`, `once` and `doctor`: configuration first (a bad value fails before anything starts),
+/// then git's network timeouts (process-wide, so before any thread), then the runtime. The worker
+/// is I/O-bound and runs one task at a time: one thread keeps its memory small.
+fn worker(command: Command) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("journeyman: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("journeyman: configuration error: {e}");
+            return ExitCode::from(2);
         }
     };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Run | Command::Once | Command::Doctor => {
-                let config = match Config::from_env() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("journeyman: configuration error: {e}");
-                        return Ok(ExitCode::from(2));
-                    }
-                };
-                journeyman::telemetry::init(config.log_format);
-                match cli.command {
-                    Command::Run => journeyman::run::run(config, journeyman::pod::Mode::Loop)
-                        .await
-                        .map(|()| ExitCode::SUCCESS),
-                    Command::Once => journeyman::run::run(config, journeyman::pod::Mode::Once)
-                        .await
-                        .map(|()| ExitCode::SUCCESS),
-                    _ => {
-                        let checks = journeyman::doctor::run(&config).await;
-                        print!("{}", journeyman::doctor::render(&checks));
-                        Ok(if checks.iter().all(|c| c.ok) {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::FAILURE
-                        })
-                    }
-                }
+    // SAFETY: no thread exists yet, so nothing else uses libgit2.
+    unsafe {
+        journeyman::workspace::set_network_timeouts(config.git_connect_timeout, config.git_timeout);
+    }
+    journeyman::telemetry::init(config.log_format, config.redactor());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let result = runtime_then(runtime, async move {
+        match command {
+            Command::Run => journeyman::run::run(config, journeyman::pod::Mode::Loop)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Command::Once => journeyman::run::run(config, journeyman::pod::Mode::Once)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            _ => {
+                let checks = journeyman::doctor::run(&config).await;
+                print!("{}", journeyman::doctor::render(&checks));
+                Ok(if checks.iter().all(|c| c.ok) {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                })
             }
+        }
+    });
+    exit(result)
+}
+
+/// `demo` and `board`: they serve many connections, on several threads.
+fn harness(command: Command) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build();
+    let result = runtime_then(runtime, async move {
+        match command {
             Command::Demo { keep, pods } => {
                 journeyman::harness::demo::run(journeyman::harness::demo::DemoOptions {
                     keep,
@@ -117,8 +127,26 @@ fn main() -> ExitCode {
                 seed,
                 phase_type,
             } => board(listen, seed, phase_type).await,
+            _ => Ok(ExitCode::FAILURE),
         }
     });
+    exit(result)
+}
+
+/// Runs `main` on the runtime, then shuts the runtime down without waiting more than a second for
+/// blocking work still running (a git operation on a server that hangs ends at its own timeout;
+/// it must not hold the process after a clean shutdown).
+fn runtime_then(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    main: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = runtime.map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let result = runtime.block_on(main);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -134,7 +162,7 @@ async fn board(
     phase_type: String,
 ) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    journeyman::telemetry::init(LogFormat::Text);
+    journeyman::telemetry::init(LogFormat::Text, journeyman::redact::Redactor::shapes_only());
     let (token, generated) = match std::env::var("JOURNEYMAN_BOARD_TOKEN") {
         Ok(t) if !t.trim().is_empty() => (t.trim().to_string(), false),
         _ => (random_token(), true),

@@ -6,7 +6,7 @@
 //! secrets) plus well-known token shapes (Anthropic, OpenAI, GitHub, GitLab, AWS access keys, Slack,
 //! JWTs, private key blocks, `Authorization:` headers). A known value is found anywhere in a text, and
 //! so is a part of one that a line end cut off (at least [`MIN_PART`] characters of its start at the
-//! end of a word, or of its end at the start of one). Each hit reads `[redacted: <kind>]`.
+//! end of a line, or of its end at the start of one). Each hit reads `[redacted: <kind>]`.
 //!
 //! Must never: print, log or store a secret value itself (its `Debug` shows kinds and lengths only),
 //! or change text that holds no secret.
@@ -87,6 +87,25 @@ fn mark(kind: &str) -> String {
     format!("[redacted: {kind}]")
 }
 
+/// The kinds of the marks in a redacted text.
+fn marks(text: &str) -> impl Iterator<Item = &str> {
+    text.split("[redacted: ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(']').map(|(kind, _)| kind))
+}
+
+/// The line where a multi-line secret of `kind` begins (private key blocks): 1 if unknown.
+fn first_line_of(text: &str, kind: &str) -> usize {
+    let needle = if kind == "private key" {
+        "-----BEGIN"
+    } else {
+        ""
+    };
+    text.lines()
+        .position(|l| !needle.is_empty() && l.contains(needle))
+        .map_or(1, |i| i + 1)
+}
+
 impl Redactor {
     /// A redactor for the token shapes only.
     pub fn shapes_only() -> Redactor {
@@ -130,8 +149,33 @@ impl Redactor {
         out
     }
 
-    /// The text with the cut-off parts of known values redacted, if it holds any: a word that ends
-    /// with a value's first [`MIN_PART`]+ characters, or begins with its last ones.
+    /// Where `text` holds secrets: each (1-based line, kind). A secret cut across lines is found on
+    /// each of its lines.
+    pub fn findings(&self, text: &str) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if let Cow::Owned(redacted) = self.redact(line) {
+                for kind in marks(&redacted).filter(|k| !line.contains(&mark(k))) {
+                    out.push((i + 1, kind.to_string()));
+                }
+            }
+        }
+        // A block over several lines (a private key) is found by its first line only when scanned
+        // whole: scan the text once more and place such kinds on the line where they start.
+        if let Cow::Owned(whole) = self.redact(text) {
+            let seen: Vec<&str> = out.iter().map(|(_, k)| k.as_str()).collect();
+            let missing: Vec<String> = marks(&whole)
+                .filter(|k| !seen.contains(k) && !text.contains(&mark(k)))
+                .map(String::from)
+                .collect();
+            out.extend(missing.into_iter().map(|k| (first_line_of(text, &k), k)));
+        }
+        out
+    }
+
+    /// The text with the cut-off parts of known values redacted, if it holds any: the last word of
+    /// a line that ends with a value's first [`MIN_PART`]+ characters, or the first word of a line
+    /// that begins with its last ones.
     fn parts(&self, text: &str) -> Option<String> {
         if self.known.is_empty() {
             return None;
@@ -139,36 +183,40 @@ impl Redactor {
         let mut out = String::with_capacity(text.len());
         let mut changed = false;
         let mut rest = text;
+        let mut line_start = true;
         while !rest.is_empty() {
             let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let (word, tail) = rest.split_at(word_end);
-            match self.cut_word(word) {
+            let space_end = tail
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(tail.len());
+            let space = &tail[..space_end];
+            let line_end = space.contains('\n') || space_end == tail.len();
+            match self.cut_word(word, line_start, line_end) {
                 Some(w) => {
                     out.push_str(&w);
                     changed = true;
                 }
                 None => out.push_str(word),
             }
-            let space_end = tail
-                .find(|c: char| !c.is_whitespace())
-                .unwrap_or(tail.len());
-            out.push_str(&tail[..space_end]);
+            out.push_str(space);
+            line_start = space.contains('\n');
             rest = &tail[space_end..];
         }
         changed.then_some(out)
     }
 
-    fn cut_word(&self, word: &str) -> Option<String> {
-        if word.len() < MIN_PART {
+    fn cut_word(&self, word: &str, line_start: bool, line_end: bool) -> Option<String> {
+        if word.len() < MIN_PART || !(line_start || line_end) {
             return None;
         }
         for k in self.known.iter() {
-            // The end of the word is the start of the value (the value goes on after a line end).
-            if let Some(i) = overlap_start(word, &k.value) {
+            // The line ends with the start of the value (it goes on after the line end).
+            if line_end && let Some(i) = overlap_start(word, &k.value) {
                 return Some(format!("{}{}", &word[..i], mark(&k.kind)));
             }
-            // The start of the word is the end of the value (it began before a line end).
-            if let Some(i) = overlap_end(word, &k.value) {
+            // The line begins with the end of the value (it began before the line end).
+            if line_start && let Some(i) = overlap_end(word, &k.value) {
                 return Some(format!("{}{}", mark(&k.kind), &word[i..]));
             }
         }

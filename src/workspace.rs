@@ -25,6 +25,7 @@ mod error;
 mod naming;
 mod prepare;
 mod push;
+mod scan;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,9 +33,10 @@ use std::time::Duration;
 use git2::{IndexAddOption, Oid, Repository, Signature};
 
 use crate::config::Config;
+use crate::redact::Redactor;
 
 pub use auth::GitAuth;
-pub use error::{ConflictEvidence, PushEvidence, WorkspaceError};
+pub use error::{ConflictEvidence, PushEvidence, SecretEvidence, SecretFinding, WorkspaceError};
 pub use naming::branch_name;
 pub use push::PushOutcome;
 
@@ -96,6 +98,8 @@ pub struct Workspaces {
     author_name: String,
     author_email: String,
     max_file_bytes: u64,
+    /// Cleans commit messages and scans what is pushed.
+    redactor: Redactor,
 }
 
 /// A prepared work branch in a cached clone.
@@ -145,6 +149,7 @@ impl Workspaces {
             author_name: author_name.into(),
             author_email: author_email.into(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            redactor: Redactor::shapes_only(),
         }
     }
 
@@ -156,6 +161,13 @@ impl Workspaces {
             config.git_author_name.clone(),
             config.git_author_email.clone(),
         )
+        .with_redactor(config.redactor())
+    }
+
+    /// The secrets that commit messages are cleaned of and pushes are scanned for.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = redactor;
+        self
     }
 
     /// Files larger than `bytes` are left out of commits (and reported in [`Committed`]).
@@ -236,7 +248,9 @@ impl Workspaces {
         if tree == head_tree {
             return Ok(None);
         }
-        let commit = self.commit_index(&repo, &mut index, message)?;
+        // The message holds the agent's summary: untrusted, and it must not carry a secret.
+        let message = self.redactor.redact(message);
+        let commit = self.commit_index(&repo, &mut index, &message)?;
         Ok(Some(Committed {
             commit: commit.to_string(),
             skipped_large: skipped,

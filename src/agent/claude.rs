@@ -32,6 +32,7 @@ pub struct ClaudeCli {
     limits: CaptureLimits,
     env: AgentEnv,
     group_file: Option<std::path::PathBuf>,
+    home: Option<std::path::PathBuf>,
 }
 
 impl ClaudeCli {
@@ -58,6 +59,7 @@ impl ClaudeCli {
             limits: CaptureLimits::default(),
             env: options.env.clone(),
             group_file: options.group_file.clone(),
+            home: options.home.clone(),
         }
     }
 
@@ -131,10 +133,22 @@ impl ClaudeCli {
         argv
     }
 
-    /// The child's whole environment: the captured variables filtered through the allowlist.
+    /// The child's whole environment: the captured variables filtered through the allowlist, with
+    /// `HOME` set to the agent's own home when there is one.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
         let vars = self.env.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
-        env::agent_env(vars, &self.extra_env)
+        let mut env = env::agent_env(vars, &self.extra_env);
+        if let Some(home) = &self.home {
+            env.retain(|(k, _)| k != "HOME");
+            env.push(("HOME".into(), home.clone().into_os_string()));
+        }
+        env
+    }
+
+    /// Gives the agent its own `HOME` (see [`AgentOptions::home`]).
+    pub fn with_home(mut self, home: impl Into<std::path::PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
     }
 
     async fn run_once(
@@ -146,6 +160,17 @@ impl ClaudeCli {
         // `argv` always holds at least the command itself.
         let program = argv.next().expect("argv has a program");
         let program_name = program.to_string_lossy().into_owned();
+        if let Some(home) = &self.home
+            && let Err(e) = std::fs::create_dir_all(home)
+        {
+            return Err(AgentFailure::Spawn {
+                program: program_name,
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("creating the agent's home {}: {e}", home.display()),
+                ),
+            });
+        }
         if !req.workdir.is_dir() {
             return Err(AgentFailure::Spawn {
                 program: program_name,

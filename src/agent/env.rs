@@ -36,7 +36,7 @@ const ALLOWED: &[&str] = &[
 const ALLOWED_PREFIXES: &[&str] = &["CLAUDE_CODE_", "NIX_", "XDG_"];
 
 /// Model credentials: the only secret-looking names that may pass (and only when allowed).
-const MODEL_CREDENTIALS: &[&str] = &[
+pub const MODEL_CREDENTIALS: &[&str] = &[
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "CLAUDE_CODE_OAUTH_TOKEN",

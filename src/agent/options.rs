@@ -68,6 +68,12 @@ pub struct AgentOptions {
     /// Where the running agent's process group is recorded, so that a restarted worker can kill
     /// what a killed one left (see `agent::leftovers`); a pod keeps it in its own workdir.
     pub group_file: Option<PathBuf>,
+    /// The agent's own `HOME` (Claude Code keeps its sessions and settings there): a directory of
+    /// the pod's, never the worker's home. `None` passes the captured `HOME` through.
+    pub home: Option<PathBuf>,
+    /// `JOURNEYMAN_AGENT_SECRET_ENV`: variables passed to the agent whose values are secrets (on top
+    /// of the model credentials): redacted from everything the worker writes.
+    pub secret_env: Vec<String>,
 }
 
 impl Default for AgentOptions {
@@ -81,6 +87,8 @@ impl Default for AgentOptions {
             env: AgentEnv::default(),
             kill_grace: DEFAULT_KILL_GRACE,
             group_file: None,
+            home: None,
+            secret_env: Vec::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The agent's settings: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
-//! `_DISALLOWED_TOOLS`, `_AGENT_ENV` and `_AGENT_KILL_GRACE` into the agent's own
+//! `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_SECRET_ENV` and `_AGENT_KILL_GRACE` into the agent's own
 //! [`AgentOptions`], with the agent's defaults (`agent::options`), and the environment the agent
 //! will start from, captured from the same variables.
 //!
@@ -41,7 +41,14 @@ pub(super) fn options(
             format!("`{both}` is also in JOURNEYMAN_ALLOWED_TOOLS; list it in one of them"),
         ));
     }
-    let extra_env = extra_env(raw.agent_env.as_deref())?;
+    let mut extra = env_names("agent_env", raw.agent_env.as_deref())?;
+    let secret_env = env_names("agent_secret_env", raw.agent_secret_env.as_deref())?;
+    for name in &secret_env {
+        if !extra.contains(name) {
+            extra.push(name.clone());
+        }
+    }
+    let extra_env = extra;
     Ok(AgentOptions {
         command: name(
             "agent_command",
@@ -59,6 +66,8 @@ pub(super) fn options(
             DEFAULT_KILL_GRACE,
         )?,
         group_file: Some(workdir.join(defaults::AGENT_GROUP_FILE)),
+        home: Some(workdir.join(defaults::AGENT_HOME)),
+        secret_env,
     })
 }
 
@@ -94,19 +103,20 @@ fn tool_list(var: &str, value: Option<&str>, default: &[&str]) -> Result<Vec<Str
     Ok(tools)
 }
 
-/// `JOURNEYMAN_AGENT_ENV`: variable names, none of them one the agent must never see.
-fn extra_env(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
-    let names = name_list("agent_env", value, &[])?;
+/// `JOURNEYMAN_AGENT_ENV` or `_AGENT_SECRET_ENV` (`var`): variable names, none of them one the
+/// agent must never see.
+fn env_names(var: &str, value: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let names = name_list(var, value, &[])?;
     for name in &names {
         if !is_valid_name(name) {
             return Err(err(
-                "agent_env",
+                var,
                 format!("`{name}` is not a variable name (letters, digits and `_`)"),
             ));
         }
         if is_never_passed(name) {
             return Err(err(
-                "agent_env",
+                var,
                 format!(
                     "`{name}` is never passed to the agent: journeyman's own settings and credentials stay with the worker"
                 ),

@@ -44,6 +44,14 @@ pub const LISTEN: &str = "127.0.0.1:8080";
 /// `JOURNEYMAN_LOG_FORMAT`.
 pub const LOG_FORMAT: LogFormat = LogFormat::Text;
 
+/// `JOURNEYMAN_GIT_CONNECT_TIMEOUT`: connecting to a git server.
+pub const GIT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `JOURNEYMAN_GIT_TIMEOUT`: a git server that stops sending.
+pub const GIT_TIMEOUT: Duration = Duration::from_secs(2 * MINUTE);
+
+/// The agent's own home: this directory in the pod's workdir.
+pub const AGENT_HOME: &str = "agent-home";
+
 /// Where a pod records its running agent's process group: this file in its workdir.
 pub const AGENT_GROUP_FILE: &str = "agent.pgid";
 

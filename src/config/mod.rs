@@ -32,6 +32,7 @@ use crate::agent::options::AgentOptions;
 mod agent;
 pub mod defaults;
 mod parse;
+mod secrets;
 
 pub use parse::{duration, parse_repos};
 use parse::{email, log_format, money, name, name_list, parse_url, pod_name, positive_int, secret};
@@ -148,6 +149,9 @@ pub struct Config {
     pub git_ssh_key: Option<PathBuf>,
     pub git_author_name: String,
     pub git_author_email: String,
+    /// libgit2's timeouts for connecting to a git server and for one that stops sending.
+    pub git_connect_timeout: Duration,
+    pub git_timeout: Duration,
     /// The agent's command, wrapper, tools, environment and process-group file.
     pub agent: AgentOptions,
     pub listen: SocketAddr,
@@ -186,6 +190,9 @@ struct Raw {
     allowed_tools: Option<String>,
     disallowed_tools: Option<String>,
     agent_env: Option<String>,
+    agent_secret_env: Option<String>,
+    git_connect_timeout: Option<String>,
+    git_timeout: Option<String>,
     agent_kill_grace: Option<String>,
     listen: Option<String>,
     log_format: Option<String>,
@@ -285,6 +292,16 @@ impl Config {
                 "git_author_email",
                 raw.git_author_email.as_deref(),
                 defaults::GIT_AUTHOR_EMAIL,
+            )?,
+            git_connect_timeout: duration(
+                "git_connect_timeout",
+                raw.git_connect_timeout.as_deref(),
+                defaults::GIT_CONNECT_TIMEOUT,
+            )?,
+            git_timeout: duration(
+                "git_timeout",
+                raw.git_timeout.as_deref(),
+                defaults::GIT_TIMEOUT,
             )?,
             agent,
             listen: parse::listen(raw.listen.as_deref())?,

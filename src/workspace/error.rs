@@ -44,6 +44,10 @@ pub enum WorkspaceError {
     #[error("{0}")]
     RebaseConflict(Box<ConflictEvidence>),
 
+    /// The commits to push hold a secret: nothing was pushed, they are kept in quarantine.
+    #[error("{0}")]
+    SecretFound(Box<SecretEvidence>),
+
     /// A local file operation failed.
     #[error("{context}: {error}")]
     Io {
@@ -64,7 +68,9 @@ impl WorkspaceError {
     pub fn is_environment(&self) -> bool {
         !matches!(
             self,
-            WorkspaceError::PushRejected(_) | WorkspaceError::RebaseConflict(_)
+            WorkspaceError::PushRejected(_)
+                | WorkspaceError::RebaseConflict(_)
+                | WorkspaceError::SecretFound(_)
         )
     }
 
@@ -136,6 +142,51 @@ impl fmt::Display for ConflictEvidence {
             self.paths.join(", "),
             self.our_head,
             self.remote_head,
+        )
+    }
+}
+
+/// Where the scan before a push found secrets (never the values).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEvidence {
+    pub branch: String,
+    /// Our head, which was not pushed.
+    pub commit: String,
+    /// The ref on this pod that keeps the commits for inspection.
+    pub quarantine: String,
+    pub findings: Vec<SecretFinding>,
+}
+
+/// One secret in the content to push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretFinding {
+    /// The file (relative to the repository), or `commit message of <id>`.
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub kind: String,
+}
+
+impl fmt::Display for SecretEvidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let places: Vec<String> = self
+            .findings
+            .iter()
+            .take(10)
+            .map(|s| format!("{} line {} ({})", s.file, s.line, s.kind))
+            .collect();
+        write!(
+            f,
+            "the commits to push on `{}` hold {} secret(s): {}{}; nothing was pushed, the commits are kept on this pod as `{}` for a human to inspect",
+            self.branch,
+            self.findings.len(),
+            places.join(", "),
+            if self.findings.len() > 10 {
+                ", ..."
+            } else {
+                ""
+            },
+            self.quarantine
         )
     }
 }

@@ -34,11 +34,13 @@ enum Answer {
 }
 
 impl Workspaces {
-    /// Pushes the checkout's branch to `origin`. If the remote branch moved on, fetches, rebases our
-    /// commits onto it (only if that applies without conflicts) and pushes again, once.
+    /// Pushes the checkout's branch to `origin`, after scanning what it would publish for secrets
+    /// (see `scan.rs`). If the remote branch moved on, fetches, rebases our commits onto it (only
+    /// if that applies without conflicts) and pushes again, once.
     #[tracing::instrument(skip_all, fields(branch = %co.branch))]
     pub fn push(&self, co: &Checkout) -> Result<PushOutcome, WorkspaceError> {
         let repo = self.open_checkout(co)?;
+        self.scan_before_push(&repo, co)?;
         let ours = branch_head(&repo, &co.branch)?;
         let refspec = format!("{0}:{0}", local_ref(&co.branch));
         let reason = match self.push_refspec(&repo, co, &refspec)? {

@@ -616,11 +616,14 @@ fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
         "--disallowedTools".into(),
         "Write".into()
     ]));
+    let home = config.workdir.join("agent-home");
     assert_eq!(
         cli.env(),
         vec![
             ("PATH".into(), "/opt/bin:/bin".into()),
-            ("RUST_LOG".into(), "debug".into())
-        ]
+            ("RUST_LOG".into(), "debug".into()),
+            ("HOME".into(), home.into_os_string()),
+        ],
+        "the agent's own HOME under the pod's workdir, never the worker's"
     );
 }
