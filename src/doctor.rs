@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::agent::EnvWrapper;
 use crate::config::Config;
 use crate::openproject::{ApiError, ErrorKind};
+use crate::snapshot::Resolved;
 use crate::workspace::Workspaces;
 
 /// One line of the report.
@@ -63,6 +64,28 @@ pub async fn run(config: &Config) -> Vec<Check> {
             config.repos.len()
         ),
     )];
+    if !board_checks(config, &mut checks).await {
+        return checks;
+    }
+    checks.extend(repository_checks(config).await);
+    let path = config.agent.env.get("PATH");
+    checks.push(match &config.agent.wrapper {
+        EnvWrapper::None => ok("environment wrapper", "none (JOURNEYMAN_ENV_WRAPPER=none)"),
+        EnvWrapper::Command(words) => program_check(
+            "environment wrapper",
+            words.first().map(String::as_str).unwrap_or(""),
+            path,
+            "install Nix (flakes enabled) or set JOURNEYMAN_ENV_WRAPPER=none to run the agent without it",
+        ),
+    });
+    checks.push(program_check("agent command", &config.agent.command, path, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
+    checks.push(workdir_check(&config.workdir));
+    checks
+}
+
+/// The board: client, reachability, token, names. False when the board cannot be checked at all
+/// (no client, or no answer to `users/me`): then nothing else is checked.
+async fn board_checks(config: &Config, checks: &mut Vec<Check>) -> bool {
     let client = match crate::pod::client(config) {
         Ok(c) => c,
         Err(e) => {
@@ -71,7 +94,7 @@ pub async fn run(config: &Config) -> Vec<Check> {
                 format!("{e:#}"),
                 "check JOURNEYMAN_OPENPROJECT_URL",
             ));
-            return checks;
+            return false;
         }
     };
     match client.me().await {
@@ -89,58 +112,74 @@ pub async fn run(config: &Config) -> Vec<Check> {
                 "token accepted (users/me)"
             };
             checks.push(fail(name, e.to_string(), api_fix(&e)));
-            return checks; // nothing else on the board can be checked
+            return false; // nothing else on the board can be checked
         }
     }
     match crate::snapshot::resolve(&client, config).await {
-        Ok(resolved) => {
-            checks.push(ok(
-                "statuses, types and priorities",
-                "every configured name exists",
-            ));
-            checks.push(ok(
-                "projects",
-                format!(
-                    "{:?}",
-                    resolved
-                        .repos
-                        .values()
-                        .map(|r| r.project.as_str())
-                        .collect::<Vec<_>>()
-                ),
-            ));
-            checks.push(ok(
-                "custom field",
-                format!("`{}` is {}", config.names.pod_field, resolved.pod_field),
-            ));
-            match crate::snapshot::sanity(&resolved) {
-                Ok(()) => checks.push(ok("status semantics", "ready and active statuses are open")),
-                Err(e) => checks.push(fail("status semantics", e.to_string(), "choose open statuses for JOURNEYMAN_READY_STATUSES and JOURNEYMAN_ACTIVE_STATUS")),
-            }
-        }
+        Ok(resolved) => checks.extend(names_checks(config, &resolved)),
         Err(e) => {
             let text = format!("{e:#}");
-            let fix = if text.contains("custom field") {
-                "in OpenProject: Administration > Custom fields > Work packages: add a text field with that name, enable it for the work types and activate it in each project"
-            } else if text.contains("status `") {
-                "create the status (Administration > Work packages > Status) or set the JOURNEYMAN_*_STATUS variable to an existing one"
-            } else if text.contains("type `") {
-                "create the type (Administration > Work packages > Types) or set the JOURNEYMAN_*_TYPE variable to an existing one"
-            } else if text.contains("project `") {
-                "fix the project identifier in JOURNEYMAN_REPOS, and make the agent user a member of that project"
-            } else {
-                "see the error"
-            };
+            let fix = names_fix(&text);
             checks.push(fail("board names", text, fix));
         }
     }
+    true
+}
+
+/// What the resolved names say: every name exists, the projects, the custom field, and whether
+/// the statuses make sense.
+fn names_checks(config: &Config, resolved: &Resolved) -> Vec<Check> {
+    let projects: Vec<&str> = resolved
+        .repos
+        .values()
+        .map(|r| r.project.as_str())
+        .collect();
+    vec![
+        ok(
+            "statuses, types and priorities",
+            "every configured name exists",
+        ),
+        ok("projects", format!("{projects:?}")),
+        ok(
+            "custom field",
+            format!("`{}` is {}", config.names.pod_field, resolved.pod_field),
+        ),
+        match crate::snapshot::sanity(resolved) {
+            Ok(()) => ok("status semantics", "ready and active statuses are open"),
+            Err(e) => fail(
+                "status semantics",
+                e.to_string(),
+                "choose open statuses for JOURNEYMAN_READY_STATUSES and JOURNEYMAN_ACTIVE_STATUS",
+            ),
+        },
+    ]
+}
+
+/// How to fix a name that did not resolve, from the error's text.
+fn names_fix(text: &str) -> &'static str {
+    if text.contains("custom field") {
+        "in OpenProject: Administration > Custom fields > Work packages: add a text field with that name, enable it for the work types and activate it in each project"
+    } else if text.contains("status `") {
+        "create the status (Administration > Work packages > Status) or set the JOURNEYMAN_*_STATUS variable to an existing one"
+    } else if text.contains("type `") {
+        "create the type (Administration > Work packages > Types) or set the JOURNEYMAN_*_TYPE variable to an existing one"
+    } else if text.contains("project `") {
+        "fix the project identifier in JOURNEYMAN_REPOS, and make the agent user a member of that project"
+    } else {
+        "see the error"
+    }
+}
+
+/// Each repository can be listed with the configured credentials and has its base branch.
+async fn repository_checks(config: &Config) -> Vec<Check> {
     let workspaces = Workspaces::from_config(config);
+    let mut checks = Vec::new();
     for repo in &config.repos {
         let name = format!("repository {}", repo.project);
         let w = workspaces.clone();
         let r = repo.clone();
-        match tokio::task::spawn_blocking(move || w.probe(&r)).await {
-            Ok(Ok(commit)) => checks.push(ok(
+        checks.push(match tokio::task::spawn_blocking(move || w.probe(&r)).await {
+            Ok(Ok(commit)) => ok(
                 &name,
                 format!(
                     "{} has `{}` at {}",
@@ -148,30 +187,18 @@ pub async fn run(config: &Config) -> Vec<Check> {
                     repo.base_branch,
                     &commit[..commit.len().min(12)]
                 ),
-            )),
+            ),
             Ok(Err(e)) => {
                 let fix = if e.is_environment() && e.to_string().to_lowercase().contains("auth") {
                     "set JOURNEYMAN_GIT_TOKEN(_FILE) or JOURNEYMAN_GIT_SSH_KEY to credentials that can read and push this repository"
                 } else {
                     "check the URL and base branch in JOURNEYMAN_REPOS and that this pod can reach the git host"
                 };
-                checks.push(fail(&name, e.to_string(), fix));
+                fail(&name, e.to_string(), fix)
             }
-            Err(e) => checks.push(fail(&name, e.to_string(), "internal error")),
-        }
+            Err(e) => fail(&name, e.to_string(), "internal error"),
+        });
     }
-    let path = config.agent.env.get("PATH");
-    match &config.agent.wrapper {
-        EnvWrapper::None => checks.push(ok("environment wrapper", "none (JOURNEYMAN_ENV_WRAPPER=none)")),
-        EnvWrapper::Command(words) => checks.push(program_check(
-            "environment wrapper",
-            words.first().map(String::as_str).unwrap_or(""),
-            path,
-            "install Nix (flakes enabled) or set JOURNEYMAN_ENV_WRAPPER=none to run the agent without it",
-        )),
-    }
-    checks.push(program_check("agent command", &config.agent.command, path, "install Claude Code (npm install -g @anthropic-ai/claude-code) or set JOURNEYMAN_AGENT_COMMAND"));
-    checks.push(workdir_check(&config.workdir));
     checks
 }
 
@@ -256,6 +283,15 @@ mod tests {
             text,
             "OK    a   fine\nFAIL  bb  broken\n          fix: do this\n1 check(s) failed\n"
         );
+    }
+
+    #[test]
+    fn each_unresolved_name_gets_its_own_fix() {
+        assert!(names_fix("custom field `Agent pod` is not active").contains("Custom fields"));
+        assert!(names_fix("status `Ready` not found").contains("create the status"));
+        assert!(names_fix("type `Spike` not found").contains("create the type"));
+        assert!(names_fix("project `web` not found").contains("project identifier"));
+        assert_eq!(names_fix("something else"), "see the error");
     }
 
     #[test]

@@ -152,22 +152,18 @@ pub fn router(health: Arc<Health>, metrics: PrometheusHandle) -> Router {
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.health.live() {
-        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not live: {why}\n"),
-        ),
-    }
+    probe(s.health.live(), "ok", "not live")
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    match s.health.ready() {
-        Ok(()) => (StatusCode::OK, "ready\n".to_string()),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        ),
+    probe(s.health.ready(), "ready", "not ready")
+}
+
+/// A probe's answer: 200 with `ok`, or 503 with `not` and the reason.
+fn probe(check: Result<(), String>, ok: &str, not: &str) -> (StatusCode, String) {
+    match check {
+        Ok(()) => (StatusCode::OK, format!("{ok}\n")),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{not}: {why}\n")),
     }
 }
 

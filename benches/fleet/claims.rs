@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use journeyman::cycle::Worker;
 use journeyman::harness::sim::seed::SeedWp;
-use journeyman::harness::sim::{AGENT_USER, BoardHandle, JournalAction};
+use journeyman::harness::sim::{AGENT_USER, BoardHandle, JournalAction, JournalEntry};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use tokio_util::sync::CancellationToken;
@@ -20,12 +21,22 @@ const POLL: Duration = Duration::from_millis(50);
 /// How long to wait for the last arrivals to be claimed after arrivals stop.
 const DRAIN: Duration = Duration::from_secs(10);
 
+/// What the pods did, summed over the pods.
 #[derive(Default)]
 struct PodTotals {
     cycles: u64,
     full: u64,
     requests: u64,
     errors: u64,
+}
+
+impl std::ops::AddAssign for PodTotals {
+    fn add_assign(&mut self, t: PodTotals) {
+        self.cycles += t.cycles;
+        self.full += t.full;
+        self.requests += t.requests;
+        self.errors += t.errors;
+    }
 }
 
 pub async fn run(plan: &Plan) -> anyhow::Result<()> {
@@ -54,43 +65,14 @@ async fn fleet(plan: &Plan, pods: usize) -> anyhow::Result<()> {
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(pods);
     let mut tasks = Vec::new();
     for p in 0..pods {
-        let mut w = journeyman::harness::bench::worker(
+        let w = journeyman::harness::bench::worker(
             board.url(),
             board.token(),
             &format!("fleet-{p}"),
             Arc::new(NoopExec),
         )
         .await?;
-        let stop = stop.clone();
-        let ready = ready_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            let never = CancellationToken::new();
-            let mut rng = StdRng::seed_from_u64(p as u64);
-            let mut t = PodTotals::default();
-            while !stop.is_cancelled() {
-                let result = w.cycle(&stop, &never).await;
-                if t.cycles + t.errors == 0 {
-                    let _ = ready.send(()).await;
-                }
-                match result {
-                    Ok(r) => {
-                        t.cycles += 1;
-                        t.full += r.full_snapshot as u64;
-                        t.requests += r.requests;
-                        if r.worked.is_some() {
-                            continue; // more work may be waiting: cycle again at once
-                        }
-                    }
-                    Err(_) => t.errors += 1,
-                }
-                let jitter = POLL.mul_f64(rng.random_range(0.5..1.5));
-                tokio::select! {
-                    _ = stop.cancelled() => {}
-                    _ = tokio::time::sleep(jitter) => {}
-                }
-            }
-            t
-        }));
+        tasks.push(tokio::spawn(pod(w, p, stop.clone(), ready_tx.clone())));
     }
     // Every pod has read the background board once before work arrives.
     drop(ready_tx);
@@ -110,25 +92,12 @@ async fn fleet(plan: &Plan, pods: usize) -> anyhow::Result<()> {
     stop.cancel();
     let mut totals = PodTotals::default();
     for t in tasks {
-        let t = t.await?;
-        totals.cycles += t.cycles;
-        totals.full += t.full;
-        totals.requests += t.requests;
-        totals.errors += t.errors;
+        totals += t.await?;
     }
 
     let journal = board.journal();
-    let created: BTreeMap<u64, _> = journal
-        .iter()
-        .filter(|e| matches!(e.action, JournalAction::Created { .. }) && arrived.contains(&e.wp))
-        .map(|e| (e.wp, e.at))
-        .collect();
     let claimed = claims(&board, &arrived);
-    let mut latency: Vec<Duration> = claimed
-        .iter()
-        .filter_map(|(wp, at)| (*at - created[wp]).to_std().ok())
-        .collect();
-    latency.sort();
+    let latency = latencies(&journal, &arrived, &claimed);
     let conflicts = journal
         .iter()
         .filter(|e| e.seq > seq0 && e.user == AGENT_USER)
@@ -150,6 +119,61 @@ async fn fleet(plan: &Plan, pods: usize) -> anyhow::Result<()> {
         totals.errors,
     );
     Ok(())
+}
+
+/// One pod: cycles until `stop`, at once after a cycle that worked, else after a jittered poll
+/// interval. Says on `ready` when its first cycle (the first full read) is done.
+async fn pod(
+    mut w: Worker<NoopExec>,
+    p: usize,
+    stop: CancellationToken,
+    ready: tokio::sync::mpsc::Sender<()>,
+) -> PodTotals {
+    let never = CancellationToken::new();
+    let mut rng = StdRng::seed_from_u64(p as u64);
+    let mut t = PodTotals::default();
+    while !stop.is_cancelled() {
+        let result = w.cycle(&stop, &never).await;
+        if t.cycles + t.errors == 0 {
+            let _ = ready.send(()).await;
+        }
+        match result {
+            Ok(r) => {
+                t.cycles += 1;
+                t.full += r.full_snapshot as u64;
+                t.requests += r.requests;
+                if r.worked.is_some() {
+                    continue; // more work may be waiting: cycle again at once
+                }
+            }
+            Err(_) => t.errors += 1,
+        }
+        let jitter = POLL.mul_f64(rng.random_range(0.5..1.5));
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(jitter) => {}
+        }
+    }
+    t
+}
+
+/// From each arrived work package's `Created` journal entry to its claim, sorted.
+fn latencies(
+    journal: &[JournalEntry],
+    arrived: &BTreeSet<u64>,
+    claimed: &BTreeMap<u64, chrono::DateTime<chrono::Utc>>,
+) -> Vec<Duration> {
+    let created: BTreeMap<u64, _> = journal
+        .iter()
+        .filter(|e| matches!(e.action, JournalAction::Created { .. }) && arrived.contains(&e.wp))
+        .map(|e| (e.wp, e.at))
+        .collect();
+    let mut latency: Vec<Duration> = claimed
+        .iter()
+        .filter_map(|(wp, at)| (*at - created[wp]).to_std().ok())
+        .collect();
+    latency.sort();
+    latency
 }
 
 /// Creates standalone Tasks at the plan's rate; returns their ids.

@@ -118,12 +118,11 @@ fn catalog(b: &Board) -> anyhow::Result<Catalog> {
             .map(|t| t.id)
             .ok_or_else(|| anyhow!("type {n}"))
     };
+    let all = |names: &[String], one: &dyn Fn(&str) -> anyhow::Result<u64>| {
+        names.iter().map(|n| one(n)).collect::<anyhow::Result<_>>()
+    };
     Ok(Catalog {
-        ready_statuses: names
-            .ready_statuses
-            .iter()
-            .map(|n| status(n))
-            .collect::<Result<_, _>>()?,
+        ready_statuses: all(&names.ready_statuses, &status)?,
         active_status: status(&names.active_status)?,
         done_status: status(&names.done_status)?,
         closed_statuses: b
@@ -132,11 +131,7 @@ fn catalog(b: &Board) -> anyhow::Result<Catalog> {
             .filter(|s| s.is_closed)
             .map(|s| s.id)
             .collect(),
-        work_types: names
-            .work_types
-            .iter()
-            .map(|n| type_(n))
-            .collect::<Result<_, _>>()?,
+        work_types: all(&names.work_types, &type_)?,
         bug_type: type_(&names.bug_type)?,
         epic_type: type_(&names.epic_type)?,
         phase_type: type_(&names.phase_type)?,

@@ -79,11 +79,17 @@ pub fn kill_recorded(path: &Path) -> usize {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_record_of_a_process_that_is_gone_kills_nothing() {
+    /// A record file holding `text`, in a temporary directory that lives as long as the guard.
+    fn record_of(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.pgid");
-        std::fs::write(&path, "999999999 1\n").unwrap();
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_record_of_a_process_that_is_gone_kills_nothing() {
+        let (_dir, path) = record_of("999999999 1\n");
         assert_eq!(kill_recorded(&path), 0);
         assert!(!path.exists(), "the record is forgotten");
     }
@@ -91,19 +97,15 @@ mod tests {
     #[test]
     fn a_recycled_group_id_of_an_older_process_is_never_signalled() {
         // Our own process group, recorded with a start time in the future: nothing matches.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.pgid");
         let me = std::process::id() as i32;
         let (group, _) = stat(me).unwrap();
-        std::fs::write(&path, format!("{group} {}\n", u64::MAX)).unwrap();
+        let (_dir, path) = record_of(&format!("{group} {}\n", u64::MAX));
         assert_eq!(kill_recorded(&path), 0);
     }
 
     #[test]
     fn garbage_records_are_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("agent.pgid");
-        std::fs::write(&path, "not a record").unwrap();
+        let (dir, path) = record_of("not a record");
         assert_eq!(kill_recorded(&path), 0);
         assert_eq!(kill_recorded(&dir.path().join("missing")), 0);
     }

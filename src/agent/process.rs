@@ -176,24 +176,13 @@ impl Captured {
 /// Runs `spec` to the end, the timeout or `cancel`, whichever comes first, and returns only when
 /// the process group is gone. An error means the process could not be started.
 pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Result<Finished> {
-    let mut command = Command::new(&spec.program);
-    command
-        .args(&spec.args)
-        .current_dir(&spec.workdir)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
     tracing::debug!(
         program = %spec.program.to_string_lossy(),
         workdir = %spec.workdir.display(),
         env = ?spec.env.iter().map(|(k, _)| k.to_string_lossy()).collect::<Vec<_>>(),
         "spawning agent process"
     );
-    let mut child = command.spawn()?;
+    let mut child = command(spec).spawn()?;
     // `id()` is `None` only after the child was reaped, and it was not waited on yet.
     let pid = child.id().expect("a freshly spawned child has a pid");
     let pgid = Pid::from_raw(pid as i32);
@@ -203,23 +192,8 @@ pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Res
     {
         tracing::warn!(path = %path.display(), "cannot record the agent's process group: {e}");
     }
+    let output = Output::start(&mut child, spec.limits);
 
-    let readers_stop = CancellationToken::new();
-    let limits = spec.limits;
-    let stdout = child.stdout.take().map(|r| {
-        let cap = Captured::new(limits.stdout_head, limits.stdout_tail);
-        tokio::spawn(capture(r, cap, readers_stop.clone()))
-    });
-    let stderr = child.stderr.take().map(|r| {
-        let cap = Captured::new(0, limits.stderr_tail);
-        tokio::spawn(capture(r, cap, readers_stop.clone()))
-    });
-
-    enum Event {
-        Exited(std::io::Result<ExitStatus>),
-        TimedOut,
-        Cancelled,
-    }
     let event = tokio::select! {
         status = child.wait() => Event::Exited(status),
         () = tokio::time::sleep(spec.timeout) => Event::TimedOut,
@@ -247,21 +221,77 @@ pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Res
     if let Some(path) = &spec.group_file {
         super::leftovers::clear(path);
     }
-
-    let stopper = readers_stop.clone();
-    let stop_readers = tokio::spawn(async move {
-        tokio::time::sleep(READER_GRACE).await;
-        stopper.cancel();
-    });
-    let stdout = join(stdout).await;
-    let stderr = join(stderr).await;
-    stop_readers.abort();
+    let (stdout, stderr) = output.finish().await;
     Ok(Finished {
         ending,
         pid,
         stdout,
         stderr,
     })
+}
+
+/// What ended the wait for the child.
+enum Event {
+    Exited(std::io::Result<ExitStatus>),
+    TimedOut,
+    Cancelled,
+}
+
+/// The command for `spec`: its own process group, a cleared environment, no stdin, piped output.
+fn command(spec: &ProcessSpec) -> Command {
+    let mut command = Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.workdir)
+        .env_clear()
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    command
+}
+
+/// The readers of the child's stdout and stderr, running while the child does.
+struct Output {
+    stdout: Option<tokio::task::JoinHandle<Captured>>,
+    stderr: Option<tokio::task::JoinHandle<Captured>>,
+    stop: CancellationToken,
+}
+
+impl Output {
+    /// Starts reading the child's pipes into captures of `limits`.
+    fn start(child: &mut Child, limits: CaptureLimits) -> Output {
+        let stop = CancellationToken::new();
+        let stdout = child.stdout.take().map(|r| {
+            let cap = Captured::new(limits.stdout_head, limits.stdout_tail);
+            tokio::spawn(capture(r, cap, stop.clone()))
+        });
+        let stderr = child.stderr.take().map(|r| {
+            let cap = Captured::new(0, limits.stderr_tail);
+            tokio::spawn(capture(r, cap, stop.clone()))
+        });
+        Output {
+            stdout,
+            stderr,
+            stop,
+        }
+    }
+
+    /// What was captured, once the readers reach the end of their pipes or [`READER_GRACE`] has
+    /// passed (the group is gone by then; only an escaped process can still hold a pipe).
+    async fn finish(self) -> (Captured, Captured) {
+        let stopper = self.stop.clone();
+        let stop_readers = tokio::spawn(async move {
+            tokio::time::sleep(READER_GRACE).await;
+            stopper.cancel();
+        });
+        let stdout = join(self.stdout).await;
+        let stderr = join(self.stderr).await;
+        stop_readers.abort();
+        (stdout, stderr)
+    }
 }
 
 /// SIGTERM to the group, up to `grace` for the leader and the rest of the group to exit, then

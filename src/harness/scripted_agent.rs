@@ -30,6 +30,8 @@
 //! binary itself when it is invoked under that name (a symlink, as busybox does), so `journeyman
 //! demo` works from a single built binary.
 
+mod args;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -37,21 +39,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use args::{Args, parse_args};
+
 /// The name that selects the scripted agent when `journeyman` is invoked through a symlink.
 pub const NAME: &str = "journeyman-scripted-agent";
 
 /// The first argument of the forked child used by `agent:fork-hang`.
 pub const CHILD_MODE: &str = "--scripted-agent-child-ignoring-sigterm";
-
-#[derive(Debug, Default)]
-struct Args {
-    print: bool,
-    prompt: Option<String>,
-    output_format: String,
-    max_turns: u32,
-    allowed: Vec<String>,
-    disallowed: Vec<String>,
-}
 
 /// Whether this process was started as the scripted agent (by name, or as its forked child).
 pub fn invoked() -> bool {
@@ -95,107 +89,6 @@ pub fn main() -> ExitCode {
     .act()
 }
 
-fn parse_args(argv: Vec<String>) -> Result<Args, String> {
-    let mut args = Args {
-        output_format: "text".into(),
-        max_turns: 10,
-        ..Args::default()
-    };
-    let mut it = argv.into_iter().peekable();
-    let mut options_done = false;
-    while let Some(arg) = it.next() {
-        if options_done || !arg.starts_with('-') || arg == "-" {
-            if args.prompt.is_some() {
-                return Err(format!("too many arguments: unexpected `{arg}`"));
-            }
-            args.prompt = Some(arg);
-            continue;
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .ok_or_else(|| format!("option '{name}' argument missing"))
-        };
-        match flag.as_str() {
-            "--" => options_done = true,
-            "-p" | "--print" => args.print = true,
-            "-v" | "--version" => {
-                println!("0.0.0 (journeyman scripted agent)");
-                std::process::exit(0);
-            }
-            "--output-format" => args.output_format = value(&flag)?,
-            "--max-turns" => {
-                let v = value(&flag)?;
-                args.max_turns = v
-                    .parse()
-                    .map_err(|_| format!("--max-turns expects a number, got `{v}`"))?;
-            }
-            // Variadic in the real CLI: values until the next option; each comma or space separated.
-            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
-                let mut values = Vec::new();
-                if let Some(v) = inline {
-                    values.push(v);
-                }
-                while let Some(next) = it.next_if(|a| !a.starts_with('-')) {
-                    values.push(next);
-                }
-                if values.is_empty() {
-                    return Err(format!("option '{flag} <tools...>' argument missing"));
-                }
-                let tools = values.iter().flat_map(|v| split_tools(v));
-                if flag.starts_with("--allowed") {
-                    args.allowed.extend(tools);
-                } else {
-                    args.disallowed.extend(tools);
-                }
-            }
-            // Accepted and ignored: they change nothing a script can imitate.
-            "--verbose" | "--no-session-persistence" => {}
-            "--model" | "--permission-mode" | "--append-system-prompt" | "--session-id" => {
-                value(&flag)?;
-            }
-            _ => return Err(format!("unknown option '{flag}'")),
-        }
-    }
-    if !matches!(args.output_format.as_str(), "text" | "json") {
-        return Err(format!(
-            "the scripted agent supports --output-format text or json, not `{}`",
-            args.output_format
-        ));
-    }
-    Ok(args)
-}
-
-/// Splits on commas and spaces outside parentheses: `Bash(git *),Edit Read`.
-fn split_tools(text: &str) -> Vec<String> {
-    let mut tools = Vec::new();
-    let mut depth = 0usize;
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        if depth == 0 && (c == ',' || c == ' ') {
-            if !current.is_empty() {
-                tools.push(std::mem::take(&mut current));
-            }
-        } else {
-            current.push(c);
-        }
-    }
-    if !current.is_empty() {
-        tools.push(current);
-    }
-    tools
-}
-
 struct Run {
     started: Instant,
     args: Args,
@@ -234,19 +127,40 @@ impl Run {
     }
 
     fn act(self) -> ExitCode {
+        if let Some(code) = self.misbehave() {
+            return code;
+        }
+        if let Some(code) = self.fail() {
+            return code;
+        }
+        if self.has("agent:chatty") {
+            chatter();
+        }
+        let (summary, denials) = self.work();
+        let cost = if self.has("agent:expensive") {
+            50.0
+        } else {
+            0.01
+        };
+        self.finish("success", false, &summary, cost, denials, 2)
+    }
+
+    /// The ways of going wrong without a result object: crash, print garbage, or hang (hanging
+    /// never returns).
+    fn misbehave(&self) -> Option<ExitCode> {
         if self.has("agent:crash") {
             eprintln!("scripted agent: starting");
             eprintln!("scripted agent: crashing as the ticket asked (agent:crash)");
-            return ExitCode::from(3);
+            return Some(ExitCode::from(3));
         }
         if self.has("agent:malformed") {
             println!("scripted agent: this is not a JSON result {{\"type\": \"result\", ");
-            return ExitCode::SUCCESS;
+            return Some(ExitCode::SUCCESS);
         }
         if self.has("agent:fork-hang") {
             if let Err(e) = start_child_ignoring_sigterm() {
                 eprintln!("scripted agent: cannot start the child: {e}");
-                return ExitCode::from(2);
+                return Some(ExitCode::from(2));
             }
             hang();
         }
@@ -264,36 +178,38 @@ impl Run {
         } else if self.has("agent:hang") {
             hang();
         }
+        None
+    }
+
+    /// The failures reported in a result object: an execution error, or running out of turns.
+    fn fail(&self) -> Option<ExitCode> {
         if self.has("agent:fail") {
             eprintln!("scripted agent: failing as the ticket asked (agent:fail)");
-            return self.finish(
+            return Some(self.finish(
                 "error_during_execution",
                 true,
                 "Scripted failure: the ticket asked for agent:fail.",
                 0.01,
                 json!([]),
                 1,
-            );
+            ));
         }
         if self.has("agent:max-turns") {
-            return self.finish(
+            return Some(self.finish(
                 "error_max_turns",
                 true,
                 "",
                 0.02,
                 json!([]),
                 self.args.max_turns,
-            );
+            ));
         }
-        if self.has("agent:chatty") {
-            let line = "scripted agent: chatty log line, chatty log line, chatty log line\n";
-            let mut out = std::io::stdout().lock();
-            let mut err = std::io::stderr().lock();
-            for _ in 0..(16 << 20) / line.len() {
-                let _ = out.write_all(line.as_bytes());
-                let _ = err.write_all(line.as_bytes());
-            }
-        }
+        None
+    }
+
+    /// The work of a successful run: the files the markers ask for, or the default edit unless a
+    /// marker says to change nothing. Returns the summary and the permission denials.
+    fn work(&self) -> (String, Value) {
         let mut denials = json!([]);
         let mut summary = String::new();
         if self.has("agent:env-dump") {
@@ -316,11 +232,7 @@ impl Run {
             }
             summary.push_str(&text);
         }
-        let noop = self.has("agent:noop")
-            || self.has("agent:env-dump")
-            || self.has("agent:echo-prompt")
-            || self.has("agent:git");
-        if !noop {
+        if !self.changes_nothing() {
             let id = self.wp_id();
             append_file(
                 "WORK_LOG.md",
@@ -336,12 +248,19 @@ impl Run {
         } else if summary.is_empty() {
             summary.push_str("Nothing to change.");
         }
-        let cost = if self.has("agent:expensive") {
-            50.0
-        } else {
-            0.01
-        };
-        self.finish("success", false, &summary, cost, denials, 2)
+        (summary, denials)
+    }
+
+    /// Markers whose run leaves the checkout as it was.
+    fn changes_nothing(&self) -> bool {
+        [
+            "agent:noop",
+            "agent:env-dump",
+            "agent:echo-prompt",
+            "agent:git",
+        ]
+        .iter()
+        .any(|m| self.has(m))
     }
 
     /// Runs `git status` unless the disallowed tools cover git (as the real CLI's permission check
@@ -425,6 +344,17 @@ impl Run {
         } else {
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// 16 MiB of noise on stdout and stderr, interleaved.
+fn chatter() {
+    let line = "scripted agent: chatty log line, chatty log line, chatty log line\n";
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    for _ in 0..(16 << 20) / line.len() {
+        let _ = out.write_all(line.as_bytes());
+        let _ = err.write_all(line.as_bytes());
     }
 }
 

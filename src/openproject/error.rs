@@ -66,6 +66,19 @@ impl ApiError {
     pub fn is_conflict(&self) -> bool {
         self.kind == ErrorKind::Conflict
     }
+
+    /// An error found on this side of the request (no status from the server): the connection, the
+    /// size limit, or a body that does not decode.
+    pub(crate) fn local(kind: ErrorKind, method: &str, path: &str, message: String) -> ApiError {
+        ApiError {
+            kind,
+            method: method.into(),
+            path: path.into(),
+            status: None,
+            identifier: None,
+            message,
+        }
+    }
 }
 
 impl fmt::Display for ApiError {

@@ -125,15 +125,8 @@ pub(super) fn settled(b: &Board, pods: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::harness::demo::SEED;
-    use crate::harness::sim::seed::SeedFile;
+    use crate::harness::demo::tests::seeded;
     use crate::harness::sim::{ADMIN_USER, AGENT_USER};
-
-    fn seeded() -> (Board, std::collections::BTreeMap<String, u64>) {
-        let mut b = Board::seeded("Phase");
-        let keys = SeedFile::parse(SEED).unwrap().apply(&mut b).unwrap();
-        (b, keys)
-    }
 
     fn status(b: &Board, id: u64) -> String {
         b.status(b.wps[&id].status).unwrap().name.clone()

@@ -372,7 +372,8 @@ mod tests {
     use crate::harness::sim::seed::SeedFile;
     use crate::harness::sim::{Board, POD_FIELD};
 
-    fn seeded() -> (Board, std::collections::BTreeMap<String, u64>) {
+    /// The demo's seed on a fresh board, and the ids of its keys.
+    pub(super) fn seeded() -> (Board, std::collections::BTreeMap<String, u64>) {
         let mut b = Board::seeded("Phase");
         let keys = SeedFile::parse(SEED).unwrap().apply(&mut b).unwrap();
         (b, keys)

@@ -655,23 +655,13 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
-    use crate::harness::sim::state::{ADMIN_USER, AGENT_USER, NewWp};
+    use crate::harness::sim::state::tests::board_with;
+    use crate::harness::sim::state::{ADMIN_USER, AGENT_USER};
     use proptest::prelude::*;
     use serde_json::json;
 
     fn board() -> Board {
-        let mut b = Board::seeded("Phase");
-        for i in 0..4 {
-            b.create(
-                ADMIN_USER,
-                NewWp {
-                    project: 1,
-                    subject: format!("wp {i}"),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        }
+        let mut b = board_with(4);
         b.relate(ADMIN_USER, 1, 2, "blocks", None, None).unwrap();
         b
     }

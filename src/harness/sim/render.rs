@@ -96,34 +96,21 @@ pub fn work_package(board: &Board, wp: &Wp) -> Value {
     links.insert("author".into(), user_link(Some(wp.author)));
     links.insert("assignee".into(), user_link(wp.assignee));
     links.insert("responsible".into(), null_link());
-    links.insert(
-        "priority".into(),
-        link(
-            format!("/api/v3/priorities/{}", wp.priority),
-            board.priority(wp.priority).map(|p| p.name.as_str()),
-        ),
-    );
-    links.insert(
-        "project".into(),
-        link(
-            format!("/api/v3/projects/{}", wp.project),
-            board.project(wp.project).map(|p| p.name.as_str()),
-        ),
-    );
-    links.insert(
-        "status".into(),
-        link(
-            format!("/api/v3/statuses/{}", wp.status),
-            board.status(wp.status).map(|s| s.name.as_str()),
-        ),
-    );
-    links.insert(
-        "type".into(),
-        link(
-            format!("/api/v3/types/{}", wp.type_id),
-            board.type_(wp.type_id).map(|t| t.name.as_str()),
-        ),
-    );
+    let priority = board.priority(wp.priority).map(|p| p.name.as_str());
+    let project = board.project(wp.project).map(|p| p.name.as_str());
+    let status = board.status(wp.status).map(|s| s.name.as_str());
+    let type_ = board.type_(wp.type_id).map(|t| t.name.as_str());
+    for (rel, collection, target, title) in [
+        ("priority", "priorities", wp.priority, priority),
+        ("project", "projects", wp.project, project),
+        ("status", "statuses", wp.status, status),
+        ("type", "types", wp.type_id, type_),
+    ] {
+        links.insert(
+            rel.into(),
+            link(format!("/api/v3/{collection}/{target}"), title),
+        );
+    }
     links.insert("version".into(), null_link());
     links.insert("category".into(), null_link());
     links.insert(

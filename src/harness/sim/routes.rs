@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -87,6 +87,33 @@ impl IntoResponse for SimError {
 }
 
 type Result<T, E = SimError> = std::result::Result<T, E>;
+
+/// A write refused before it reaches the board: an OpenProject error body, or the plain-text
+/// answer OpenProject gives to a body without a Content-Type.
+enum Refused {
+    Error(SimError),
+    MissingContentType,
+}
+
+impl From<SimError> for Refused {
+    fn from(e: SimError) -> Refused {
+        Refused::Error(e)
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Error(e) => e.into_response(),
+            Refused::MissingContentType => (
+                StatusCode::NOT_ACCEPTABLE,
+                [(header::CONTENT_TYPE, "text/plain")],
+                "Missing content-type header",
+            )
+                .into_response(),
+        }
+    }
+}
 
 async fn authenticate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
     let user =
@@ -178,66 +205,62 @@ async fn user(
     Ok(ok(render::user(u, b.created_at())))
 }
 
+/// Every item of one kind, as a collection at `path`.
+fn all(s: &Shared, path: &str, items: impl Fn(&Board) -> Vec<Value>) -> Result<Response> {
+    let b = board(s)?;
+    Ok(ok(render::collection(path, items(&b))))
+}
+
+/// One item of one kind by its id; 404 if there is none.
+fn one(s: &Shared, raw: &str, item: impl Fn(&Board, u64) -> Option<Value>) -> Result<Response> {
+    let b = board(s)?;
+    let id = id(raw)?;
+    item(&b, id).map(ok).ok_or_else(SimError::not_found)
+}
+
 async fn statuses(State(s): State<Arc<Shared>>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::collection(
-        "/api/v3/statuses",
-        b.statuses.iter().map(render::status).collect(),
-    )))
+    all(&s, "/api/v3/statuses", |b| {
+        b.statuses.iter().map(render::status).collect()
+    })
 }
 
 async fn status(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::status(
-        b.status(id(&raw)?).ok_or_else(SimError::not_found)?,
-    )))
+    one(&s, &raw, |b, id| b.status(id).map(render::status))
+}
+
+/// Every type (each project has them all).
+fn all_types(b: &Board) -> Vec<Value> {
+    b.types
+        .iter()
+        .map(|t| render::type_(t, b.created_at()))
+        .collect()
 }
 
 async fn types(State(s): State<Arc<Shared>>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::collection(
-        "/api/v3/types",
-        b.types
-            .iter()
-            .map(|t| render::type_(t, b.created_at()))
-            .collect(),
-    )))
+    all(&s, "/api/v3/types", all_types)
 }
 
 async fn project_types(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
     let b = board(&s)?;
     let p = b.project_by_key(&raw).ok_or_else(SimError::not_found)?;
     let path = format!("/api/v3/projects/{}/types", p.id);
-    Ok(ok(render::collection(
-        &path,
-        b.types
-            .iter()
-            .map(|t| render::type_(t, b.created_at()))
-            .collect(),
-    )))
+    Ok(ok(render::collection(&path, all_types(&b))))
 }
 
 async fn type_(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::type_(
-        b.type_(id(&raw)?).ok_or_else(SimError::not_found)?,
-        b.created_at(),
-    )))
+    one(&s, &raw, |b, id| {
+        b.type_(id).map(|t| render::type_(t, b.created_at()))
+    })
 }
 
 async fn priorities(State(s): State<Arc<Shared>>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::collection(
-        "/api/v3/priorities",
-        b.priorities.iter().map(render::priority).collect(),
-    )))
+    all(&s, "/api/v3/priorities", |b| {
+        b.priorities.iter().map(render::priority).collect()
+    })
 }
 
 async fn priority(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    let b = board(&s)?;
-    Ok(ok(render::priority(
-        b.priority(id(&raw)?).ok_or_else(SimError::not_found)?,
-    )))
+    one(&s, &raw, |b, id| b.priority(id).map(render::priority))
 }
 
 async fn projects(State(s): State<Arc<Shared>>) -> Result<Response> {
@@ -296,6 +319,43 @@ fn base_query(params: &HashMap<String, String>) -> String {
         .join("&")
 }
 
+/// The page a list request asks for, `(size, offset)`, within the board's limits.
+fn page(b: &Board, params: &HashMap<String, String>) -> Result<(u64, u64)> {
+    query::page(
+        params.get("pageSize").map(String::as_str),
+        params.get("offset").map(String::as_str),
+        b.behaviour.default_page_size,
+        b.behaviour.max_page_size,
+    )
+}
+
+/// One page of `hits` as a collection of type `type_` at `self_path`, with links that keep the
+/// request's other parameters.
+fn paged<T>(
+    type_: &str,
+    self_path: &str,
+    params: &HashMap<String, String>,
+    hits: &[T],
+    (size, offset): (u64, u64),
+    show: impl Fn(&T) -> Value,
+) -> Response {
+    let elements = hits
+        .iter()
+        .skip(query::first_index(offset, size))
+        .take(size as usize)
+        .map(show)
+        .collect();
+    ok(render::paged_collection(
+        type_,
+        self_path,
+        &base_query(params),
+        elements,
+        hits.len() as u64,
+        offset,
+        size,
+    ))
+}
+
 fn list(
     s: &Shared,
     user: u64,
@@ -307,35 +367,21 @@ fn list(
     let filters = query::parse_filters(params.get("filters").map(String::as_str))?;
     let q = WpQuery::compile(&b, &filters, user)?;
     let sort = query::parse_sort(params.get("sortBy").map(String::as_str))?;
-    let (size, offset) = query::page(
-        params.get("pageSize").map(String::as_str),
-        params.get("offset").map(String::as_str),
-        b.behaviour.default_page_size,
-        b.behaviour.max_page_size,
-    )?;
+    let page = page(&b, params)?;
     let mut hits: Vec<_> = b
         .wps
         .values()
         .filter(|w| project.is_none_or(|p| w.project == p) && q.matches(&b, w))
         .collect();
     query::sort(&b, &mut hits, &sort);
-    let total = hits.len() as u64;
-    let start = query::first_index(offset, size);
-    let elements = hits
-        .iter()
-        .skip(start)
-        .take(size as usize)
-        .map(|w| render::work_package(&b, w))
-        .collect();
-    Ok(ok(render::paged_collection(
+    Ok(paged(
         "WorkPackageCollection",
         self_path,
-        &base_query(params),
-        elements,
-        total,
-        offset,
-        size,
-    )))
+        params,
+        &hits,
+        page,
+        |w| render::work_package(&b, w),
+    ))
 }
 
 async fn work_packages(
@@ -377,25 +423,50 @@ async fn work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> 
     Ok(ok(render::work_package(&b, wp)))
 }
 
+/// The caller of a write and its body (at most [`super::MAX_BODY`] bytes).
+async fn caller_and_body(req: Request) -> Result<(u64, Bytes)> {
+    let user = caller(req.extensions());
+    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
+        .await
+        .map_err(|_| SimError::bad_body("The request body is too large."))?;
+    Ok((user, body))
+}
+
+/// A write to one work package (a PATCH, a comment, a relation), read in OpenProject's order: the
+/// body (at most [`super::MAX_BODY`] bytes), the id in the path, then the Content-Type and the JSON
+/// object.
+struct WpWrite {
+    user: u64,
+    wp: u64,
+    body: Map<String, Value>,
+}
+
+impl FromRequest<Arc<Shared>> for WpWrite {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Arc<Shared>) -> Result<WpWrite, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(raw) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let headers = parts.headers.clone();
+        let read = async {
+            let (user, bytes) = caller_and_body(Request::from_parts(parts, body)).await?;
+            let wp = id(&raw)?;
+            let body = json_object(&headers, &bytes)?;
+            Ok::<_, Refused>(WpWrite { user, wp, body })
+        };
+        read.await.map_err(IntoResponse::into_response)
+    }
+}
+
 /// Checks Content-Type and parses a single JSON object, as OpenProject does.
-#[expect(
-    clippy::result_large_err,
-    reason = "the error is the HTTP answer, returned at once by every caller"
-)]
-fn json_object(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> std::result::Result<Map<String, Value>, Response> {
+fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Refused> {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err((
-            StatusCode::NOT_ACCEPTABLE,
-            [(header::CONTENT_TYPE, "text/plain")],
-            "Missing content-type header",
-        )
-            .into_response());
+        return Err(Refused::MissingContentType);
     };
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime != "application/json" && mime != "application/hal+json" {
@@ -404,13 +475,28 @@ fn json_object(
             "TypeNotSupported",
             format!("Expected CONTENT-TYPE to be (application/json) but got ({mime})."),
         )
-        .into_response());
+        .into());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(
-            SimError::bad_body("The request body was not a single JSON object.").into_response(),
-        ),
+        _ => Err(SimError::bad_body("The request body was not a single JSON object.").into()),
+    }
+}
+
+/// The `_links` object of a body (empty if there is none).
+fn links_of(body: &Map<String, Value>) -> &Map<String, Value> {
+    static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    body.get("_links")
+        .and_then(Value::as_object)
+        .unwrap_or(&EMPTY)
+}
+
+/// 404 unless the work package exists.
+fn require_wp(b: &Board, wp: u64) -> Result<()> {
+    if b.wps.contains_key(&wp) {
+        Ok(())
+    } else {
+        Err(SimError::not_found())
     }
 }
 
@@ -513,11 +599,7 @@ fn parse_change(b: &Board, body: &Map<String, Value>) -> Result<(Option<u64>, Wp
     let lock_version = body
         .get("lockVersion")
         .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()));
-    let empty = Map::new();
-    let links = body
-        .get("_links")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let links = links_of(body);
     let subject = match body.get("subject") {
         None => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -542,28 +624,12 @@ fn parse_change(b: &Board, body: &Map<String, Value>) -> Result<(Option<u64>, Wp
     Ok((lock_version, change))
 }
 
-async fn update_work_package(
-    State(s): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-    req: Request,
-) -> Result<Response> {
-    let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
-        .await
-        .map_err(|_| SimError::bad_body("The request body is too large."))?;
-    let wp_id = id(&raw)?;
-    let map = match json_object(&headers, &body) {
-        Ok(m) => m,
-        Err(resp) => return Ok(resp),
-    };
+async fn update_work_package(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
     let mut b = board(&s)?;
-    if !b.wps.contains_key(&wp_id) {
-        return Err(SimError::not_found());
-    }
-    let (lock_version, change) = parse_change(&b, &map)?;
-    b.update(user, wp_id, lock_version, change)?;
-    Ok(ok(render::work_package(&b, &b.wps[&wp_id])))
+    require_wp(&b, w.wp)?;
+    let (lock_version, change) = parse_change(&b, &w.body)?;
+    b.update(w.user, w.wp, lock_version, change)?;
+    Ok(ok(render::work_package(&b, &b.wps[&w.wp])))
 }
 
 fn create(
@@ -572,17 +638,10 @@ fn create(
     project: Option<u64>,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<Response> {
-    let map = match json_object(headers, body) {
-        Ok(m) => m,
-        Err(resp) => return Ok(resp),
-    };
+) -> Result<Response, Refused> {
+    let map = json_object(headers, body)?;
     let mut b = board(s)?;
-    let empty = Map::new();
-    let links = map
-        .get("_links")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let links = links_of(&map);
     let project = match project {
         Some(p) => p,
         None => link_id(links, "project", "projects")?
@@ -621,11 +680,8 @@ async fn create_in_project(
     Path(raw): Path<String>,
     headers: HeaderMap,
     req: Request,
-) -> Result<Response> {
-    let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
-        .await
-        .map_err(|_| SimError::bad_body("The request body is too large."))?;
+) -> Result<Response, Refused> {
+    let (user, body) = caller_and_body(req).await?;
     let pid = board(&s)?
         .project_by_key(&raw)
         .ok_or_else(|| SimError::new(404, "NotFound", "The specified project does not exist."))?
@@ -637,54 +693,47 @@ async fn create_work_package(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     req: Request,
-) -> Result<Response> {
-    let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
-        .await
-        .map_err(|_| SimError::bad_body("The request body is too large."))?;
+) -> Result<Response, Refused> {
+    let (user, body) = caller_and_body(req).await?;
     create(&s, user, None, &headers, &body)
 }
 
-async fn activities(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    let b = board(&s)?;
-    let wp = id(&raw)?;
-    if !b.wps.contains_key(&wp) {
-        return Err(SimError::not_found());
-    }
-    let elements = b
-        .activities
-        .iter()
-        .filter(|a| a.wp == wp)
-        .map(|a| render::activity(&b, a))
-        .collect();
+/// A collection under one work package (`/api/v3/work_packages/{id}/{what}`); 404 if the work
+/// package does not exist.
+fn wp_collection(
+    s: &Shared,
+    raw: &str,
+    what: &str,
+    elements: impl Fn(&Board, u64) -> Vec<Value>,
+) -> Result<Response> {
+    let b = board(s)?;
+    let wp = id(raw)?;
+    require_wp(&b, wp)?;
     Ok(ok(render::collection(
-        &format!("/api/v3/work_packages/{wp}/activities"),
-        elements,
+        &format!("/api/v3/work_packages/{wp}/{what}"),
+        elements(&b, wp),
     )))
 }
 
-async fn add_comment(
-    State(s): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-    req: Request,
-) -> Result<Response> {
-    let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
-        .await
-        .map_err(|_| SimError::bad_body("The request body is too large."))?;
-    let wp = id(&raw)?;
-    let map = match json_object(&headers, &body) {
-        Ok(m) => m,
-        Err(resp) => return Ok(resp),
-    };
-    let text = map
+async fn activities(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
+    wp_collection(&s, &raw, "activities", |b, wp| {
+        b.activities
+            .iter()
+            .filter(|a| a.wp == wp)
+            .map(|a| render::activity(b, a))
+            .collect()
+    })
+}
+
+async fn add_comment(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
+    let text = w
+        .body
         .get("comment")
         .and_then(|c| c.get("raw"))
         .and_then(Value::as_str)
         .ok_or_else(|| SimError::violation("comment", "Comment can't be blank."))?;
     let mut b = board(&s)?;
-    let act = b.comment(user, wp, text)?;
+    let act = b.comment(w.user, w.wp, text)?;
     let a = b
         .activities
         .iter()
@@ -694,52 +743,25 @@ async fn add_comment(
 }
 
 async fn wp_relations(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    let b = board(&s)?;
-    let wp = id(&raw)?;
-    if !b.wps.contains_key(&wp) {
-        return Err(SimError::not_found());
-    }
-    let elements: Vec<Value> = b
-        .relations
-        .values()
-        .filter(|r| r.from == wp || r.to == wp)
-        .map(|r| render::relation(&b, r))
-        .collect();
-    Ok(ok(render::collection(
-        &format!("/api/v3/work_packages/{wp}/relations"),
-        elements,
-    )))
+    wp_collection(&s, &raw, "relations", |b, wp| {
+        b.relations
+            .values()
+            .filter(|r| r.from == wp || r.to == wp)
+            .map(|r| render::relation(b, r))
+            .collect()
+    })
 }
 
-async fn create_relation(
-    State(s): State<Arc<Shared>>,
-    Path(raw): Path<String>,
-    headers: HeaderMap,
-    req: Request,
-) -> Result<Response> {
-    let user = caller(req.extensions());
-    let body = axum::body::to_bytes(req.into_body(), super::MAX_BODY)
-        .await
-        .map_err(|_| SimError::bad_body("The request body is too large."))?;
-    let from = id(&raw)?;
-    let map = match json_object(&headers, &body) {
-        Ok(m) => m,
-        Err(resp) => return Ok(resp),
-    };
+async fn create_relation(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
     let mut b = board(&s)?;
-    if !b.wps.contains_key(&from) {
-        return Err(SimError::not_found());
-    }
+    require_wp(&b, w.wp)?;
+    let map = &w.body;
     let type_ = map
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("relates")
         .to_string();
-    let empty = Map::new();
-    let links = map
-        .get("_links")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let links = links_of(map);
     let to = link_id(links, "to", "work_packages")?
         .flatten()
         .ok_or_else(|| SimError::violation("to", "Related work package can't be blank."))?;
@@ -748,7 +770,7 @@ async fn create_relation(
         .and_then(Value::as_str)
         .map(String::from);
     let lag = map.get("lag").and_then(Value::as_i64);
-    let rid = b.relate(user, from, to, &type_, desc, lag)?;
+    let rid = b.relate(w.user, w.wp, to, &type_, desc, lag)?;
     Ok(hal(
         StatusCode::CREATED,
         render::relation(&b, &b.relations[&rid]),
@@ -834,33 +856,20 @@ async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Resul
             pred
         });
     }
-    let (size, offset) = query::page(
-        params.get("pageSize").map(String::as_str),
-        params.get("offset").map(String::as_str),
-        b.behaviour.default_page_size,
-        b.behaviour.max_page_size,
-    )?;
+    let page = page(&b, &params)?;
     let hits: Vec<_> = b
         .relations
         .values()
         .filter(|r| preds.iter().all(|p| p(r)))
         .collect();
-    let total = hits.len() as u64;
-    let elements = hits
-        .iter()
-        .skip(query::first_index(offset, size))
-        .take(size as usize)
-        .map(|r| render::relation(&b, r))
-        .collect();
-    Ok(ok(render::paged_collection(
+    Ok(paged(
         "Collection",
         "/api/v3/relations",
-        &base_query(&params),
-        elements,
-        total,
-        offset,
-        size,
-    )))
+        &params,
+        &hits,
+        page,
+        |r| render::relation(&b, r),
+    ))
 }
 
 async fn relation(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {

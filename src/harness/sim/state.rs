@@ -62,6 +62,12 @@ impl SimError {
             ..SimError::new(422, "PropertyConstraintViolation", message)
         }
     }
+    /// 422 "<Attribute> is invalid.": OpenProject's answer to a link to something it does not have.
+    pub fn invalid_link(attribute: &str) -> SimError {
+        let mut name = attribute.to_string();
+        name[..1].make_ascii_uppercase();
+        SimError::violation(attribute, format!("{name} is invalid."))
+    }
     pub fn read_only(attribute: &str) -> SimError {
         SimError {
             attribute: Some(attribute.to_string()),
@@ -440,6 +446,21 @@ impl Board {
         });
     }
 
+    /// Journals a successful PATCH (or an edit like one): what changed, and the new lockVersion.
+    fn journal_updated(
+        &mut self,
+        user: u64,
+        wp: u64,
+        changes: BTreeMap<String, Value>,
+        lock_version: u64,
+    ) {
+        let action = JournalAction::Updated {
+            changes,
+            lock_version,
+        };
+        self.journal(user, wp, action);
+    }
+
     fn record_activity(
         &mut self,
         wp: u64,
@@ -505,54 +526,22 @@ impl Board {
                 "Subject is too long (maximum is 255 characters).",
             ));
         }
-        let type_id = match new.type_id {
-            Some(t) => {
-                self.type_(t)
-                    .ok_or_else(|| SimError::violation("type", "Type is invalid."))?
-                    .id
-            }
-            None => self
-                .types
-                .iter()
-                .find(|t| t.is_default)
-                .map(|t| t.id)
-                .unwrap_or(1),
-        };
-        let status = match new.status {
-            Some(s) => {
-                self.status(s)
-                    .ok_or_else(|| SimError::violation("status", "Status is invalid."))?
-                    .id
-            }
-            None => self
-                .statuses
-                .iter()
-                .find(|s| s.is_default)
-                .map(|s| s.id)
-                .unwrap_or(1),
-        };
-        let priority = match new.priority {
-            Some(p) => {
-                self.priority(p)
-                    .ok_or_else(|| SimError::violation("priority", "Priority is invalid."))?
-                    .id
-            }
-            None => self
-                .priorities
-                .iter()
-                .find(|p| p.is_default)
-                .map(|p| p.id)
-                .unwrap_or(8),
-        };
+        let type_id = given_or_default(&self.types, |t| (t.id, t.is_default), new.type_id, 1)
+            .ok_or_else(|| SimError::invalid_link("type"))?;
+        let status = given_or_default(&self.statuses, |s| (s.id, s.is_default), new.status, 1)
+            .ok_or_else(|| SimError::invalid_link("status"))?;
+        let priority =
+            given_or_default(&self.priorities, |p| (p.id, p.is_default), new.priority, 8)
+                .ok_or_else(|| SimError::invalid_link("priority"))?;
         if let Some(parent) = new.parent
             && !self.wps.contains_key(&parent)
         {
-            return Err(SimError::violation("parent", "Parent is invalid."));
+            return Err(SimError::invalid_link("parent"));
         }
         if let Some(a) = new.assignee
             && self.user(a).is_none()
         {
-            return Err(SimError::violation("assignee", "Assignee is invalid."));
+            return Err(SimError::invalid_link("assignee"));
         }
         let id = self.next_wp;
         self.next_wp += 1;
@@ -597,6 +586,37 @@ impl Board {
         Ok(id)
     }
 
+    /// The first link of `change` to something the board does not have (for the parent: or one
+    /// that would make a cycle), by its attribute name.
+    fn bad_link(&self, id: u64, change: &WpChange) -> Option<&'static str> {
+        let parent_ok =
+            |p: u64| p != id && self.wps.contains_key(&p) && !self.ancestors(p).contains(&id);
+        [
+            (
+                "status",
+                change.status.is_none_or(|s| self.status(s).is_some()),
+            ),
+            (
+                "assignee",
+                change
+                    .assignee
+                    .flatten()
+                    .is_none_or(|a| self.user(a).is_some()),
+            ),
+            (
+                "priority",
+                change.priority.is_none_or(|p| self.priority(p).is_some()),
+            ),
+            (
+                "type",
+                change.type_id.is_none_or(|t| self.type_(t).is_some()),
+            ),
+            ("parent", change.parent.flatten().is_none_or(parent_ok)),
+        ]
+        .into_iter()
+        .find_map(|(attribute, ok)| (!ok).then_some(attribute))
+    }
+
     /// Applies a PATCH. `lock_version` is what the client sent (`None` if missing).
     pub fn update(
         &mut self,
@@ -623,30 +643,8 @@ impl Board {
             return Err(SimError::conflict());
         }
         // Validate every link before touching anything: a refused write changes nothing.
-        if let Some(s) = change.status
-            && self.status(s).is_none()
-        {
-            return Err(SimError::violation("status", "Status is invalid."));
-        }
-        if let Some(Some(a)) = change.assignee
-            && self.user(a).is_none()
-        {
-            return Err(SimError::violation("assignee", "Assignee is invalid."));
-        }
-        if let Some(p) = change.priority
-            && self.priority(p).is_none()
-        {
-            return Err(SimError::violation("priority", "Priority is invalid."));
-        }
-        if let Some(t) = change.type_id
-            && self.type_(t).is_none()
-        {
-            return Err(SimError::violation("type", "Type is invalid."));
-        }
-        if let Some(Some(p)) = change.parent
-            && (p == id || !self.wps.contains_key(&p) || self.ancestors(p).contains(&id))
-        {
-            return Err(SimError::violation("parent", "Parent is invalid."));
+        if let Some(attribute) = self.bad_link(id, &change) {
+            return Err(SimError::invalid_link(attribute));
         }
         for cf in change.custom.keys() {
             if !self.custom_fields.iter().any(|c| c.id == *cf) {
@@ -691,30 +689,15 @@ impl Board {
             ));
             changes.insert("assignee".into(), a.map(Value::from).unwrap_or(Value::Null));
         }
-        if let Some(p) = change.priority
-            && p != before.priority
-        {
-            after.priority = p;
-            changes.insert("priority".into(), Value::from(p));
-        }
-        if let Some(t) = change.type_id
-            && t != before.type_id
-        {
-            after.type_id = t;
-            changes.insert("type".into(), Value::from(t));
-        }
-        if let Some(p) = change.parent
-            && p != before.parent
-        {
-            after.parent = p;
-            changes.insert("parent".into(), p.map(Value::from).unwrap_or(Value::Null));
-        }
-        if let Some(subject) = change.subject
-            && subject != before.subject
-        {
-            after.subject = subject.clone();
-            changes.insert("subject".into(), Value::from(subject));
-        }
+        set(
+            &mut after.priority,
+            change.priority,
+            "priority",
+            &mut changes,
+        );
+        set(&mut after.type_id, change.type_id, "type", &mut changes);
+        set(&mut after.parent, change.parent, "parent", &mut changes);
+        set(&mut after.subject, change.subject, "subject", &mut changes);
         if let Some(d) = change.description
             && d != before.description
         {
@@ -765,14 +748,7 @@ impl Board {
             before.status != after.status || before.parent != after.parent;
         self.wps.insert(id, after);
         self.record_activity(id, user, None, details);
-        self.journal(
-            user,
-            id,
-            JournalAction::Updated {
-                changes,
-                lock_version: lv,
-            },
-        );
+        self.journal_updated(user, id, changes, lv);
         if status_or_parent_changed {
             if let Some(old_parent) = before.parent.filter(|p| Some(*p) != self.wps[&id].parent) {
                 // The old ancestors lose a child: they are re-derived too.
@@ -794,14 +770,7 @@ impl Board {
             let lv = w.lock_version;
             let mut changes = BTreeMap::new();
             changes.insert("estimatedTime".to_string(), Value::from("PT1H"));
-            self.journal(
-                user,
-                id,
-                JournalAction::Updated {
-                    changes,
-                    lock_version: lv,
-                },
-            );
+            self.journal_updated(user, id, changes, lv);
         }
     }
 
@@ -957,6 +926,38 @@ pub struct NewWp {
 }
 
 /// The writable part of a PATCH (ids already resolved). `Some(None)` clears a link.
+/// The id a new work package links to: `given` if one of `defs` has it (`None` if none has), else
+/// the one `defs` marks as default, else `fallback`. `key` is a def's `(id, is_default)`.
+fn given_or_default<T>(
+    defs: &[T],
+    key: impl Fn(&T) -> (u64, bool),
+    given: Option<u64>,
+    fallback: u64,
+) -> Option<u64> {
+    let mut keys = defs.iter().map(key);
+    match given {
+        Some(id) => keys.any(|(i, _)| i == id).then_some(id),
+        None => Some(
+            keys.find(|&(_, default)| default)
+                .map_or(fallback, |(i, _)| i),
+        ),
+    }
+}
+
+/// A PATCH's change of one property: `field = new` when `new` is given and differs, journaled in
+/// `changes` under `name`.
+fn set<T: PartialEq + Clone + Into<Value>>(
+    field: &mut T,
+    new: Option<T>,
+    name: &str,
+    changes: &mut BTreeMap<String, Value>,
+) {
+    if let Some(v) = new.filter(|v| v != field) {
+        *field = v.clone();
+        changes.insert(name.into(), v.into());
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WpChange {
     pub status: Option<u64>,
@@ -970,10 +971,11 @@ pub struct WpChange {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn board_with(n: usize) -> Board {
+    /// The seeded board with `n` work packages `wp 0`, `wp 1`, ... in project 1 (ids 1..=n).
+    pub(in crate::harness::sim) fn board_with(n: usize) -> Board {
         let mut b = Board::seeded("Phase");
         for i in 0..n {
             b.create(

@@ -1,0 +1,118 @@
+//! The scripted agent's command line: the options of the real `claude` CLI that the worker uses,
+//! parsed as the real one parses them (variadic tool lists, `--opt=value`, `--` ends the options).
+//!
+//! What it must never do: accept an option the real CLI would reject; an unknown one is an error,
+//! so a worker change that the real CLI would refuse fails in tests too.
+
+/// The options that change what the scripted agent does.
+#[derive(Debug, Default)]
+pub(super) struct Args {
+    pub(super) print: bool,
+    pub(super) prompt: Option<String>,
+    pub(super) output_format: String,
+    pub(super) max_turns: u32,
+    pub(super) allowed: Vec<String>,
+    pub(super) disallowed: Vec<String>,
+}
+
+/// Parses the arguments after the program name; `Err` is the message the real CLI would print.
+pub(super) fn parse_args(argv: Vec<String>) -> Result<Args, String> {
+    let mut args = Args {
+        output_format: "text".into(),
+        max_turns: 10,
+        ..Args::default()
+    };
+    let mut it = argv.into_iter().peekable();
+    let mut options_done = false;
+    while let Some(arg) = it.next() {
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            if args.prompt.is_some() {
+                return Err(format!("too many arguments: unexpected `{arg}`"));
+            }
+            args.prompt = Some(arg);
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("option '{name}' argument missing"))
+        };
+        match flag.as_str() {
+            "--" => options_done = true,
+            "-p" | "--print" => args.print = true,
+            "-v" | "--version" => {
+                println!("0.0.0 (journeyman scripted agent)");
+                std::process::exit(0);
+            }
+            "--output-format" => args.output_format = value(&flag)?,
+            "--max-turns" => {
+                let v = value(&flag)?;
+                args.max_turns = v
+                    .parse()
+                    .map_err(|_| format!("--max-turns expects a number, got `{v}`"))?;
+            }
+            // Variadic in the real CLI: values until the next option; each comma or space separated.
+            "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
+                let mut values = Vec::new();
+                if let Some(v) = inline {
+                    values.push(v);
+                }
+                while let Some(next) = it.next_if(|a| !a.starts_with('-')) {
+                    values.push(next);
+                }
+                if values.is_empty() {
+                    return Err(format!("option '{flag} <tools...>' argument missing"));
+                }
+                let tools = values.iter().flat_map(|v| split_tools(v));
+                if flag.starts_with("--allowed") {
+                    args.allowed.extend(tools);
+                } else {
+                    args.disallowed.extend(tools);
+                }
+            }
+            // Accepted and ignored: they change nothing a script can imitate.
+            "--verbose" | "--no-session-persistence" => {}
+            "--model" | "--permission-mode" | "--append-system-prompt" | "--session-id" => {
+                value(&flag)?;
+            }
+            _ => return Err(format!("unknown option '{flag}'")),
+        }
+    }
+    if !matches!(args.output_format.as_str(), "text" | "json") {
+        return Err(format!(
+            "the scripted agent supports --output-format text or json, not `{}`",
+            args.output_format
+        ));
+    }
+    Ok(args)
+}
+
+/// Splits on commas and spaces outside parentheses: `Bash(git *),Edit Read`.
+fn split_tools(text: &str) -> Vec<String> {
+    let mut tools = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0 && (c == ',' || c == ' ') {
+            if !current.is_empty() {
+                tools.push(std::mem::take(&mut current));
+            }
+        } else {
+            current.push(c);
+        }
+    }
+    if !current.is_empty() {
+        tools.push(current);
+    }
+    tools
+}
