@@ -147,12 +147,13 @@ impl<A: Agent> Executor<A> {
         let repo = task.repo.clone();
         let co: Checkout = self
             .git(
+                cancel,
                 move |ws| ws.prepare(&repo, &branch),
                 "preparing the workspace failed",
             )
             .await?;
         if (task.resumed() || co.start == BranchStart::KeptUnpushed)
-            && let Some(done) = self.resume(task.wp.id, &co, audit).await?
+            && let Some(done) = self.resume(task.wp.id, &co, audit, cancel).await?
         {
             return Ok(done);
         }
@@ -166,38 +167,55 @@ impl<A: Agent> Executor<A> {
             .await;
         let c = co.clone();
         self.git(
+            cancel,
             move |ws| ws.ensure_flake(&c),
             "committing the starter flake.nix failed",
         )
         .await?;
         let report = self.run_agent(task, &co, audit, cancel).await?;
-        self.commit_and_push(task, &co, &report, audit).await
+        self.commit_and_push(task, &co, &report, audit, cancel)
+            .await
     }
 
-    /// Runs a workspace operation on the blocking pool; a failure ends the task.
-    async fn git<T, F>(&self, op: F, what: &str) -> Step<T>
+    /// Runs a workspace operation on the blocking pool; a failure ends the task, and so does a
+    /// shutdown: a blocking git thread cannot be stopped (it ends at git's network timeout), so the
+    /// task does not wait for it.
+    async fn git<T, F>(&self, cancel: &CancellationToken, op: F, what: &str) -> Step<T>
     where
         T: Send + 'static,
         F: FnOnce(&Workspaces) -> Result<T, WorkspaceError> + Send + 'static,
     {
-        self.workspaces
-            .run(op)
-            .await
-            .map_err(|e| workspace_failure(&e, what))
+        tokio::select! {
+            done = self.workspaces.run(op) => done.map_err(|e| workspace_failure(&e, what)),
+            _ = cancel.cancelled() => Err(Outcome::Interrupted {
+                reason: "the pod is shutting down during a git operation; the claim is released and nothing more is done".into(),
+            }),
+        }
     }
 
     /// Resume: work a killed run already committed is reported or pushed, never redone.
-    async fn resume(&self, id: u64, co: &Checkout, audit: &Audit) -> Step<Option<Outcome>> {
+    async fn resume(
+        &self,
+        id: u64,
+        co: &Checkout,
+        audit: &Audit,
+        cancel: &CancellationToken,
+    ) -> Step<Option<Outcome>> {
         let c = co.clone();
         let unpushed = self
             .git(
+                cancel,
                 move |ws| ws.unpushed_commits(&c),
                 "reading unpushed commits failed",
             )
             .await?;
         let c = co.clone();
         let on_branch = self
-            .git(move |ws| ws.branch_commits(&c), "reading the branch failed")
+            .git(
+                cancel,
+                move |ws| ws.branch_commits(&c),
+                "reading the branch failed",
+            )
             .await?;
         let Some((commit, _)) = on_branch.iter().rev().find(|(_, m)| mentions(m, id)) else {
             return Ok(None);
@@ -218,7 +236,9 @@ impl<A: Agent> Executor<A> {
         }
         audit.post(&Event::PushingUnpushed { commit }).await;
         let c = co.clone();
-        let pushed = self.git(move |ws| ws.push(&c), "pushing failed").await?;
+        let pushed = self
+            .git(cancel, move |ws| ws.push(&c), "pushing failed")
+            .await?;
         Ok(Some(Outcome::Pushed {
             branch: co.branch.clone(),
             commit: pushed.commit,
@@ -289,11 +309,16 @@ impl<A: Agent> Executor<A> {
         co: &Checkout,
         report: &AgentReport,
         audit: &Audit,
+        cancel: &CancellationToken,
     ) -> Step<Outcome> {
         let message = commit_message(task, report);
         let c = co.clone();
         let committed = self
-            .git(move |ws| ws.commit_all(&c, &message), "committing failed")
+            .git(
+                cancel,
+                move |ws| ws.commit_all(&c, &message),
+                "committing failed",
+            )
             .await?;
         let Some(committed) = committed else {
             return Err(Outcome::Failed {
@@ -310,7 +335,9 @@ impl<A: Agent> Executor<A> {
                 .await;
         }
         let c = co.clone();
-        let pushed = self.git(move |ws| ws.push(&c), "pushing failed").await?;
+        let pushed = self
+            .git(cancel, move |ws| ws.push(&c), "pushing failed")
+            .await?;
         Ok(Outcome::Pushed {
             branch: co.branch.clone(),
             commit: pushed.commit,

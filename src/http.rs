@@ -18,6 +18,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::time::Instant;
 
+use crate::redact::Redactor;
+
 /// What the loop reports about itself; read by the probes.
 pub struct Health {
     started: Instant,
@@ -141,14 +143,20 @@ pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 struct AppState {
     health: Arc<Health>,
     metrics: PrometheusHandle,
+    /// Metric labels can carry text from outside (an endpoint, an error kind): cleaned like a log.
+    redactor: Redactor,
 }
 
-pub fn router(health: Arc<Health>, metrics: PrometheusHandle) -> Router {
+pub fn router(health: Arc<Health>, metrics: PrometheusHandle, redactor: Redactor) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AppState { health, metrics })
+        .with_state(AppState {
+            health,
+            metrics,
+            redactor,
+        })
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -174,7 +182,7 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        s.metrics.render(),
+        s.redactor.redact(&s.metrics.render()).into_owned(),
     )
 }
 
@@ -183,13 +191,14 @@ pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
     metrics: PrometheusHandle,
+    redactor: Redactor,
     shutdown: &crate::shutdown::Shutdown,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding JOURNEYMAN_LISTEN={addr}"))?;
     let bound = listener.local_addr()?;
-    let app = router(health, metrics);
+    let app = router(health, metrics, redactor);
     // Probes keep answering during the shutdown grace: the server stops when the worker is done.
     let stop = shutdown.finished().clone();
     shutdown.spawn(async move {
@@ -227,7 +236,7 @@ mod tests {
     async fn probes_follow_the_loop_and_the_board() {
         let health = Health::new(Duration::from_secs(1), Duration::from_secs(60));
         let handle = metrics_handle().unwrap();
-        let app = || router(health.clone(), handle.clone());
+        let app = || router(health.clone(), handle.clone(), Redactor::shapes_only());
         assert_eq!(
             get(app(), "/healthz").await.0,
             StatusCode::OK,

@@ -34,7 +34,10 @@ pub fn client(config: &Config) -> anyhow::Result<Client> {
         timeout: config.http_timeout,
         ..ClientOptions::default()
     };
-    Client::new(&config.openproject_url, Auth::ApiKey(token), opts)
+    Ok(
+        Client::new(&config.openproject_url, Auth::ApiKey(token), opts)?
+            .with_redactor(config.redactor()),
+    )
 }
 
 /// The decision's policy from configuration.
@@ -84,14 +87,15 @@ fn api_error_is(e: &anyhow::Error, pred: impl Fn(ErrorKind) -> bool) -> bool {
         .any(|a| pred(a.kind()))
 }
 
-/// The worker of this pod with the given executor. The snapshot is read in full at least every
-/// ten poll intervals.
+/// The worker of this pod with the given executor. Everything it writes on the board is cleaned of
+/// the pod's secrets; the snapshot is read in full at least every ten poll intervals.
 pub fn worker<E: Execute>(
     config: &Config,
     client: Client,
     resolved: Resolved,
     exec: Arc<E>,
 ) -> Worker<E> {
+    let client = client.with_redactor(config.redactor());
     let reader = BoardReader::new(client, resolved, config.poll_interval * 10);
     Worker::new(reader, exec, config.pod_name.clone(), policy(config))
 }

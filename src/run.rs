@@ -35,6 +35,7 @@ async fn serve(config: &Config, mode: Mode, shutdown: &Shutdown) -> anyhow::Resu
             config.listen,
             health.clone(),
             http::metrics_handle()?,
+            config.redactor(),
             shutdown,
         )
         .await?;

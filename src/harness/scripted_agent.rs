@@ -17,6 +17,7 @@
 //! | `agent:malformed` | print text that is not JSON, exit 0 |
 //! | `agent:noop` | success without changes |
 //! | `agent:env-dump` | write its environment to `ENV_DUMP.txt`, success |
+//! | `agent:leak` | print its environment on stdout and stderr, write it to `debug-env.txt` and into its result (with `agent:fail`: into the failure) |
 //! | `agent:echo-prompt` | write the prompt it received to `PROMPT.txt`, success |
 //! | `agent:max-turns` | subtype `error_max_turns` after `--max-turns` turns, exit 1 |
 //! | `agent:expensive` | success with `total_cost_usd` 50.0 |
@@ -185,14 +186,13 @@ impl Run {
     fn fail(&self) -> Option<ExitCode> {
         if self.has("agent:fail") {
             eprintln!("scripted agent: failing as the ticket asked (agent:fail)");
-            return Some(self.finish(
-                "error_during_execution",
-                true,
-                "Scripted failure: the ticket asked for agent:fail.",
-                0.01,
-                json!([]),
-                1,
-            ));
+            let mut message = "Scripted failure: the ticket asked for agent:fail.".to_string();
+            if self.has("agent:leak") {
+                let env = environment();
+                eprintln!("{env}");
+                message.push_str(&format!(" My environment:\n{env}"));
+            }
+            return Some(self.finish("error_during_execution", true, &message, 0.01, json!([]), 1));
         }
         if self.has("agent:max-turns") {
             return Some(self.finish(
@@ -213,12 +213,16 @@ impl Run {
         let mut denials = json!([]);
         let mut summary = String::new();
         if self.has("agent:env-dump") {
-            let mut vars: Vec<String> = std::env::vars_os()
-                .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-                .collect();
-            vars.sort();
-            write_file("ENV_DUMP.txt", &(vars.join("\n") + "\n"));
+            write_file("ENV_DUMP.txt", &(environment() + "\n"));
             summary.push_str("Wrote ENV_DUMP.txt. ");
+        }
+        if self.has("agent:leak") {
+            // What a prompt-injected model does when a ticket asks it to print its environment.
+            let env = environment();
+            println!("{env}");
+            eprintln!("{env}");
+            write_file("debug-env.txt", &env);
+            summary.push_str(&format!("Saved my environment to debug-env.txt:\n{env}\n"));
         }
         if self.has("agent:echo-prompt") {
             write_file("PROMPT.txt", &self.prompt);
@@ -252,6 +256,8 @@ impl Run {
     }
 
     /// Markers whose run leaves the checkout as it was.
+    ///
+    /// (`agent:leak` changes the checkout: its file is the point.)
     fn changes_nothing(&self) -> bool {
         [
             "agent:noop",
@@ -420,4 +426,13 @@ fn write_atomically(path: &Path, text: &str) {
     {
         eprintln!("scripted agent: cannot write {}", path.display());
     }
+}
+
+/// This process's environment as `NAME=value` lines, sorted.
+fn environment() -> String {
+    let mut vars: Vec<String> = std::env::vars_os()
+        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    vars.sort();
+    vars.join("\n")
 }

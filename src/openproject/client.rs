@@ -2,8 +2,9 @@
 //! answers are decoded. The transport sends and retries; the endpoints (`endpoints.rs`) say what
 //! each request means.
 //!
-//! What it must never do: decode an answer without a bound (the transport caps it) or quote a huge
-//! body in an error (errors carry a snippet).
+//! What it must never do: decode an answer without a bound (the transport caps it), quote a huge
+//! body in an error (errors carry a snippet), or send a secret: every string of every request body
+//! (comments, Spike subjects and descriptions, field values) goes through the worker's redactor.
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -15,6 +16,7 @@ use super::hal::Collection;
 use super::options::{Auth, ClientOptions};
 use super::stats::StatsSnapshot;
 use super::transport::Transport;
+use crate::redact::Redactor;
 
 /// The OpenProject API v3 client. Cheap to clone (shares the connection pool and the counters).
 #[derive(Clone)]
@@ -22,6 +24,7 @@ pub struct Client {
     /// Always ends with `/` so `join("api/v3/...")` keeps any path prefix.
     base: Url,
     transport: Transport,
+    redactor: Redactor,
 }
 
 impl std::fmt::Debug for Client {
@@ -41,11 +44,14 @@ impl Client {
         Ok(Client {
             base,
             transport: Transport::new(auth, opts)?,
+            redactor: Redactor::shapes_only(),
         })
     }
 
-    pub fn base_url(&self) -> &Url {
-        &self.base
+    /// The secrets every request body is cleaned of (token shapes only by default).
+    pub fn with_redactor(mut self, redactor: Redactor) -> Client {
+        self.redactor = redactor;
+        self
     }
 
     /// The largest answer this client reads.
@@ -85,7 +91,11 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<T, ApiError> {
         let path = url.path().to_string();
-        let bytes = self.transport.send(method.clone(), url, body).await?;
+        let clean = body.map(|b| redact_strings(b, &self.redactor));
+        let bytes = self
+            .transport
+            .send(method.clone(), url, clean.as_ref())
+            .await?;
         serde_json::from_slice(&bytes).map_err(|e| decode_error(&method, path, &e, &bytes))
     }
 
@@ -107,6 +117,22 @@ impl Client {
             .await?
             .embedded
             .elements)
+    }
+}
+
+/// `value` with every string in it redacted.
+fn redact_strings(value: &Value, redactor: &Redactor) -> Value {
+    match value {
+        Value::String(s) => Value::String(redactor.redact(s).into_owned()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| redact_strings(v, redactor)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact_strings(v, redactor)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -15,4 +15,5 @@ mod execution;
 mod fuzz;
 mod limits;
 mod process;
+mod secrets;
 mod workspace;

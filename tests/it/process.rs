@@ -22,7 +22,7 @@ const SCRIPTED: &str = env!("CARGO_BIN_EXE_journeyman-scripted-agent");
 pub(crate) struct Pod {
     child: Child,
     lines: mpsc::UnboundedReceiver<serde_json::Value>,
-    seen: Vec<serde_json::Value>,
+    pub(crate) seen: Vec<serde_json::Value>,
     _workdir: Option<tempfile::TempDir>,
 }
 
@@ -87,7 +87,7 @@ pub(crate) fn spawn_in(
 
 impl Pod {
     /// Waits for a log line matching `pred` (all lines are JSON objects in pods).
-    async fn wait_log(
+    pub(crate) async fn wait_log(
         &mut self,
         what: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
@@ -113,7 +113,7 @@ impl Pod {
 
     /// After the process exited: every line it wrote, up to the end of its stderr (the reader task
     /// may still be forwarding the last lines when the exit is seen).
-    async fn drain_log(&mut self, within: Duration) {
+    pub(crate) async fn drain_log(&mut self, within: Duration) {
         let lines = &mut self.lines;
         let seen = &mut self.seen;
         let drained = tokio::time::timeout(within, async {
