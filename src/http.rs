@@ -233,6 +233,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn metric_labels_are_redacted() {
+        let handle = metrics_handle().unwrap();
+        let secret = "X9metricsLabelSecret0123456789";
+        metrics::counter!("journeyman_test_labels_total", "reason" => format!("token {secret}"))
+            .increment(1);
+        let health = Health::new(Duration::from_secs(1), Duration::from_secs(60));
+        let redactor = Redactor::shapes_only().with("board token", secret);
+        let (status, body) = get(router(health, handle, redactor), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("journeyman_test_labels_total"), "{body}");
+        assert!(!body.contains(secret), "{body}");
+        assert!(body.contains("[redacted: board token]"), "{body}");
+    }
+
+    #[tokio::test]
     async fn probes_follow_the_loop_and_the_board() {
         let health = Health::new(Duration::from_secs(1), Duration::from_secs(60));
         let handle = metrics_handle().unwrap();

@@ -795,3 +795,100 @@ fn stale_git_locks_left_by_a_killed_fetch_do_not_block_the_next_prepare() {
     let fetched = repo.refname_to_id("refs/remotes/origin/main").unwrap();
     assert_eq!(Some(fetched), remote.head("main"), "the fetch went through");
 }
+
+const KEY: &str = "X9pushScanKeyValue0123456789abcdef";
+
+fn pod_with_secret() -> (TempDir, Workspaces) {
+    let (dir, ws) = pod();
+    let ws =
+        ws.with_redactor(journeyman::redact::Redactor::shapes_only().with("model API key", KEY));
+    (dir, ws)
+}
+
+#[test]
+fn a_push_holding_a_secret_is_refused_named_and_quarantined_and_the_next_run_starts_clean() {
+    let remote = BareRemote::new();
+    let (_dir, ws) = pod_with_secret();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    write(&co, "notes.txt", "fine\n");
+    write(
+        &co,
+        "debug-env.txt",
+        &format!("PATH=/bin\nANTHROPIC_API_KEY={KEY}\n"),
+    );
+    write(
+        &co,
+        "token.txt",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
+    );
+    let committed = ws.commit_all(&co, "debug").unwrap().expect("a change");
+    let err = ws.push(&co).unwrap_err();
+    let WorkspaceError::SecretFound(evidence) = &err else {
+        panic!("expected a secret refusal, got {err:?}");
+    };
+    let places: Vec<(String, usize, String)> = evidence
+        .findings
+        .iter()
+        .map(|f| (f.file.clone(), f.line, f.kind.clone()))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            ("debug-env.txt".to_string(), 2, "model API key".to_string()),
+            ("token.txt".to_string(), 1, "GitHub token".to_string())
+        ]
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("debug-env.txt line 2 (model API key)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(KEY) && !format!("{err:?}").contains(KEY),
+        "never the value"
+    );
+    assert!(!err.is_environment(), "a Spike, not an environment problem");
+    assert_eq!(remote.head(BRANCH), None, "nothing was pushed");
+    let repo = open(&co);
+    let kept = repo.refname_to_id(&evidence.quarantine).unwrap();
+    assert_eq!(
+        kept.to_string(),
+        committed.commit,
+        "the commit is kept for inspection"
+    );
+    assert_ne!(
+        head(&co),
+        committed.commit,
+        "the work branch no longer holds it"
+    );
+    drop(repo);
+    let again = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    assert_ne!(
+        again.start,
+        BranchStart::KeptUnpushed,
+        "the next run does not resume it"
+    );
+    assert!(read(&again, "debug-env.txt").is_none());
+}
+
+#[test]
+fn commit_messages_are_cleaned_of_secrets() {
+    let remote = BareRemote::new();
+    let (_dir, ws) = pod_with_secret();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    write(&co, "a.txt", "a\n");
+    let committed = ws
+        .commit_all(&co, &format!("Done. The key was {KEY}."))
+        .unwrap()
+        .unwrap();
+    let repo = open(&co);
+    let message = repo
+        .find_commit(git2::Oid::from_str(&committed.commit).unwrap())
+        .unwrap()
+        .message()
+        .unwrap()
+        .to_string();
+    assert_eq!(message, "Done. The key was [redacted: model API key].");
+    drop(repo);
+    ws.push(&co).expect("a clean commit is pushed");
+}
