@@ -40,6 +40,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             epic_stale_after: chrono::Duration::hours(2),
             claim_lease: chrono::Duration::minutes(40),
             max_attempts: 3,
+            refusal_retry: chrono::Duration::hours(1),
         };
         // Every trail read and clean: the decision goes all the way to its claim.
         let progress = Progress {
@@ -125,6 +126,7 @@ fn catalog(b: &Board) -> anyhow::Result<Catalog> {
         ready_statuses: all(&names.ready_statuses, &status)?,
         active_status: status(&names.active_status)?,
         done_status: status(&names.done_status)?,
+        done_by_type: Default::default(),
         closed_statuses: b
             .statuses
             .iter()

@@ -87,6 +87,14 @@ pub enum Event {
     EpicPaused { pod: String },
     /// The pod claimed the Epic for `child`, lost that claim and has nothing else below it.
     EpicGivenBack { pod: String, child: u64 },
+    /// The board refused a write as invalid (422): `what` the pod tried, the board's `reason`, and
+    /// the `fix` a human can make. Never retried as is.
+    Refused {
+        pod: String,
+        what: String,
+        reason: String,
+        fix: String,
+    },
 }
 
 /// How an agent run ended, for its usage line.
@@ -213,6 +221,9 @@ pub(super) mod phrase {
     pub const EPIC_GIVEN_BACK: &str = "` **released** this Epic again: it lost the claim on #";
     pub const EPIC_GIVEN_BACK_END: &str =
         " to another pod, and nothing else below it is eligible for this pod.";
+    pub const REFUSED: &str = "` was **refused** by the board: it could not ";
+    pub const REFUSED_FIX: &str = ". To fix: ";
+    pub const REFUSED_END: &str = ". journeyman does not retry this as is.";
 }
 
 impl Event {
@@ -322,8 +333,25 @@ impl Event {
             Event::EpicGivenBack { pod, child } => {
                 write!(s, "pod `{pod}{EPIC_GIVEN_BACK}{child}{EPIC_GIVEN_BACK_END}")
             }
+            Event::Refused {
+                pod,
+                what,
+                reason,
+                fix,
+            } => write!(
+                s,
+                "pod `{pod}{REFUSED}{what}: {reason}{REFUSED_FIX}{fix}{REFUSED_END}"
+            ),
             _ => Ok(()),
         };
+    }
+
+    /// Whether a human must act on this event (watchers are notified of it; of routine events not).
+    pub fn needs_human(&self) -> bool {
+        matches!(
+            self,
+            Event::EnvironmentProblem { .. } | Event::Escalated { .. } | Event::Refused { .. }
+        )
     }
 
     /// Whether this event means an attempt at the work package failed or died: failures, and

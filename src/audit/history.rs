@@ -81,6 +81,16 @@ impl History {
         })
     }
 
+    /// When the board last refused a write for this ticket (a refused claim is not tried again
+    /// until the decision's retry interval has passed).
+    pub fn last_refusal(&self) -> Option<DateTime<Utc>> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| matches!(e.said, Said::Worker(Event::Refused { .. })))
+            .and_then(|e| e.at)
+    }
+
     /// Whether this exact event is already on the ticket (an interrupted report posted it).
     pub fn has(&self, event: &Event) -> bool {
         self.events().any(|e| e == event)

@@ -123,6 +123,16 @@ fn pod_first(rest: &str) -> Option<Event> {
             reason: reason.strip_suffix('.')?.into(),
         });
     }
+    if let Some(rest) = tail.strip_prefix(REFUSED) {
+        let (what, rest) = rest.split_once(": ")?;
+        let (reason, fix) = rest.strip_suffix(REFUSED_END)?.rsplit_once(REFUSED_FIX)?;
+        return Some(Event::Refused {
+            pod,
+            what: what.into(),
+            reason: reason.into(),
+            fix: fix.into(),
+        });
+    }
     if let Some(child) = tail.strip_prefix(EPIC_GIVEN_BACK) {
         return Some(Event::EpicGivenBack {
             pod,

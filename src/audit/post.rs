@@ -10,7 +10,7 @@ use tracing::warn;
 
 use super::event::Event;
 use super::history::History;
-use crate::openproject::Client;
+use crate::openproject::{Client, Notify};
 
 /// Posts the worker's events on one work package.
 #[derive(Clone)]
@@ -45,7 +45,16 @@ impl Audit {
         if self.before.has(event) {
             return;
         }
-        if let Err(e) = self.client.add_comment(self.wp, &event.render()).await {
+        let notify = if event.needs_human() {
+            Notify::Human
+        } else {
+            Notify::Routine
+        };
+        if let Err(e) = self
+            .client
+            .add_comment(self.wp, &event.render(), notify)
+            .await
+        {
             warn!(wp = self.wp, error = %e, "could not post audit comment");
         }
     }

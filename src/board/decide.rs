@@ -123,6 +123,8 @@ pub struct Progress {
     pub released: bool,
     /// Failed attempts on the audit trails read this cycle.
     pub attempts: BTreeMap<u64, u32>,
+    /// When the board last refused a write for a candidate (from the trails read this cycle).
+    pub refused_at: BTreeMap<u64, DateTime<Utc>>,
     /// A task ran this cycle: only releases follow.
     pub ran: bool,
     /// The pod's pause after an environment failure, if any.
@@ -200,8 +202,14 @@ impl<'a> Ctx<'a> {
         Action::Sleep
     }
 
+    /// Eligible, and not refused by the board recently (a refused claim waits for a human).
     fn eligible(&self, item: &Item) -> bool {
-        ineligibility(self.s, self.c, self.me, item, &self.p.skip).is_none()
+        let refused = self
+            .p
+            .refused_at
+            .get(&item.id)
+            .is_some_and(|at| self.now - *at < self.policy.refusal_retry);
+        !refused && ineligibility(self.s, self.c, self.me, item, &self.p.skip).is_none()
     }
 
     fn best<'i>(&self, items: impl Iterator<Item = &'i Item>) -> Option<&'i Item> {
@@ -353,13 +361,19 @@ impl<'a> Ctx<'a> {
         };
         for epic in s.items.values().filter(owned) {
             let descendants = s.descendants(epic.id);
-            let finished =
-                |d: &&Item| d.status == c.done_status || c.closed_statuses.contains(&d.status);
+            // Work the board refused to move on is parked for a human (In progress, pod field
+            // cleared): nothing for a pod to do, so it neither keeps the Epic busy nor unfinished.
+            let parked = |d: &&Item| d.status == c.active_status && d.pod.is_none();
+            let finished = |d: &&Item| {
+                c.is_done(d.status) || c.closed_statuses.contains(&d.status) || parked(d)
+            };
             let active = epic.status == c.active_status;
             if is_mine(epic, self.me) && active && descendants.iter().all(finished) {
                 return Some((epic.id, Release::Finished));
             }
-            let busy = descendants.iter().any(|d| d.status == c.active_status);
+            let busy = descendants
+                .iter()
+                .any(|d| d.status == c.active_status && !parked(d));
             let last_activity = descendants
                 .iter()
                 .map(|d| d.updated_at)

@@ -13,6 +13,8 @@ pub struct Catalog {
     pub ready_statuses: BTreeSet<u64>,
     pub active_status: u64,
     pub done_status: u64,
+    /// Type id -> its own done status, where it differs from `done_status`.
+    pub done_by_type: BTreeMap<u64, u64>,
     /// Statuses with `isClosed`.
     pub closed_statuses: BTreeSet<u64>,
     pub work_types: BTreeSet<u64>,
@@ -24,6 +26,21 @@ pub struct Catalog {
     pub priority_rank: BTreeMap<u64, u64>,
     /// Projects configured with a repository (the allowlist).
     pub projects: BTreeSet<u64>,
+}
+
+impl Catalog {
+    /// The status a work package of `type_id` goes to after a successful push.
+    pub fn done_for(&self, type_id: u64) -> u64 {
+        self.done_by_type
+            .get(&type_id)
+            .copied()
+            .unwrap_or(self.done_status)
+    }
+
+    /// Whether `status` is a done status (of any type).
+    pub fn is_done(&self, status: u64) -> bool {
+        status == self.done_status || self.done_by_type.values().any(|s| *s == status)
+    }
 }
 
 /// One open work package.

@@ -17,7 +17,12 @@ pub struct Policy {
     pub claim_lease: chrono::Duration,
     /// After this many failed attempts on a ticket's trail, it is escalated instead of run.
     pub max_attempts: u32,
+    /// A ticket whose claim the board refused (422) is not tried again for this long.
+    pub refusal_retry: chrono::Duration,
 }
+
+/// How long a refused claim waits before it is tried again.
+pub const REFUSAL_RETRY: Duration = Duration::from_secs(3600);
 
 /// Slack on top of the task timeout and the shutdown grace before a claim counts as abandoned.
 pub const LEASE_SLACK: Duration = Duration::from_secs(300);
@@ -35,6 +40,7 @@ impl Policy {
             epic_stale_after: chrono_duration(epic_stale_after),
             claim_lease: chrono_duration(task_timeout + shutdown_grace + LEASE_SLACK),
             max_attempts: max_attempts.max(1),
+            refusal_retry: chrono_duration(REFUSAL_RETRY),
         }
     }
 

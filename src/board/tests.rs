@@ -39,6 +39,7 @@ fn catalog() -> Catalog {
         ready_statuses: [NEW, SPECIFIED, CONFIRMED].into(),
         active_status: IN_PROGRESS,
         done_status: IN_TESTING,
+        done_by_type: Default::default(),
         closed_statuses: [CLOSED, REJECTED].into(),
         work_types: [BUG, TASK, FEATURE, STORY].into(),
         bug_type: BUG,
@@ -59,6 +60,7 @@ fn policy() -> Policy {
         epic_stale_after: Duration::hours(2),
         claim_lease: Duration::minutes(45),
         max_attempts: 3,
+        refusal_retry: Duration::hours(1),
     }
 }
 
@@ -400,6 +402,37 @@ fn rule3_releases_my_finished_epic() {
         Action::ReleaseEpic {
             epic: 1,
             reason: Release::Finished,
+        },
+    );
+}
+
+#[test]
+fn rule3_work_parked_for_a_human_neither_keeps_an_epic_busy_nor_unfinished() {
+    // In progress with the pod field cleared: the board refused its done status after the push.
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod(ME)
+            .add(2, TASK, IN_PROGRESS)
+            .under(1)
+            .add(3, TASK, IN_TESTING)
+            .under(1),
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Finished,
+        },
+    );
+    check(
+        B::default()
+            .add(1, EPIC, IN_PROGRESS)
+            .pod("pod-2")
+            .idle_for(3)
+            .add(2, TASK, IN_PROGRESS)
+            .under(1)
+            .idle_for(3),
+        Action::ReleaseEpic {
+            epic: 1,
+            reason: Release::Stale,
         },
     );
 }
@@ -830,6 +863,17 @@ fn a_resume_or_takeover_counts_the_dead_run_as_one_more_attempt() {
 }
 
 #[test]
+fn a_candidate_the_board_refused_recently_waits_and_is_tried_again_later() {
+    let b = || B::default().add(1, TASK, NEW).prio(HIGH).add(2, TASK, NEW);
+    let refused = |minutes: i64| Progress {
+        refused_at: [(1, now() - Duration::minutes(minutes))].into(),
+        ..Progress::default()
+    };
+    check_with(b(), refused(10), &[], claim(2, None, Rule::Standalone));
+    check_with(b(), refused(61), &[], claim(1, None, Rule::Standalone));
+}
+
+#[test]
 fn an_escalated_candidate_is_passed_over_for_the_next() {
     let p = Progress {
         skip: [1].into(),
@@ -1236,8 +1280,9 @@ proptest! {
             prop_assert!(e.pod.is_some());
             let desc = s.descendants(epic);
             match reason {
-                Release::Finished => prop_assert!(e.pod.as_deref() == Some(ME) && desc.iter().all(|d| d.status == IN_TESTING || d.status == CLOSED || d.status == REJECTED)),
-                Release::Stale => prop_assert!(desc.iter().all(|d| d.status != IN_PROGRESS)),
+                // Parked work (In progress, pod field cleared) waits for a human, not for a pod.
+                Release::Finished => prop_assert!(e.pod.as_deref() == Some(ME) && desc.iter().all(|d| d.status == IN_TESTING || d.status == CLOSED || d.status == REJECTED || (d.status == IN_PROGRESS && d.pod.is_none()))),
+                Release::Stale => prop_assert!(desc.iter().all(|d| d.status != IN_PROGRESS || d.pod.is_none())),
                 Release::Paused | Release::GivenBack { .. } => prop_assert!(false, "no pause and no claim at the start of a cycle"),
             }
         }

@@ -95,6 +95,10 @@ pub struct BoardNames {
     pub ready_statuses: Vec<String>,
     pub active_status: String,
     pub done_status: String,
+    /// `JOURNEYMAN_DONE_STATUS` entries `Type=Status`: the done status of a type whose workflow
+    /// does not allow the default one (in OpenProject's standard seed a Task may not go to In
+    /// testing).
+    pub done_by_type: Vec<(String, String)>,
     pub pod_field: String,
 }
 
@@ -110,6 +114,7 @@ impl Default for BoardNames {
             ready_statuses: strings(defaults::READY_STATUSES),
             active_status: defaults::ACTIVE_STATUS.into(),
             done_status: defaults::DONE_STATUS.into(),
+            done_by_type: Vec::new(),
             pod_field: defaults::POD_FIELD.into(),
         }
     }
@@ -388,6 +393,43 @@ fn ssh_key(value: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
     Ok(Some(key))
 }
 
+/// `JOURNEYMAN_DONE_STATUS`: `Status`, or `Status,Type=Status,...` (a default and per-type ones).
+fn done_statuses(value: Option<&str>) -> Result<(String, Vec<(String, String)>), ConfigError> {
+    let Some(text) = value else {
+        return Ok((defaults::DONE_STATUS.into(), Vec::new()));
+    };
+    let mut default = None;
+    let mut by_type = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.split_once('=') {
+            Some((ty, status)) if !ty.trim().is_empty() && !status.trim().is_empty() => by_type
+                .push((
+                    name("done_status", Some(ty), "")?,
+                    name("done_status", Some(status), "")?,
+                )),
+            Some(_) => {
+                return Err(err(
+                    "done_status",
+                    format!("expected `Status` or `Type=Status` entries, got `{entry}`"),
+                ));
+            }
+            None if default.is_none() => default = Some(name("done_status", Some(entry), "")?),
+            None => {
+                return Err(err(
+                    "done_status",
+                    format!(
+                        "names two default statuses; give the others as `Type=Status`, got `{text}`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((
+        default.unwrap_or_else(|| defaults::DONE_STATUS.into()),
+        by_type,
+    ))
+}
+
 /// The board's names; work types must be work, and a ready status must not be the active one.
 fn board_names(raw: &Raw) -> Result<BoardNames, ConfigError> {
     let names = BoardNames {
@@ -423,13 +465,12 @@ fn board_names(raw: &Raw) -> Result<BoardNames, ConfigError> {
             raw.active_status.as_deref(),
             defaults::ACTIVE_STATUS,
         )?,
-        done_status: name(
-            "done_status",
-            raw.done_status.as_deref(),
-            defaults::DONE_STATUS,
-        )?,
+        done_status: String::new(),
+        done_by_type: Vec::new(),
         pod_field: name("pod_field", raw.pod_field.as_deref(), defaults::POD_FIELD)?,
     };
+    let mut names = names;
+    (names.done_status, names.done_by_type) = done_statuses(raw.done_status.as_deref())?;
     for container in [&names.epic_type, &names.phase_type, &names.spike_type] {
         if names.work_types.contains(container) {
             return Err(err(

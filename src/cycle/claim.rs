@@ -11,7 +11,7 @@ use tracing::info;
 
 use crate::audit::{Audit, Event};
 use crate::board::{Policy, Release, Snapshot};
-use crate::openproject::{ApiError, Client, WorkPackagePatch, hal};
+use crate::openproject::{ApiError, Client, Notify, WorkPackagePatch, hal};
 use crate::snapshot::Resolved;
 
 /// The board writes of one pod.
@@ -34,11 +34,13 @@ impl Writes<'_> {
             status: Some(self.r.catalog.active_status),
             assignee: Some(Some(self.r.agent_user)),
             custom_fields: vec![(self.r.pod_field.clone(), Some(self.pod.to_string()))],
+            notify: Notify::Routine,
         };
         let result = self.client.update_work_package(id, &patch).await;
         let label = match &result {
             Ok(_) => "won",
             Err(e) if e.is_conflict() => "conflict",
+            Err(e) if e.is_refusal() => "refused",
             Err(_) => "error",
         };
         metrics::counter!("journeyman_claims_total", "result" => label).increment(1);
@@ -115,6 +117,7 @@ impl Writes<'_> {
             status: reason.resets_status().then_some(self.r.ready_status),
             assignee: Some(None),
             custom_fields: vec![(self.r.pod_field.clone(), None)],
+            notify: Notify::Routine,
         };
         self.client.update_work_package(epic, &patch).await?;
         let pod = self.pod.to_string();

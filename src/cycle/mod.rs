@@ -198,6 +198,9 @@ impl<E: Execute> Worker<E> {
                     .progress
                     .attempts
                     .insert(wp, history.failed_attempts());
+                if let Some(at) = history.last_refusal() {
+                    cycle.progress.refused_at.insert(wp, at);
+                }
                 cycle.histories.insert(wp, Arc::new(history));
             }
             Action::ReleaseEpic { epic, reason } => self.release(cycle, epic, reason).await,
@@ -230,6 +233,10 @@ impl<E: Execute> Worker<E> {
                             self.lost(cycle, e, "Epic claim");
                             return Ok(Flow::Decide);
                         }
+                        Err(err) if err.is_refusal() => {
+                            self.refused_claim(cycle, e, &err).await;
+                            return Ok(Flow::Decide);
+                        }
                         Err(err) => return Err(err).context(format!("claiming Epic #{e}")),
                     }
                 }
@@ -240,6 +247,7 @@ impl<E: Execute> Worker<E> {
                         return self.run(cycle, fresh, Start::Claimed, task).await;
                     }
                     Err(err) if err.is_conflict() => self.lost(cycle, wp, "claim"),
+                    Err(err) if err.is_refusal() => self.refused_claim(cycle, wp, &err).await,
                     Err(err) => return Err(err).context(format!("claiming #{wp}")),
                 }
             }
@@ -270,6 +278,23 @@ impl<E: Execute> Worker<E> {
         metrics::counter!("journeyman_conflicts_total").increment(1);
         cycle.progress.skip.insert(id);
         self.reader.invalidate();
+    }
+
+    /// A claim the board refused as invalid (422, e.g. the workflow does not allow the active
+    /// status for the type): said once on the ticket, for a human, and passed over; not tried again
+    /// until the decision's retry interval has passed. The rest of the board goes on.
+    async fn refused_claim(
+        &mut self,
+        cycle: &mut Cycle,
+        id: u64,
+        err: &crate::openproject::ApiError,
+    ) {
+        warn!(wp = id, error = %err, "the board refused the claim; a human must change the workflow");
+        cycle.progress.skip.insert(id);
+        let history = cycle.histories.get(&id).cloned().unwrap_or_default();
+        self.writes()
+            .refused_claim(&cycle.snap, id, err, history)
+            .await;
     }
 
     async fn release(&mut self, cycle: &mut Cycle, epic: u64, reason: Release) {

@@ -14,8 +14,19 @@ use tracing::info;
 
 use super::claim::Writes;
 use crate::audit::{Audit, Event, History, one_line, truncate};
-use crate::openproject::{ErrorKind, NewWorkPackage, WorkPackagePatch, hal};
+use crate::board::Snapshot;
+use crate::openproject::{ApiError, ErrorKind, NewWorkPackage, Notify, WorkPackagePatch, hal};
 use crate::task::{FailureKind, Outcome};
+
+/// The board's reasons for a refusal, in one line.
+fn refusal_reason(err: &ApiError) -> String {
+    let reasons: Vec<&str> = err.refusals.iter().map(|r| r.message.as_str()).collect();
+    if reasons.is_empty() {
+        one_line(&err.message)
+    } else {
+        one_line(&reasons.join(" "))
+    }
+}
 
 /// Why a Spike is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +64,14 @@ impl Writes<'_> {
                         branch: branch.clone(),
                     })
                     .await;
-                let done = self.r.catalog.done_status;
-                self.update_own(id, |lv| WorkPackagePatch {
-                    lock_version: lv,
-                    status: Some(done),
-                    ..WorkPackagePatch::default()
-                })
-                .await
+                let done = |wp: &hal::WorkPackage| {
+                    let ty = wp.links.type_.id().unwrap_or(0);
+                    self.r.catalog.done_for(ty)
+                };
+                let what = |to: &str| {
+                    format!("set the status to {to} after pushing `{commit}` to `{branch}`")
+                };
+                self.set_status(id, done, what, &audit).await
             }
             Outcome::Failed {
                 kind: FailureKind::Environment(question),
@@ -87,7 +99,10 @@ impl Writes<'_> {
                 } else {
                     SpikeCause::Agent
                 };
-                let spike = self.file_spike(id, cause, reason, evidence).await?;
+                let spike = match self.file_spike(id, cause, reason, evidence).await {
+                    Ok(spike) => spike,
+                    Err(e) => return self.spike_refused(id, reason, e, &audit).await,
+                };
                 let reason = one_line(reason);
                 audit.post(&Event::Failed { pod, reason, spike }).await;
                 self.release_own(id).await
@@ -122,14 +137,185 @@ impl Writes<'_> {
 
     /// Back to the ready status, pod field and assignee cleared.
     async fn release_own(&self, id: u64) -> anyhow::Result<()> {
-        let (ready, field) = (self.r.ready_status, self.r.pod_field.clone());
-        self.update_own(id, |lv| WorkPackagePatch {
-            lock_version: lv,
-            status: Some(ready),
-            assignee: Some(None),
-            custom_fields: vec![(field.clone(), None)],
-        })
-        .await
+        let audit = Audit::new(self.client.clone(), id);
+        let what = |to: &str| format!("return it to the pool (status {to})");
+        let ready = |_: &hal::WorkPackage| self.r.ready_status;
+        self.set_status(id, ready, what, &audit).await
+    }
+
+    /// Sets the status `to(current)` on a work package this pod holds; for the ready status, also
+    /// clears the pod field and assignee. A refusal (422: the workflow does not allow it) parks the
+    /// work package for a human instead (see [`Writes::park`]): nothing pushed is ever reported as
+    /// failed, and nothing is retried as is.
+    async fn set_status(
+        &self,
+        id: u64,
+        to: impl Fn(&hal::WorkPackage) -> u64,
+        what: impl Fn(&str) -> String,
+        audit: &Audit,
+    ) -> anyhow::Result<()> {
+        let field = self.r.pod_field.clone();
+        let ready = self.r.ready_status;
+        let result = self
+            .update_own(id, |wp| {
+                let status = to(wp);
+                let release = status == ready;
+                WorkPackagePatch {
+                    lock_version: wp.lock_version,
+                    status: Some(status),
+                    assignee: release.then_some(None),
+                    custom_fields: if release {
+                        vec![(field.clone(), None)]
+                    } else {
+                        vec![]
+                    },
+                    notify: Notify::Routine,
+                }
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_refusal() => {
+                let current = self
+                    .client
+                    .work_package(id)
+                    .await
+                    .with_context(|| format!("re-reading #{id}"))?;
+                let target = to(&current);
+                let what = what(&self.r.status_name(target));
+                let refused = self.refused_transition(&current, target, &what, &e);
+                self.park(&current, refused, audit).await;
+                Ok(())
+            }
+            Err(e) => Err(anyhow::Error::from(e).context(format!("updating #{id}"))),
+        }
+    }
+
+    /// The board refused to move a work package this pod holds: say what, why and how to fix it
+    /// (`refused`, notifying watchers: a human is needed), and clear the pod field (no status
+    /// change), so no pod resumes or takes it over and nothing loops. It waits, In progress, for a
+    /// human.
+    async fn park(&self, wp: &hal::WorkPackage, refused: Event, audit: &Audit) {
+        tracing::warn!(wp = wp.id, "the board refused a write; parked for a human");
+        audit.post(&refused).await;
+        let patch = WorkPackagePatch {
+            lock_version: wp.lock_version,
+            custom_fields: vec![(self.r.pod_field.clone(), None)],
+            ..WorkPackagePatch::default()
+        };
+        if let Err(e) = self.client.update_work_package(wp.id, &patch).await {
+            tracing::warn!(wp = wp.id, error = %e, "could not clear the pod field of a parked work package");
+        }
+    }
+
+    /// The refusal of a status change of `wp` to `target`.
+    fn refused_transition(
+        &self,
+        wp: &hal::WorkPackage,
+        target: u64,
+        what: &str,
+        err: &ApiError,
+    ) -> Event {
+        let from = wp.links.status.id().unwrap_or(0);
+        let ty = wp.links.type_.id().unwrap_or(0);
+        Event::Refused {
+            pod: self.pod.to_string(),
+            what: what.to_string(),
+            reason: refusal_reason(err),
+            fix: self.transition_fix(ty, from, target),
+        }
+    }
+
+    /// What a human changes so that the transition is allowed.
+    fn transition_fix(&self, ty: u64, from: u64, to: u64) -> String {
+        let (ty, from, to) = (
+            self.r.type_name(ty),
+            self.r.status_name(from),
+            self.r.status_name(to),
+        );
+        let mut fix = format!(
+            "allow the transition {from} -> {to} for type {ty} in the workflow of the agent user's role (Administration, Work packages, Workflows)"
+        );
+        if to == self.r.status_name(self.r.catalog.done_status)
+            || self
+                .r
+                .catalog
+                .done_by_type
+                .values()
+                .any(|s| self.r.status_name(*s) == to)
+        {
+            fix.push_str(&format!(
+                ", or set JOURNEYMAN_DONE_STATUS={ty}=<a status the role may set>, then move this work package on by hand"
+            ));
+        }
+        fix
+    }
+
+    /// A Spike the board refused (the Spike type not enabled in the project, a required field):
+    /// the work package is parked for a human rather than returned to the pool without one (it
+    /// would fail again, unseen). Any other error is the report's.
+    async fn spike_refused(
+        &self,
+        id: u64,
+        reason: &str,
+        err: anyhow::Error,
+        audit: &Audit,
+    ) -> anyhow::Result<()> {
+        let Some(refusal) = err
+            .chain()
+            .filter_map(|c| c.downcast_ref::<ApiError>())
+            .find(|a| a.is_refusal())
+            .cloned()
+        else {
+            return Err(err);
+        };
+        let current = self
+            .client
+            .work_package(id)
+            .await
+            .with_context(|| format!("re-reading #{id}"))?;
+        let what = format!("file a Spike for its failure ({})", one_line(reason));
+        let ty = self.r.type_name(self.r.spike_type);
+        tracing::warn!(wp = id, error = %refusal, "the board refused the Spike");
+        let refused = Event::Refused {
+            pod: self.pod.to_string(),
+            // The event's `what` ends at the first ": ".
+            what: what.replace(": ", " - "),
+            reason: refusal_reason(&refusal),
+            fix: format!(
+                "enable the type {ty} in this project for the agent user's role, with no required field it cannot fill"
+            ),
+        };
+        self.park(&current, refused, audit).await;
+        Ok(())
+    }
+
+    /// Says once on the ticket that the board refused its claim (a human must change the workflow).
+    pub async fn refused_claim(
+        &self,
+        snap: &Snapshot,
+        id: u64,
+        err: &ApiError,
+        history: Arc<History>,
+    ) {
+        let active = self.r.catalog.active_status;
+        let (ty, from) = snap
+            .get(id)
+            .map(|i| (i.type_id, i.status))
+            .unwrap_or((0, 0));
+        let event = Event::Refused {
+            pod: self.pod.to_string(),
+            what: format!(
+                "claim it (set the status to {})",
+                self.r.status_name(active)
+            ),
+            reason: refusal_reason(err),
+            fix: self.transition_fix(ty, from, active),
+        };
+        Audit::new(self.client.clone(), id)
+            .skipping(history)
+            .post(&event)
+            .await;
     }
 
     /// Updates a work package this pod owns: read, PATCH with that lockVersion, and on a 409 (a
@@ -137,28 +323,19 @@ impl Writes<'_> {
     async fn update_own(
         &self,
         id: u64,
-        patch: impl Fn(u64) -> WorkPackagePatch,
-    ) -> anyhow::Result<()> {
+        patch: impl Fn(&hal::WorkPackage) -> WorkPackagePatch,
+    ) -> Result<(), ApiError> {
         let mut last = None;
         for _ in 0..3 {
-            let current = self
-                .client
-                .work_package(id)
-                .await
-                .with_context(|| format!("re-reading #{id}"))?;
-            match self
-                .client
-                .update_work_package(id, &patch(current.lock_version))
-                .await
-            {
+            let current = self.client.work_package(id).await?;
+            match self.client.update_work_package(id, &patch(&current)).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == ErrorKind::Conflict => last = Some(e),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
-        Err(last
-            .map(anyhow::Error::from)
-            .unwrap_or_else(|| anyhow::anyhow!("updating #{id} failed")))
+        // Three conflicts in a row: the last one says so.
+        Err(last.expect("the loop ran three times"))
     }
 
     /// Files a Spike child for `id`, or returns the open one this attempt already filed.
@@ -204,6 +381,7 @@ impl Writes<'_> {
                 parent: Some(id),
                 status: None,
                 priority: None,
+                notify: Notify::Human,
             })
             .await
             .with_context(|| format!("filing a Spike for #{id}"))?;

@@ -59,6 +59,11 @@ impl Client {
         self.transport.options().max_body_bytes
     }
 
+    /// Which writes notify watchers.
+    pub fn notify_policy(&self) -> super::options::NotifyPolicy {
+        self.transport.options().notify
+    }
+
     /// The page size list requests use unless a query sets its own.
     pub fn page_size(&self) -> u32 {
         self.transport.options().page_size

@@ -12,10 +12,17 @@ use serde_json::{Map, Value, json};
 use super::client::Client;
 use super::error::ApiError;
 use super::hal::{self, Collection};
+use super::options::Notify;
 use super::query::{Filter, WorkPackageQuery, list_params};
 use super::write::{NewWorkPackage, WorkPackagePatch};
 
 impl Client {
+    /// `notify=true|false` for a write of this kind, by the client's policy (OpenProject notifies
+    /// every watcher of every write without it).
+    fn notify_param(&self, kind: Notify) -> (&'static str, String) {
+        ("notify", self.notify_policy().notify(kind).to_string())
+    }
+
     /// `GET /api/v3/users/me`: the agent user behind the token.
     pub async fn me(&self) -> Result<hal::User, ApiError> {
         self.get("api/v3/users/me", &[]).await
@@ -69,7 +76,10 @@ impl Client {
         id: u64,
         patch: &WorkPackagePatch,
     ) -> Result<hal::WorkPackage, ApiError> {
-        let url = self.url(&format!("api/v3/work_packages/{id}"), &[]);
+        let url = self.url(
+            &format!("api/v3/work_packages/{id}"),
+            &[self.notify_param(patch.notify)],
+        );
         self.json(Method::PATCH, url, Some(&patch.to_json())).await
     }
 
@@ -80,14 +90,22 @@ impl Client {
     ) -> Result<hal::WorkPackage, ApiError> {
         let url = self.url(
             &format!("api/v3/projects/{}/work_packages", new.project),
-            &[],
+            &[self.notify_param(new.notify)],
         );
         self.json(Method::POST, url, Some(&new.to_json())).await
     }
 
     /// `POST /api/v3/work_packages/{id}/activities`: a comment (does not bump `lockVersion`).
-    pub async fn add_comment(&self, id: u64, markdown: &str) -> Result<hal::Activity, ApiError> {
-        let url = self.url(&format!("api/v3/work_packages/{id}/activities"), &[]);
+    pub async fn add_comment(
+        &self,
+        id: u64,
+        markdown: &str,
+        notify: Notify,
+    ) -> Result<hal::Activity, ApiError> {
+        let url = self.url(
+            &format!("api/v3/work_packages/{id}/activities"),
+            &[self.notify_param(notify)],
+        );
         self.json(
             Method::POST,
             url,

@@ -56,6 +56,17 @@ pub struct ApiError {
     /// The short identifier, e.g. `UpdateConflict` (the URN prefix stripped).
     pub identifier: Option<String>,
     pub message: String,
+    /// For a 422: each refused property and why (one for PropertyConstraintViolation, one per
+    /// embedded error for MultipleErrors).
+    pub refusals: Vec<Refusal>,
+}
+
+/// One property a write was refused for (a 422's `_embedded.details.attribute` and message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The property, e.g. `status`; `None` when the board does not say.
+    pub attribute: Option<String>,
+    pub message: String,
 }
 
 impl ApiError {
@@ -65,6 +76,18 @@ impl ApiError {
 
     pub fn is_conflict(&self) -> bool {
         self.kind == ErrorKind::Conflict
+    }
+
+    /// Whether the board refused a write as invalid (422): never retried as is.
+    pub fn is_refusal(&self) -> bool {
+        self.kind == ErrorKind::Invalid
+    }
+
+    /// The refusal of `attribute` (e.g. `status`), if this error holds one.
+    pub fn refused(&self, attribute: &str) -> Option<&Refusal> {
+        self.refusals
+            .iter()
+            .find(|r| r.attribute.as_deref() == Some(attribute))
     }
 
     /// An error found on this side of the request (no status from the server): the connection, the
@@ -77,6 +100,7 @@ impl ApiError {
             status: None,
             identifier: None,
             message,
+            refusals: Vec::new(),
         }
     }
 }
@@ -125,6 +149,15 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
     };
     // An empty message says nothing; a huge one (the body may be megabytes) floods logs and
     // audit comments: the body's start says more in the first case, a cut in the second.
+    let refusals = parsed.as_ref().map(refusals).unwrap_or_default();
+    // MultipleErrors says only "Multiple field constraints have been violated.": the reasons are
+    // in `_embedded.errors[]` (API-NOTES section 13).
+    let message = if refusals.len() > 1 {
+        let reasons: Vec<&str> = refusals.iter().map(|r| r.message.as_str()).collect();
+        format!("{message} {}", reasons.join(" "))
+    } else {
+        message
+    };
     let message = if message.trim().is_empty() {
         snippet(body)
     } else {
@@ -148,6 +181,31 @@ pub(crate) fn from_response(method: &str, path: &str, status: u16, body: &[u8]) 
         status: Some(status),
         identifier,
         message,
+        refusals,
+    }
+}
+
+/// The refused properties of a 422 body: its own `_embedded.details`, or each of
+/// `_embedded.errors[]` (MultipleErrors).
+fn refusals(body: &serde_json::Value) -> Vec<Refusal> {
+    let one = |e: &serde_json::Value| {
+        let message = e.get("message").and_then(serde_json::Value::as_str)?;
+        let attribute = e
+            .pointer("/_embedded/details/attribute")
+            .and_then(serde_json::Value::as_str)
+            .map(String::from);
+        Some(Refusal {
+            attribute,
+            message: bounded(message.to_string()),
+        })
+    };
+    match body
+        .pointer("/_embedded/errors")
+        .and_then(serde_json::Value::as_array)
+    {
+        Some(errors) => errors.iter().take(20).filter_map(one).collect(),
+        None if body.pointer("/_embedded/details").is_some() => one(body).into_iter().collect(),
+        None => Vec::new(),
     }
 }
 
@@ -193,6 +251,24 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "PATCH /api/v3/work_packages/42: 409 UpdateConflict: Could not update the resource because of conflicting modifications."
+        );
+    }
+
+    #[test]
+    fn a_refused_property_and_the_reasons_of_multiple_errors_are_read() {
+        let one = br#"{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:PropertyConstraintViolation","message":"Status is invalid because no valid transition exists from old to new status for the current user's roles.","_embedded":{"details":{"attribute":"status"}}}"#;
+        let e = from_response("PATCH", "/api/v3/work_packages/7", 422, one);
+        assert!(e.is_refusal());
+        let r = e.refused("status").expect("the status was refused");
+        assert!(r.message.contains("no valid transition"), "{r:?}");
+        let many = br#"{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:MultipleErrors","message":"Multiple field constraints have been violated.","_embedded":{"errors":[{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:PropertyConstraintViolation","message":"Status is invalid.","_embedded":{"details":{"attribute":"status"}}},{"_type":"Error","errorIdentifier":"urn:openproject-org:api:v3:errors:PropertyConstraintViolation","message":"Assignee is invalid.","_embedded":{"details":{"attribute":"assignee"}}}]}}"#;
+        let e = from_response("PATCH", "/api/v3/work_packages/7", 422, many);
+        assert_eq!(e.refusals.len(), 2);
+        assert!(e.refused("assignee").is_some());
+        assert!(
+            e.to_string()
+                .contains("Status is invalid. Assignee is invalid."),
+            "the real reasons are in the message: {e}"
         );
     }
 

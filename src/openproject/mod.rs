@@ -20,8 +20,8 @@ mod transport;
 mod write;
 
 pub use client::Client;
-pub use error::{ApiError, ErrorKind};
-pub use options::{Auth, ClientOptions, RetryPolicy};
+pub use error::{ApiError, ErrorKind, Refusal};
+pub use options::{Auth, ClientOptions, Notify, NotifyPolicy, RetryPolicy};
 pub use query::{Filter, WorkPackageQuery};
 pub use stats::StatsSnapshot;
 pub use write::{NewWorkPackage, WorkPackagePatch};

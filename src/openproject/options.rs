@@ -47,6 +47,41 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     /// Page size for list requests (OpenProject's default maximum is 1000).
     pub page_size: u32,
+    /// Which writes ask OpenProject to notify watchers (`notify`, true when absent: API-NOTES
+    /// section 13).
+    pub notify: NotifyPolicy,
+}
+
+/// Whom a write is for: routine bookkeeping, or something a human must act on (a Spike, an
+/// escalation, a refused transition, an environment problem).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Notify {
+    #[default]
+    Routine,
+    Human,
+}
+
+/// Which writes notify watchers (`JOURNEYMAN_NOTIFY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyPolicy {
+    /// Only writes a human must act on (the default).
+    #[default]
+    Needed,
+    /// Every write, as OpenProject does without the parameter.
+    All,
+    /// No write.
+    Never,
+}
+
+impl NotifyPolicy {
+    /// The `notify` parameter for a write of this kind.
+    pub fn notify(self, kind: Notify) -> bool {
+        match self {
+            NotifyPolicy::Needed => kind == Notify::Human,
+            NotifyPolicy::All => true,
+            NotifyPolicy::Never => false,
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -57,6 +92,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             max_body_bytes: 32 * 1024 * 1024,
             page_size: 1000,
+            notify: NotifyPolicy::default(),
         }
     }
 }

@@ -6,6 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::options::Notify;
+
 /// A PATCH of a work package; always carries the `lockVersion` it was decided on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkPackagePatch {
@@ -15,6 +17,8 @@ pub struct WorkPackagePatch {
     pub assignee: Option<Option<u64>>,
     /// `customFieldN` -> value (`None` clears it).
     pub custom_fields: Vec<(String, Option<String>)>,
+    /// Whether watchers should hear of it (most PATCHes are routine).
+    pub notify: Notify,
 }
 
 impl WorkPackagePatch {
@@ -50,6 +54,7 @@ pub struct NewWorkPackage {
     pub parent: Option<u64>,
     pub status: Option<u64>,
     pub priority: Option<u64>,
+    pub notify: Notify,
 }
 
 impl NewWorkPackage {
@@ -94,6 +99,7 @@ mod tests {
             status: Some(7),
             assignee: Some(Some(3)),
             custom_fields: vec![("customField1".into(), Some("pod-2".into()))],
+            notify: Notify::Routine,
         };
         assert_eq!(
             patch.to_json(),
@@ -123,6 +129,7 @@ mod tests {
             parent: Some(42),
             status: None,
             priority: Some(8),
+            notify: Notify::Human,
         };
         assert_eq!(
             spike.to_json(),

@@ -23,6 +23,25 @@ pub struct Resolved {
     pub repos: BTreeMap<u64, RepoMapping>,
     pub ready_status: u64,
     pub spike_type: u64,
+    /// Status and type names by id, for what the worker writes (a refused transition names them).
+    pub status_names: BTreeMap<u64, String>,
+    pub type_names: BTreeMap<u64, String>,
+}
+
+impl Resolved {
+    pub fn status_name(&self, id: u64) -> String {
+        self.status_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("status {id}"))
+    }
+
+    pub fn type_name(&self, id: u64) -> String {
+        self.type_names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("type {id}"))
+    }
 }
 
 /// The board's statuses and types, looked up by the configured names.
@@ -78,6 +97,16 @@ pub async fn resolve(client: &Client, config: &Config) -> anyhow::Result<Resolve
         ready_statuses: board.statuses(&names.ready_statuses, "JOURNEYMAN_READY_STATUSES")?,
         active_status: board.status(&names.active_status, "JOURNEYMAN_ACTIVE_STATUS")?,
         done_status: board.status(&names.done_status, "JOURNEYMAN_DONE_STATUS")?,
+        done_by_type: names
+            .done_by_type
+            .iter()
+            .map(|(ty, status)| {
+                Ok((
+                    board.type_(ty, "JOURNEYMAN_DONE_STATUS")?,
+                    board.status(status, "JOURNEYMAN_DONE_STATUS")?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?,
         closed_statuses: board
             .statuses
             .iter()
@@ -93,6 +122,12 @@ pub async fn resolve(client: &Client, config: &Config) -> anyhow::Result<Resolve
         projects: repos.keys().copied().collect(),
     };
     Ok(Resolved {
+        status_names: board
+            .statuses
+            .iter()
+            .map(|s| (s.id, s.name.clone()))
+            .collect(),
+        type_names: board.types.iter().map(|t| (t.id, t.name.clone())).collect(),
         spike_type: catalog.spike_type,
         ready_status: board.status(&names.ready_statuses[0], "JOURNEYMAN_READY_STATUSES")?,
         catalog,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use journeyman::harness::sim::seed::SeedWp;
 use journeyman::harness::sim::{Fault, FaultRule, POD_FIELD};
 use journeyman::openproject::{
-    ErrorKind, Filter, NewWorkPackage, WorkPackagePatch, WorkPackageQuery,
+    ErrorKind, Filter, NewWorkPackage, Notify, WorkPackagePatch, WorkPackageQuery,
 };
 
 use crate::support::{board, client, client_with, fast_options};
@@ -142,6 +142,7 @@ async fn claim_race_between_two_clients_has_exactly_one_winner() {
         status: Some(7),
         assignee: Some(Some(2)),
         custom_fields: vec![(key.clone(), Some(pod.to_string()))],
+        ..WorkPackagePatch::default()
     };
     let (p1, p2) = (claim("pod-1"), claim("pod-2"));
     let (r1, r2) = tokio::join!(
@@ -390,6 +391,7 @@ async fn spikes_comments_and_reference_data() {
             parent: Some(parent),
             status: None,
             priority: None,
+            notify: Notify::Human,
         })
         .await
         .unwrap();
@@ -406,7 +408,9 @@ async fn spikes_comments_and_reference_data() {
     assert_eq!(after_child.links.children.len(), 1);
 
     let before = c.work_package(parent).await.unwrap();
-    c.add_comment(parent, "**started** by pod-0").await.unwrap();
+    c.add_comment(parent, "**started** by pod-0", Notify::Routine)
+        .await
+        .unwrap();
     let after = c.work_package(parent).await.unwrap();
     assert_eq!(
         after.lock_version, before.lock_version,
