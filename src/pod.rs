@@ -32,6 +32,7 @@ pub fn client(config: &Config) -> anyhow::Result<Client> {
     let token = secrecy::SecretString::from(config.openproject_token.expose_secret().to_string());
     let opts = ClientOptions {
         timeout: config.http_timeout,
+        notify: config.notify,
         ..ClientOptions::default()
     };
     Ok(

@@ -41,6 +41,10 @@ pub enum Action {
     /// Read this work package's audit trail and record its failed attempts in
     /// [`Progress::attempts`]: the decision to start it depends on them.
     ReadHistory { wp: u64 },
+    /// Read the `blocks` relations pointing at this candidate, right before claiming it (a relation
+    /// added since the snapshot touches neither end: API-NOTES section 13), add what they say to the
+    /// snapshot and record it in [`Progress::blockers_checked`].
+    CheckBlockers { wp: u64 },
     /// Rule 1: resume a work package already claimed by this pod (e.g. after a restart).
     Resume { wp: u64 },
     /// Rule 1b: take over a claim whose pod never came back (In progress, no activity for longer
@@ -123,6 +127,8 @@ pub struct Progress {
     pub released: bool,
     /// Failed attempts on the audit trails read this cycle.
     pub attempts: BTreeMap<u64, u32>,
+    /// Candidates whose blockers were read again this cycle.
+    pub blockers_checked: BTreeSet<u64>,
     /// When the board last refused a write for a candidate (from the trails read this cycle).
     pub refused_at: BTreeMap<u64, DateTime<Utc>>,
     /// A task ran this cycle: only releases follow.
@@ -264,8 +270,12 @@ impl<'a> Ctx<'a> {
         Some(self.claim(item, rule))
     }
 
-    /// The claim of `item` (with its Epic first if nobody owns it), gated by its trail.
+    /// The claim of `item` (with its Epic first if nobody owns it), gated by its blockers read
+    /// afresh and by its trail.
     fn claim(&self, item: &Item, rule: Rule) -> Action {
+        if !self.p.blockers_checked.contains(&item.id) {
+            return Action::CheckBlockers { wp: item.id };
+        }
         let epic = self.epic_to_claim(item);
         let claim = Action::Claim {
             wp: item.id,

@@ -46,10 +46,13 @@ pub fn ineligibility(
     if item.pod.as_deref().is_some_and(|p| p != me) {
         return Some(Ineligible::PinnedElsewhere);
     }
-    if let Some(blocker) = s.blockers.get(&item.id).into_iter().flatten().find(|b| {
-        s.get(**b)
-            .is_some_and(|b| !c.closed_statuses.contains(&b.status))
-    }) {
+    if let Some(blocker) = s
+        .blockers
+        .get(&item.id)
+        .into_iter()
+        .flatten()
+        .find(|b| s.blocks(**b, &c.closed_statuses))
+    {
         return Some(Ineligible::BlockedBy(*blocker));
     }
     if let Some(spike) = s

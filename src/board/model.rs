@@ -76,6 +76,12 @@ pub struct Snapshot {
     pub blockers: BTreeMap<u64, BTreeSet<u64>>,
     /// Parent id -> child ids (only open children, as the snapshot holds).
     pub children: BTreeMap<u64, BTreeSet<u64>>,
+    /// Open blockers outside the configured projects (cross-project relations are on by default):
+    /// in `items` so that they block, never claimed; watched by the change probe.
+    pub external_blockers: BTreeSet<u64>,
+    /// Blockers that could not be read (not visible to the agent user, or too large): they count
+    /// as open, so what they block is never claimed on a guess.
+    pub unreadable_blockers: BTreeSet<u64>,
 }
 
 impl Snapshot {
@@ -99,7 +105,41 @@ impl Snapshot {
             items,
             blockers,
             children,
+            external_blockers: BTreeSet::new(),
+            unreadable_blockers: BTreeSet::new(),
         }
+    }
+
+    /// Adds what a re-check of `wp`'s blockers found: the `blocks` relations pointing at it, the
+    /// open blockers read from outside the snapshot, and those that could not be read.
+    pub fn add_blockers(
+        &mut self,
+        wp: u64,
+        from: impl IntoIterator<Item = u64>,
+        open_outside: impl IntoIterator<Item = Item>,
+        unreadable: impl IntoIterator<Item = u64>,
+    ) {
+        self.blockers.entry(wp).or_default().extend(from);
+        for item in open_outside {
+            self.add_outside_blocker(item);
+        }
+        self.unreadable_blockers.extend(unreadable);
+    }
+
+    /// An open blocker from outside the configured projects: it blocks, and is never claimed.
+    pub fn add_outside_blocker(&mut self, item: Item) {
+        if !self.items.contains_key(&item.id) {
+            self.external_blockers.insert(item.id);
+            self.items.insert(item.id, item);
+        }
+    }
+
+    /// Whether `blocker` blocks: open in the snapshot, or unreadable.
+    pub fn blocks(&self, blocker: u64, closed: &BTreeSet<u64>) -> bool {
+        self.unreadable_blockers.contains(&blocker)
+            || self
+                .get(blocker)
+                .is_some_and(|b| !closed.contains(&b.status))
     }
 
     pub fn get(&self, id: u64) -> Option<&Item> {

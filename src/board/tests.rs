@@ -128,7 +128,8 @@ impl B {
 }
 
 /// The decision on a snapshot, with `p` as this cycle's progress, answering every
-/// `ReadHistory` with a trail of `attempts[wp]` failed attempts (none if absent), as the cycle does.
+/// `ReadHistory` with a trail of `attempts[wp]` failed attempts (none if absent) and every
+/// `CheckBlockers` with what the snapshot already says, as the cycle does.
 fn decide_with(s: &Snapshot, p: &Progress, attempts: &[(u64, u32)]) -> Action {
     let mut p = p.clone();
     loop {
@@ -140,6 +141,10 @@ fn decide_with(s: &Snapshot, p: &Progress, attempts: &[(u64, u32)]) -> Action {
                     .find(|(w, _)| *w == wp)
                     .map_or(0, |(_, n)| *n);
                 p.attempts.insert(wp, n);
+            }
+            // The snapshot's blockers are the board's: the re-check finds nothing new.
+            Action::CheckBlockers { wp } => {
+                assert!(p.blockers_checked.insert(wp), "checked #{wp} twice");
             }
             action => return action,
         }
@@ -787,12 +792,29 @@ fn ineligibility_reasons_are_specific() {
 // The policy rules: trails, escalation, pause, give-back, one release per cycle, after a task.
 
 #[test]
-fn a_start_waits_for_the_candidates_trail() {
+fn a_claim_waits_for_its_blockers_read_afresh_then_its_trail() {
     let s = B::default().add(1, TASK, NEW).snapshot();
     assert_eq!(
         decide(&s, &catalog(), ME, now(), &policy(), &Progress::default()),
+        Action::CheckBlockers { wp: 1 },
+        "a blocker added since the snapshot is seen before the claim"
+    );
+    let checked = Progress {
+        blockers_checked: [1].into(),
+        ..Progress::default()
+    };
+    assert_eq!(
+        decide(&s, &catalog(), ME, now(), &policy(), &checked),
         Action::ReadHistory { wp: 1 },
         "the trail is read before the claim, never after"
+    );
+    // What the re-check found goes into the snapshot; the decision moves on.
+    let mut s = B::default().add(1, TASK, NEW).add(2, TASK, NEW).snapshot();
+    s.add_blockers(1, [99], [], [99]);
+    assert_eq!(
+        decide_with(&s, &checked, &[]),
+        claim(2, None, Rule::Standalone),
+        "an unreadable blocker counts as open"
     );
     let resume = B::default().add(1, TASK, IN_PROGRESS).pod(ME).snapshot();
     assert_eq!(

@@ -148,6 +148,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub epic_stale_after: Duration,
     pub http_timeout: Duration,
+    /// `JOURNEYMAN_NOTIFY`: which writes notify the work package's watchers.
+    pub notify: crate::openproject::NotifyPolicy,
     pub limits: Limits,
     pub workdir: PathBuf,
     pub git_token: Option<SecretString>,
@@ -184,6 +186,7 @@ struct Raw {
     shutdown_grace: Option<String>,
     epic_stale_after: Option<String>,
     http_timeout: Option<String>,
+    notify: Option<String>,
     workdir: Option<String>,
     git_token: Option<String>,
     git_token_file: Option<String>,
@@ -284,6 +287,7 @@ impl Config {
                 raw.http_timeout.as_deref(),
                 defaults::HTTP_TIMEOUT,
             )?,
+            notify: notify_policy(raw.notify.as_deref())?,
             limits,
             workdir,
             git_token,
@@ -391,6 +395,21 @@ fn ssh_key(value: Option<&str>) -> Result<Option<PathBuf>, ConfigError> {
         ));
     }
     Ok(Some(key))
+}
+
+/// `JOURNEYMAN_NOTIFY`: `needed` (only what a human must act on: Spikes, escalations, refusals,
+/// environment problems), `all` or `none`.
+fn notify_policy(value: Option<&str>) -> Result<crate::openproject::NotifyPolicy, ConfigError> {
+    use crate::openproject::NotifyPolicy;
+    match value.map(str::trim) {
+        None | Some("needed") => Ok(NotifyPolicy::Needed),
+        Some("all") => Ok(NotifyPolicy::All),
+        Some("none") => Ok(NotifyPolicy::Never),
+        Some(other) => Err(err(
+            "notify",
+            format!("expected `needed`, `all` or `none`, got `{other}`"),
+        )),
+    }
 }
 
 /// `JOURNEYMAN_DONE_STATUS`: `Status`, or `Status,Type=Status,...` (a default and per-type ones).

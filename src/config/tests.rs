@@ -312,3 +312,53 @@ fn empty_values_mean_default() {
     let c = Config::from_vars(vars(&[("JOURNEYMAN_POLL_INTERVAL", "")])).unwrap();
     assert_eq!(c.poll_interval, Duration::from_secs(60));
 }
+
+#[test]
+fn done_status_per_type_notify_and_git_timeouts() {
+    let c = Config::from_vars(vars(&[
+        (
+            "JOURNEYMAN_DONE_STATUS",
+            "In testing, Task=Closed ,Bug=Resolved",
+        ),
+        ("JOURNEYMAN_NOTIFY", "all"),
+        ("JOURNEYMAN_GIT_TIMEOUT", "10s"),
+    ]))
+    .unwrap();
+    assert_eq!(c.names.done_status, "In testing");
+    assert_eq!(
+        c.names.done_by_type,
+        [
+            ("Task".to_string(), "Closed".to_string()),
+            ("Bug".to_string(), "Resolved".to_string())
+        ]
+    );
+    assert_eq!(c.notify, crate::openproject::NotifyPolicy::All);
+    assert_eq!(c.git_timeout, Duration::from_secs(10));
+    let d = Config::from_vars(vars(&[])).unwrap();
+    assert_eq!(
+        d.notify,
+        crate::openproject::NotifyPolicy::Needed,
+        "only what a human needs"
+    );
+    assert_eq!(d.git_connect_timeout, Duration::from_secs(30));
+    let only_types = Config::from_vars(vars(&[("JOURNEYMAN_DONE_STATUS", "Task=Closed")])).unwrap();
+    assert_eq!(
+        only_types.names.done_status, "In testing",
+        "the default stays"
+    );
+    check_err(
+        &[("JOURNEYMAN_DONE_STATUS", "A,B")],
+        "JOURNEYMAN_DONE_STATUS",
+        "two default statuses",
+    );
+    check_err(
+        &[("JOURNEYMAN_DONE_STATUS", "Task=")],
+        "JOURNEYMAN_DONE_STATUS",
+        "Type=Status",
+    );
+    check_err(
+        &[("JOURNEYMAN_NOTIFY", "sometimes")],
+        "JOURNEYMAN_NOTIFY",
+        "`needed`, `all` or `none`",
+    );
+}

@@ -100,8 +100,33 @@ impl Writes<'_> {
         Ok(fresh)
     }
 
-    /// Releases an Epic with the snapshot's lockVersion: pod field and assignee cleared, the ready
-    /// status unless it is finished (then a human reviews and closes it).
+    /// The lockVersion to release an Epic with. A stale Epic of another pod: the snapshot's, so that
+    /// any change since cancels the release (409). An Epic this pod owns: read fresh, since a
+    /// child's status change re-derives the parent (its lockVersion moves: API-NOTES section 13),
+    /// and still this pod's, or it is not released.
+    async fn release_lock_version(
+        &self,
+        snap: &Snapshot,
+        epic: u64,
+        reason: Release,
+    ) -> Result<u64, ApiError> {
+        if reason == Release::Stale {
+            return Ok(Self::lock_version(snap, epic));
+        }
+        let current = self.client.work_package(epic).await?;
+        if current.custom_string(&self.r.pod_field) != Some(self.pod) {
+            return Err(ApiError::local(
+                crate::openproject::ErrorKind::Conflict,
+                "GET",
+                &format!("/api/v3/work_packages/{epic}"),
+                "the Epic is no longer this pod's: a human or another pod changed it".into(),
+            ));
+        }
+        Ok(current.lock_version)
+    }
+
+    /// Releases an Epic (see [`Writes::release_lock_version`]): pod field and assignee cleared, the
+    /// ready status unless it is finished (then a human reviews and closes it).
     pub async fn release_epic(
         &self,
         snap: &Snapshot,
@@ -113,7 +138,7 @@ impl Writes<'_> {
             .and_then(|i| i.pod.clone())
             .unwrap_or_default();
         let patch = WorkPackagePatch {
-            lock_version: Self::lock_version(snap, epic),
+            lock_version: self.release_lock_version(snap, epic, reason).await?,
             status: reason.resets_status().then_some(self.r.ready_status),
             assignee: Some(None),
             custom_fields: vec![(self.r.pod_field.clone(), None)],

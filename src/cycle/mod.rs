@@ -203,6 +203,22 @@ impl<E: Execute> Worker<E> {
                 }
                 cycle.histories.insert(wp, Arc::new(history));
             }
+            Action::CheckBlockers { wp } => {
+                let found = self
+                    .reader
+                    .blockers_of(wp, &cycle.snap)
+                    .await
+                    .with_context(|| format!("reading the blockers of #{wp} before claiming it"))?;
+                cycle.progress.blockers_checked.insert(wp);
+                if !found.from.is_empty() {
+                    Arc::make_mut(&mut cycle.snap).add_blockers(
+                        wp,
+                        found.from,
+                        found.open_outside,
+                        found.unreadable,
+                    );
+                }
+            }
             Action::ReleaseEpic { epic, reason } => self.release(cycle, epic, reason).await,
             Action::Escalate { wp, attempts, lock } => {
                 self.escalate(cycle, wp, attempts, lock).await?

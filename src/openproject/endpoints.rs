@@ -129,6 +129,19 @@ impl Client {
         .await
     }
 
+    /// One page of `GET /api/v3/relations` with filters and sorting (the change probe reads the
+    /// newest `blocks` relation and the total: relations never touch work packages).
+    pub async fn relations_page(
+        &self,
+        filters: &[Filter],
+        sort_by: &[(String, String)],
+        page_size: u32,
+        offset: u64,
+    ) -> Result<Collection<hal::Relation>, ApiError> {
+        let query = list_params(filters, sort_by, page_size, offset);
+        self.get("api/v3/relations", &query).await
+    }
+
     /// `GET /api/v3/work_packages/{id}/relations`: the relations of one work package. The snapshot
     /// never reads relations per work package; the benchmark's naive strategy does.
     pub async fn work_package_relations(&self, id: u64) -> Result<Vec<hal::Relation>, ApiError> {
@@ -150,6 +163,21 @@ impl Client {
         type_id: u64,
         name: &str,
     ) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .custom_field(project, type_id, name)
+            .await?
+            .map(|(key, _)| key))
+    }
+
+    /// A custom field of the work package schema of a project and type: its property key and its
+    /// schema `type` (`String` for a string field; a Long text field is `Formattable`, an object
+    /// on the wire: API-NOTES section 13). `None` if the field is not active there.
+    pub async fn custom_field(
+        &self,
+        project: u64,
+        type_id: u64,
+        name: &str,
+    ) -> Result<Option<(String, String)>, ApiError> {
         let schema: Map<String, Value> = self
             .get(
                 &format!("api/v3/work_packages/schemas/{project}-{type_id}"),
@@ -160,7 +188,10 @@ impl Client {
             .iter()
             .filter(|(key, _)| key.starts_with("customField"))
             .find(|(_, field)| field.get("name").and_then(Value::as_str) == Some(name))
-            .map(|(key, _)| key.clone()))
+            .map(|(key, field)| {
+                let ty = field.get("type").and_then(Value::as_str).unwrap_or("");
+                (key.clone(), ty.to_string())
+            }))
     }
 }
 

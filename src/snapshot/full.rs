@@ -16,15 +16,19 @@ use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery};
 impl BoardReader {
     /// Reads positions `[start, start + len)` of the open list (`start` a multiple of `len`). A page
     /// too large to read is read again as smaller pages; a single work package too large to read is
-    /// recorded in `out.too_large` and left out.
+    /// recorded in `out.too_large` and left out. Returns the page size the board answered for the
+    /// first request: OpenProject caps `pageSize` at its `apiv3_max_page_size` without an error
+    /// (API-NOTES section 13), and then the positions read are `[start, start + answered)`.
     async fn read_range(
         &self,
         open: &WorkPackageQuery,
         start: u64,
         len: u64,
         out: &mut OpenList,
-    ) -> Result<(), ApiError> {
+    ) -> Result<u64, ApiError> {
         let pod_field = &self.resolved.pod_field;
+        let asked = len;
+        let mut first_answer = None;
         let mut ranges = vec![(start, len)];
         while let Some((start, len)) = ranges.pop() {
             if start >= out.end() {
@@ -37,6 +41,10 @@ impl BoardReader {
             match self.client.work_packages_page(&q, start / len + 1).await {
                 Ok(page) => {
                     let got = page.embedded.elements.len() as u64;
+                    let answered = page.page_size.unwrap_or(len).clamp(1, len);
+                    if len == asked {
+                        first_answer.get_or_insert(answered);
+                    }
                     out.items.extend(
                         page.embedded
                             .elements
@@ -46,7 +54,11 @@ impl BoardReader {
                     );
                     // A short page ends the list; so does `total` (the board may change between
                     // pages, so never trust `total` alone to go on).
-                    let end = if got < len { start + got } else { page.total };
+                    let end = if got < answered {
+                        start + got
+                    } else {
+                        page.total
+                    };
                     out.total = Some(end.max(start + got));
                 }
                 Err(e) if e.kind() == ErrorKind::TooLarge && len > 1 => {
@@ -62,7 +74,7 @@ impl BoardReader {
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(first_answer.unwrap_or(asked))
     }
 
     /// A full read (no probe, no cache).
@@ -80,7 +92,18 @@ impl BoardReader {
             .iter()
             .filter_map(|r| Some((r.links.from.id()?, r.links.to.id()?)))
             .collect();
-        Ok(Snapshot::new(items.into_values(), blocks))
+        let outside: BTreeSet<u64> = blocks
+            .iter()
+            .map(|(from, _)| *from)
+            .filter(|b| !items.contains_key(b))
+            .collect();
+        let (open_outside, unreadable) = self.read_blockers(&outside).await?;
+        let mut snapshot = Snapshot::new(items.into_values(), blocks);
+        for item in open_outside {
+            snapshot.add_outside_blocker(item);
+        }
+        snapshot.unreadable_blockers.extend(unreadable);
+        Ok(snapshot)
     }
 
     /// The open work packages of the configured projects, page by page: each page's HAL objects
@@ -96,11 +119,25 @@ impl BoardReader {
             ..WorkPackageQuery::default()
         };
         let mut open_list = OpenList::default();
-        let page_size = u64::from(self.client.page_size()).max(1);
+        let mut page_size = u64::from(self.client.page_size()).max(1);
         let mut start = 0;
         while start < open_list.end() {
-            self.read_range(&open, start, page_size, &mut open_list)
+            let answered = self
+                .read_range(&open, start, page_size, &mut open_list)
                 .await?;
+            if answered < page_size {
+                // The board caps pages lower than asked: go on by its size. Found on the first
+                // page, what it answered are positions [0, answered); found later (an admin
+                // lowered the cap meanwhile), the positions are unknown: read again from the start.
+                tracing::info!(asked = page_size, answered, "the board caps the page size");
+                if start != 0 {
+                    open_list = OpenList::default();
+                    start = 0;
+                    page_size = answered;
+                    continue;
+                }
+                page_size = answered;
+            }
             start += page_size;
         }
         let OpenList {
@@ -121,44 +158,59 @@ impl BoardReader {
         &self,
         items: &mut BTreeMap<u64, Item>,
     ) -> Result<BTreeSet<u64>, ApiError> {
-        let pod_field = &self.resolved().pod_field;
         let missing: BTreeSet<u64> = items
             .values()
             .flat_map(|i| i.ancestors.iter().copied())
             .filter(|a| !items.contains_key(a))
             .collect();
-        let mut unreadable = BTreeSet::new();
-        if missing.is_empty() {
-            return Ok(unreadable);
-        }
-        let q = WorkPackageQuery {
-            filters: vec![Filter::new("id", "=", &missing)],
-            ..WorkPackageQuery::default()
-        };
-        match self.client.work_packages(&q).await {
-            Ok(found) => items.extend(
-                found
-                    .iter()
-                    .filter_map(|w| item(w, pod_field))
-                    .map(|i| (i.id, i)),
-            ),
-            // One of them is too large (an open one left out above, or a closed one): read them
-            // one by one to learn which, and leave out everything under it.
-            Err(e) if e.kind() == ErrorKind::TooLarge => {
-                for &id in &missing {
-                    match self.client.work_package(id).await {
-                        Ok(w) => items.extend(item(&w, pod_field).map(|i| (i.id, i))),
-                        Err(e) if e.kind() == ErrorKind::TooLarge => {
-                            unreadable.insert(id);
+        let read = self.read_by_ids(&missing).await?;
+        items.extend(read.items);
+        Ok(read.too_large)
+    }
+
+    /// Work packages by id, in chunks of [`ID_CHUNK`] (an `id` filter makes the URL long). A chunk
+    /// that answers 400 (an `id` filter naming a work package this user cannot see is an
+    /// InvalidQuery: API-NOTES section 13) or is too large to read is read one by one, to learn
+    /// which: a work package that answers 404 is invisible, one too large is unreadable.
+    pub(super) async fn read_by_ids(&self, ids: &BTreeSet<u64>) -> Result<ById, ApiError> {
+        let pod_field = &self.resolved().pod_field;
+        let mut out = ById::default();
+        let ids: Vec<u64> = ids.iter().copied().collect();
+        for chunk in ids.chunks(ID_CHUNK) {
+            let q = WorkPackageQuery {
+                filters: vec![Filter::new("id", "=", chunk)],
+                ..WorkPackageQuery::default()
+            };
+            match self.client.work_packages(&q).await {
+                Ok(found) => out.items.extend(
+                    found
+                        .iter()
+                        .filter_map(|w| item(w, pod_field))
+                        .map(|i| (i.id, i)),
+                ),
+                Err(e) if matches!(e.kind(), ErrorKind::TooLarge | ErrorKind::BadRequest) => {
+                    for &id in chunk {
+                        match self.client.work_package(id).await {
+                            Ok(w) => out.items.extend(item(&w, pod_field).map(|i| (i.id, i))),
+                            Err(e) if e.kind() == ErrorKind::TooLarge => {
+                                out.too_large.insert(id);
+                            }
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    ErrorKind::NotFound | ErrorKind::Forbidden
+                                ) =>
+                            {
+                                out.invisible.insert(id);
+                            }
+                            Err(e) => return Err(e),
                         }
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
                     }
                 }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
-        Ok(unreadable)
+        Ok(out)
     }
 
     /// Leaves out everything below an unreadable ancestor, and says so.
@@ -184,6 +236,18 @@ impl BoardReader {
             "work packages too large to read are left out of the board until they shrink"
         );
     }
+}
+
+/// Ids per `id` filter request.
+pub(super) const ID_CHUNK: usize = 50;
+
+/// What [`BoardReader::read_by_ids`] found.
+#[derive(Default)]
+pub(super) struct ById {
+    pub items: BTreeMap<u64, Item>,
+    pub too_large: BTreeSet<u64>,
+    /// Not visible to the agent user (404).
+    pub invisible: BTreeSet<u64>,
 }
 
 /// What a full read of the open list has gathered so far.

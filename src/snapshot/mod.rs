@@ -1,17 +1,22 @@
 //! Reading the board: the configured names resolved once at start-up ([`resolve`]), and snapshots
 //! for the decision built with as few requests as possible ([`BoardReader`]).
 //!
-//! Between full reads ([`full`](BoardReader::full), in `full.rs`) an idle cycle costs one small
-//! probe: the most recently updated work package and the total (`sortBy updatedAt desc, pageSize
-//! 1`). If that signature is unchanged, the previous snapshot is reused. Relation changes do not
-//! touch work packages (API-NOTES section 3), so a full refresh also happens every
-//! `refresh_every`. A probe that is too large to read forces a full read instead of a stall.
+//! Between full reads ([`full`](BoardReader::full), in `full.rs`) an idle cycle costs a small
+//! probe of two requests: the most recently updated work package and the total (`sortBy updatedAt
+//! desc, pageSize 1`), and the newest `blocks` relation and the total (relations touch neither end:
+//! API-NOTES section 13); a third while the snapshot holds blockers from other projects. If that
+//! signature is unchanged, the previous snapshot is reused; a full refresh also happens every
+//! `refresh_every`, and reads the statuses again. A probe that is too large to read forces a full
+//! read instead of a stall. Blockers outside the snapshot are read by id (`blockers.rs`).
 
+mod blockers;
 mod full;
 mod resolve;
 
+pub use blockers::Blockers;
 pub use resolve::{Resolved, resolve, sanity};
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,11 +57,16 @@ pub fn item(wp: &hal::WorkPackage, pod_field: &str) -> Option<Item> {
     })
 }
 
-/// What identifies the board's state cheaply: total and the most recent update.
+/// What identifies the board's state cheaply: total and the most recent update of the configured
+/// projects' work packages; total and newest id of the `blocks` relations (a relation added or
+/// removed touches neither end); and, when the snapshot holds blockers from other projects, how
+/// many of them are still open and their latest update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Signature {
     total: u64,
     latest: Option<(u64, u64, DateTime<Utc>)>,
+    relations: (u64, Option<u64>),
+    external: Option<(u64, Option<(u64, u64, DateTime<Utc>)>)>,
 }
 
 /// How a snapshot was obtained, for logs, metrics and benchmarks.
@@ -104,10 +114,46 @@ impl BoardReader {
         Filter::new("project", "=", self.resolved.repos.keys())
     }
 
-    async fn signature(&self) -> Result<Signature, ApiError> {
+    /// The probe: one small request for the work packages, one for the relations, and one for
+    /// blockers outside the configured projects if the last snapshot had any.
+    async fn signature(&self, external: &BTreeSet<u64>) -> Result<Signature, ApiError> {
+        let (total, latest) = self.latest(vec![self.project_filter()]).await?;
+        let relations = self
+            .client
+            .relations_page(
+                &[Filter::new("type", "=", ["blocks"])],
+                &[("id".into(), "desc".into())],
+                1,
+                1,
+            )
+            .await?;
+        let newest = relations.embedded.elements.first().map(|r| r.id);
+        let external = if external.is_empty() {
+            None
+        } else {
+            let ids: Vec<u64> = external.iter().copied().take(full::ID_CHUNK).collect();
+            let open = vec![
+                Filter::new("id", "=", &ids),
+                Filter::new("status", "o", Vec::<String>::new()),
+            ];
+            Some(self.latest(open).await?)
+        };
+        Ok(Signature {
+            total,
+            latest,
+            relations: (relations.total, newest),
+            external,
+        })
+    }
+
+    /// The total and the most recently updated of the work packages matching `filters`.
+    async fn latest(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<(u64, Option<(u64, u64, DateTime<Utc>)>), ApiError> {
         let q = WorkPackageQuery {
             project: None,
-            filters: vec![self.project_filter()],
+            filters,
             sort_by: vec![
                 ("updatedAt".into(), "desc".into()),
                 ("id".into(), "desc".into()),
@@ -120,17 +166,38 @@ impl BoardReader {
             .elements
             .first()
             .map(|w| (w.id, w.lock_version, w.updated_at));
-        Ok(Signature {
-            total: page.total,
-            latest,
-        })
+        Ok((page.total, latest))
+    }
+
+    /// Statuses again before a full read: an admin may have made one closed (or open) since
+    /// start-up, which changes what blocks and what counts as done.
+    async fn refresh_statuses(&mut self) -> Result<(), ApiError> {
+        let statuses = self.client.statuses().await?;
+        let closed: BTreeSet<u64> = statuses
+            .iter()
+            .filter(|s| s.is_closed)
+            .map(|s| s.id)
+            .collect();
+        if closed != self.resolved.catalog.closed_statuses {
+            tracing::warn!(before = ?self.resolved.catalog.closed_statuses, now = ?closed, "the board's closed statuses changed");
+            self.resolved.catalog.closed_statuses = closed;
+        }
+        self.resolved
+            .status_names
+            .extend(statuses.into_iter().map(|s| (s.id, s.name)));
+        Ok(())
     }
 
     /// The current snapshot: reused if the probe shows no change and the refresh interval has not
     /// passed, read in full otherwise.
     pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
         let before = self.client.stats();
-        let signature = match self.signature().await {
+        let external = self
+            .last
+            .as_ref()
+            .map(|(snap, _, _)| snap.external_blockers.clone())
+            .unwrap_or_default();
+        let signature = match self.signature(&external).await {
             Ok(s) => Some(s),
             Err(e) if e.kind() == ErrorKind::TooLarge => {
                 tracing::warn!(error = %e, "the most recently updated work package is too large to read: reading the board in full");
@@ -151,6 +218,7 @@ impl BoardReader {
                 },
             ));
         }
+        self.refresh_statuses().await?;
         let snapshot = Arc::new(self.full().await?);
         metrics::counter!("journeyman_snapshot_reads_total", "kind" => "full").increment(1);
         self.last = Some((snapshot.clone(), signature, Instant::now()));

@@ -92,7 +92,9 @@ pub async fn resolve(client: &Client, config: &Config) -> anyhow::Result<Resolve
         .map(|n| board.type_(n, "JOURNEYMAN_WORK_TYPES"))
         .collect::<anyhow::Result<BTreeSet<u64>>>()?;
     let repos = projects(client, config).await?;
-    let pod_field = pod_field(client, config, &repos, &work_types).await?;
+    let epic_type = board.type_(&names.epic_type, "JOURNEYMAN_EPIC_TYPE")?;
+    let claimable: BTreeSet<u64> = work_types.iter().copied().chain([epic_type]).collect();
+    let pod_field = pod_field(client, config, &repos, &claimable, &board).await?;
     let catalog = Catalog {
         ready_statuses: board.statuses(&names.ready_statuses, "JOURNEYMAN_READY_STATUSES")?,
         active_status: board.status(&names.active_status, "JOURNEYMAN_ACTIVE_STATUS")?,
@@ -151,32 +153,55 @@ async fn projects(client: &Client, config: &Config) -> anyhow::Result<BTreeMap<u
     Ok(repos)
 }
 
-/// The pod field's property key (`customFieldN`), from the schema of the first project and work
-/// type.
+/// The pod field's property key (`customFieldN`): it must be a string field active, under the same
+/// key, for every configured project with every work type and the Epic type, since any of them may
+/// be claimed or owned (a Long text field would be a `{format, raw, html}` object on the wire).
 async fn pod_field(
     client: &Client,
     config: &Config,
     repos: &BTreeMap<u64, RepoMapping>,
-    work_types: &BTreeSet<u64>,
+    types: &BTreeSet<u64>,
+    board: &Names,
 ) -> anyhow::Result<String> {
     let name = &config.names.pod_field;
-    let first_project = *repos
-        .keys()
-        .next()
-        .ok_or_else(|| anyhow!("JOURNEYMAN_REPOS names no project"))?;
-    let first_work_type = *work_types
-        .iter()
-        .next()
-        .ok_or_else(|| anyhow!("JOURNEYMAN_WORK_TYPES is empty"))?;
-    client
-        .custom_field_key(first_project, first_work_type, name)
-        .await
-        .context("reading the work package schema")?
-        .ok_or_else(|| {
-            anyhow!(
-                "custom field `{name}` (JOURNEYMAN_POD_FIELD) is not active for project {first_project}: create a string custom field with that name and enable it for the project and work types"
-            )
-        })
+    if repos.is_empty() || types.is_empty() {
+        bail!("JOURNEYMAN_REPOS and JOURNEYMAN_WORK_TYPES must name at least one project and type");
+    }
+    let type_name = |id: &u64| {
+        board
+            .types
+            .iter()
+            .find(|t| t.id == *id)
+            .map_or_else(|| format!("type {id}"), |t| t.name.clone())
+    };
+    let mut key: Option<String> = None;
+    let mut problems = Vec::new();
+    for (project, repo) in repos {
+        for ty in types {
+            let place = format!("project `{}` with type `{}`", repo.project, type_name(ty));
+            match client
+                .custom_field(*project, *ty, name)
+                .await
+                .with_context(|| format!("reading the work package schema of {place}"))?
+            {
+                None => problems.push(format!("it is not active for {place}")),
+                Some((_, format)) if format != "String" => problems.push(format!(
+                    "it is a `{format}` field for {place}; it must be a plain string (Text) custom field"
+                )),
+                Some((k, _)) if key.as_ref().is_some_and(|known| *known != k) => {
+                    problems.push(format!("it is `{k}` for {place} but `{}` elsewhere", key.clone().unwrap_or_default()));
+                }
+                Some((k, _)) => key = Some(k),
+            }
+        }
+    }
+    match key {
+        Some(k) if problems.is_empty() => Ok(k),
+        _ => bail!(
+            "custom field `{name}` (JOURNEYMAN_POD_FIELD): {}. Create one string custom field with that name and enable it for every configured project and for the work types and the Epic type",
+            problems.join("; ")
+        ),
+    }
 }
 
 /// The id of the `kind` named `name` (configured in `var`), or an error listing what exists.

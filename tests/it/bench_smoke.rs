@@ -18,7 +18,10 @@ async fn naive_per_work_package_reading_costs_far_more_requests_than_a_snapshot(
     let (_, full) = reader.snapshot().await.expect("full snapshot");
     let (_, idle) = reader.snapshot().await.expect("idle snapshot");
     assert!(full.full && !idle.full);
-    assert_eq!(idle.cost.requests, 1, "an idle cycle is one probe");
+    assert_eq!(
+        idle.cost.requests, 2,
+        "an idle cycle is the probe: work packages and relations"
+    );
 
     let client = reader.client().clone();
     let before = client.stats();

@@ -121,7 +121,7 @@ async fn a_failure_files_a_spike_and_returns_the_ticket_until_the_spike_closes()
 }
 
 #[tokio::test]
-async fn an_idle_cycle_on_an_unchanged_board_costs_one_request() {
+async fn an_idle_cycle_on_an_unchanged_board_costs_the_two_request_probe() {
     let f = Fleet::new().await;
     let b = &f.board;
     for i in 0..30 {
@@ -132,11 +132,85 @@ async fn an_idle_cycle_on_an_unchanged_board_costs_one_request() {
     assert!(first.full_snapshot);
     let idle = w.cycle().await;
     assert!(!idle.full_snapshot, "nothing changed: the probe is enough");
-    assert_eq!(idle.requests, 1, "{idle:?}");
+    assert_eq!(idle.requests, 2, "work packages and relations: {idle:?}");
     b.create(&SeedWp::new("Task", "new work"));
     let busy = w.cycle().await;
     assert!(busy.full_snapshot, "a change is seen by the probe");
     assert!(busy.worked.is_some());
+}
+
+#[tokio::test]
+async fn a_blocker_added_or_removed_is_seen_by_the_next_cycle_though_no_work_package_changed() {
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let blocker = b.create(&SeedWp::new("Task", "blocker").status("On hold"));
+    let blocked = b.create(&SeedWp::new("Task", "blocked").status("On hold"));
+    let mut w = f.pod("pod-0").await;
+    assert!(w.cycle().await.full_snapshot);
+    let before = (b.wp(blocked).lock_version, b.wp(blocked).updated_at);
+    let rel = b.relate(blocker, blocked, "blocks");
+    assert_eq!(
+        (b.wp(blocked).lock_version, b.wp(blocked).updated_at),
+        before,
+        "a relation touches neither end (API-NOTES section 13)"
+    );
+    assert!(
+        w.cycle().await.full_snapshot,
+        "the relation probe saw the new blocker"
+    );
+    assert!(!w.cycle().await.full_snapshot, "and nothing since");
+    b.board().relations.remove(&rel);
+    assert!(
+        w.cycle().await.full_snapshot,
+        "a removed blocker is seen too"
+    );
+}
+
+#[tokio::test]
+async fn the_candidates_blockers_are_read_again_right_before_the_claim() {
+    use journeyman::board::{Policy, Progress, decide};
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let blocker = b.create(&SeedWp::new("Task", "blocker").status("On hold"));
+    let first = b.create(&SeedWp::new("Task", "first").priority("High"));
+    let second = b.create(&SeedWp::new("Task", "second"));
+    let client = crate::support::client(b);
+    let cfg = crate::support::pods::config(b, "pod-0", &[]);
+    let resolved = journeyman::snapshot::resolve(&client, &cfg).await.unwrap();
+    let catalog = resolved.catalog.clone();
+    let mut reader = journeyman::snapshot::BoardReader::new(
+        client,
+        resolved,
+        std::time::Duration::from_secs(60),
+    );
+    let (snap, _) = reader.snapshot().await.unwrap();
+    // Between the snapshot and the claim, a human says `first` waits for the blocker.
+    b.relate(blocker, first, "blocks");
+    let policy = Policy::new(
+        std::time::Duration::from_secs(7200),
+        std::time::Duration::from_secs(1800),
+        std::time::Duration::from_secs(300),
+        3,
+    );
+    let now = chrono::Utc::now();
+    let p = Progress::default();
+    assert_eq!(
+        decide(&snap, &catalog, "pod-0", now, &policy, &p),
+        journeyman::board::Action::CheckBlockers { wp: first }
+    );
+    let found = reader.blockers_of(first, &snap).await.unwrap();
+    assert_eq!(found.from, [blocker], "the new relation is read");
+    let mut snap = (*snap).clone();
+    snap.add_blockers(first, found.from, found.open_outside, found.unreadable);
+    let p = Progress {
+        blockers_checked: [first].into(),
+        ..Progress::default()
+    };
+    assert_eq!(
+        decide(&snap, &catalog, "pod-0", now, &policy, &p),
+        journeyman::board::Action::CheckBlockers { wp: second },
+        "the blocked one is passed over; the next candidate is checked in turn"
+    );
 }
 
 fn edit_before_patch(b: &journeyman::harness::sim::BoardHandle, wp: u64) {

@@ -113,14 +113,14 @@ async fn a_work_package_too_large_to_read_is_left_out_and_the_rest_of_the_board_
     assert_eq!(snap.items.len(), small.len());
 
     // Not sticky: once a human trims the description, the whole board is back and idle cycles are
-    // one probe again.
+    // the probe again (work packages and relations).
     b.board().wps.get_mut(&big).unwrap().description = "trimmed".into();
     let (snap, _) = reader.snapshot().await.unwrap();
     assert!(snap.items.contains_key(&big) && snap.items.contains_key(&child));
     assert_eq!(snap.items.len(), small.len() + 2);
     let (_, idle) = reader.snapshot().await.unwrap();
     assert!(!idle.full);
-    assert_eq!(idle.cost.requests, 1);
+    assert_eq!(idle.cost.requests, 2);
 }
 
 /// A server that answers one request with an endless chunked body; returns how many bytes it
