@@ -64,10 +64,13 @@ pub fn item(wp: &hal::WorkPackage, pod_field: &str) -> Option<Item> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Signature {
     total: u64,
-    latest: Option<(u64, u64, DateTime<Utc>)>,
+    latest: Option<Latest>,
     relations: (u64, Option<u64>),
-    external: Option<(u64, Option<(u64, u64, DateTime<Utc>)>)>,
+    external: Option<(u64, Option<Latest>)>,
 }
+
+/// The most recently updated work package of a list: id, lockVersion, updatedAt.
+type Latest = (u64, u64, DateTime<Utc>);
 
 /// How a snapshot was obtained, for logs, metrics and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +153,7 @@ impl BoardReader {
     async fn latest(
         &self,
         filters: Vec<Filter>,
-    ) -> Result<(u64, Option<(u64, u64, DateTime<Utc>)>), ApiError> {
+    ) -> Result<(u64, Option<Latest>), ApiError> {
         let q = WorkPackageQuery {
             project: None,
             filters,
