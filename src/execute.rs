@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::prompt::{PromptContext, Ticket};
+use crate::agent::prompt::{HistoryItem, PromptContext, Ticket};
 use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, prompt};
 use crate::audit::{Audit, Event, Question, RunEnd, Usage};
 use crate::budget::Budget;
@@ -39,6 +39,8 @@ pub struct Executor<A: Agent> {
     limits: Limits,
     verify: Vec<String>,
     budget: Option<Arc<Mutex<Budget>>>,
+    /// `JOURNEYMAN_RESUME_SESSIONS`: continue this pod's last agent session on a work package.
+    resume_sessions: bool,
 }
 
 impl<A: Agent> Executor<A> {
@@ -49,7 +51,14 @@ impl<A: Agent> Executor<A> {
             limits,
             verify: vec![DEFAULT_VERIFY.to_string()],
             budget: None,
+            resume_sessions: true,
         }
+    }
+
+    /// Whether this pod's last agent session on a work package is resumed (default: yes).
+    pub fn with_resume_sessions(mut self, resume: bool) -> Executor<A> {
+        self.resume_sessions = resume;
+        self
     }
 
     /// Records every run's reported cost in this pod's spend windows.
@@ -73,6 +82,7 @@ impl<A: Agent> Executor<A> {
             Workspaces::from_config(config),
             config.limits.clone(),
         )
+        .with_resume_sessions(config.resume_sessions)
     }
 }
 
@@ -259,15 +269,24 @@ impl<A: Agent> Executor<A> {
             story: task.story.as_ref().map(ticket),
             work_package: ticket(&task.wp),
             verify: self.verify.clone(),
+            history: task
+                .conversation
+                .iter()
+                .map(|i| HistoryItem {
+                    heading: i.heading.clone(),
+                    body: i.body.clone(),
+                })
+                .collect(),
         };
         let req = AgentRequest {
             workdir: co.path.clone(),
             prompt: prompt::build(&ctx),
             max_turns: self.limits.max_turns,
             timeout: self.limits.task_timeout,
+            resume: None,
         };
         let started = Instant::now();
-        let report = match self.agent.run(&req, cancel).await {
+        let report = match self.run_resuming(task, req, audit, cancel).await {
             Ok(r) => r,
             Err(AgentFailure::Cancelled) => return Err(Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() }),
             Err(f) => {
@@ -300,6 +319,43 @@ impl<A: Agent> Executor<A> {
             });
         }
         Ok(report)
+    }
+
+    /// Runs the agent, continuing this pod's last session on the work package where it still lives
+    /// (the prompt then carries the conversation since); a fresh session, said on the ticket, when
+    /// it is gone or the agent refuses it.
+    async fn run_resuming(
+        &self,
+        task: &Task,
+        req: AgentRequest,
+        audit: &Audit,
+        cancel: &CancellationToken,
+    ) -> Result<AgentReport, AgentFailure> {
+        let Some(session) = task.last_session.clone().filter(|_| self.resume_sessions) else {
+            return self.agent.run(&req, cancel).await;
+        };
+        if !self.agent.has_session(&session) {
+            let why = "it is not in this pod's agent home any more".to_string();
+            audit.post(&Event::FreshSession { session, why }).await;
+            return self.agent.run(&req, cancel).await;
+        }
+        audit
+            .post(&Event::Resumed {
+                session: session.clone(),
+            })
+            .await;
+        let resumed = AgentRequest {
+            resume: Some(session.clone()),
+            ..req.clone()
+        };
+        match self.agent.run(&resumed, cancel).await {
+            Err(f) if f.unreported() => {
+                let why = format!("the agent refused it: {}", f.reason());
+                audit.post(&Event::FreshSession { session, why }).await;
+                self.agent.run(&req, cancel).await
+            }
+            other => other,
+        }
     }
 
     /// Commits everything the agent changed (as the orchestrator, with the trailer) and pushes.

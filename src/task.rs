@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::audit::{Audit, History, Question};
+use crate::audit::{Audit, History, Item, Question};
 use crate::config::RepoMapping;
 use crate::openproject::hal;
 
@@ -30,6 +30,11 @@ pub struct Task {
     pub pod: String,
     /// The work package's audit trail, read before the decision to start it.
     pub history: Arc<History>,
+    /// The conversation so far (attempts, Spikes and their answers, human comments), most
+    /// important first: the prompt's history block.
+    pub conversation: Vec<Item>,
+    /// The agent session of this pod's last attempt on the work package, if any (it may be resumed).
+    pub last_session: Option<String>,
 }
 
 impl Task {
@@ -43,7 +48,7 @@ impl Task {
 
     /// `true` when an earlier run of this claim may have left work behind (a resume or a takeover).
     pub fn resumed(&self) -> bool {
-        self.start != Start::Claimed
+        matches!(self.start, Start::Resumed | Start::TookOver)
     }
 }
 
@@ -51,6 +56,8 @@ impl Task {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Claimed,
+    /// Claimed again after a human sent done work back: continues the same branch.
+    Rework,
     /// Rule 1: this pod's own claim, after a restart.
     Resumed,
     /// A stale claim of a pod that never came back.

@@ -119,6 +119,10 @@ impl ClaudeCli {
         } else {
             argv.push(req.prompt.clone().into());
         }
+        if let Some(session) = &req.resume {
+            argv.push("--resume".into());
+            argv.push(session.into());
+        }
         argv.extend(["--output-format", "json", "--max-turns"].map(OsString::from));
         argv.push(req.max_turns.to_string().into());
         for (flag, tools) in [
@@ -215,6 +219,20 @@ impl ClaudeCli {
 }
 
 impl Agent for ClaudeCli {
+    /// Claude Code keeps a session as `<home>/.claude/projects/<project>/<id>.jsonl`.
+    fn has_session(&self, id: &str) -> bool {
+        let Some(home) = &self.home else {
+            return false;
+        };
+        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let projects = home.join(".claude").join("projects");
+        valid
+            && std::fs::read_dir(projects).is_ok_and(|dirs| {
+                dirs.flatten()
+                    .any(|d| d.path().join(format!("{id}.jsonl")).is_file())
+            })
+    }
+
     #[tracing::instrument(skip_all, fields(workdir = %req.workdir.display(), max_turns = req.max_turns))]
     async fn run(
         &self,
@@ -250,6 +268,7 @@ mod tests {
             prompt: prompt.into(),
             max_turns: 7,
             timeout: Duration::from_secs(1),
+            resume: None,
         }
     }
 

@@ -114,6 +114,15 @@ impl AgentFailure {
         parts.join("\n")
     }
 
+    /// Whether the run ended without a result object (exited or printed garbage): nothing was
+    /// reported, so nothing of it can be judged (an agent refusing `--resume` ends this way).
+    pub fn unreported(&self) -> bool {
+        matches!(
+            self,
+            AgentFailure::Exited { report: None, .. } | AgentFailure::Unparsable { .. }
+        )
+    }
+
     /// The result object, when the run printed one (its cost counts against the budget).
     pub fn report(&self) -> Option<&AgentReport> {
         match self {

@@ -54,6 +54,8 @@ pub struct AgentRequest {
     pub max_turns: u32,
     /// Wall-clock limit for the whole run.
     pub timeout: Duration,
+    /// An earlier session to continue (`--resume`): the prompt then carries what happened since.
+    pub resume: Option<String>,
 }
 
 /// Runs a coding agent. Implementations must stop everything they started when `cancel` fires or
@@ -64,4 +66,10 @@ pub trait Agent: Send + Sync {
         req: &AgentRequest,
         cancel: &CancellationToken,
     ) -> impl Future<Output = Result<AgentReport, AgentFailure>> + Send;
+
+    /// Whether session `id` is still where this agent keeps its sessions (so it can be resumed).
+    fn has_session(&self, id: &str) -> bool {
+        let _ = id;
+        false
+    }
 }

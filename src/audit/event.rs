@@ -30,6 +30,13 @@ pub enum Event {
     },
     /// The pod restarted and picks up its own claim (a run died: counts as an attempt).
     Resuming { pod: String },
+    /// A human sent done work back (from the done status to a ready one): the pod picks it up
+    /// again on the same branch. `first_line` is the first line of their comment, if any.
+    Rework {
+        pod: String,
+        by: String,
+        first_line: String,
+    },
     /// A claim of a pod that never came back, taken over (on the work package: counts as an
     /// attempt; on its Epic: does not).
     TookOver {
@@ -51,6 +58,11 @@ pub enum Event {
     AlreadyPushed { commit: String, branch: String },
     /// What a run of the agent used.
     Usage(Usage),
+    /// This pod's last agent session on the work package is resumed with the new history.
+    Resumed { session: String },
+    /// It could not be: `why` (not on this pod any more, or the agent refused it); a fresh
+    /// session starts instead.
+    FreshSession { session: String, why: String },
     /// Files the agent wrote that were too large to commit.
     SkippedLarge { files: Vec<String> },
     /// Success: committed and pushed, the status set to done.
@@ -194,6 +206,7 @@ pub(super) mod phrase {
     pub const STARTING_BASE: &str = "` (base `";
     pub const STARTING_END: &str = "`), run the agent, then commit and push.";
     pub const RESUMING: &str = "` restarted and is **resuming** this work package.";
+    pub const REWORK: &str = "` picks up **rework** requested by ";
     pub const TOOK_OVER: &str = "` **took over** this ";
     pub const TOOK_OVER_WP_END: &str = " (longer than a task may run).";
     pub const STARTED: &str = "**started** on pod `";
@@ -201,6 +214,10 @@ pub(super) mod phrase {
     pub const ALREADY: &str = "` for this work package is already on `";
     pub const ALREADY_END: &str = "`; reporting it instead of running the agent again.";
     pub const LARGE: &str = "left out files over the size limit: ";
+    pub const RESUMED: &str = "resuming agent session `";
+    pub const RESUMED_END: &str = "` with the conversation since.";
+    pub const FRESH: &str = "could not resume agent session `";
+    pub const FRESH_END: &str = "; starting a fresh session.";
     pub const PUSHED: &str = "**pushed** `";
     pub const PUSHED_END: &str = "`. Status set to done for review.";
     pub const ENVIRONMENT: &str = "**environment problem** on pod `";
@@ -251,6 +268,11 @@ impl Event {
                 "{STARTING}{pod}{STARTING_NEXT}{owner}{STARTING_IN}{repo}{STARTING_BASE}{base}{STARTING_END}"
             ),
             Event::Resuming { pod } => write!(s, "pod `{pod}{RESUMING}"),
+            Event::Rework {
+                pod,
+                by,
+                first_line,
+            } => write!(s, "pod `{pod}{REWORK}{by}: {first_line}"),
             Event::TookOver {
                 pod,
                 from,
@@ -292,6 +314,10 @@ impl Event {
                 )
             }
             Event::SkippedLarge { files } => write!(s, "{LARGE}{}", files.join(", ")),
+            Event::Resumed { session } => write!(s, "{RESUMED}{session}{RESUMED_END}"),
+            Event::FreshSession { session, why } => {
+                write!(s, "{FRESH}{session}` ({why}){FRESH_END}")
+            }
             _ => return false,
         };
         true

@@ -81,6 +81,62 @@ impl History {
         })
     }
 
+    /// The agent session of the last attempt that ran on pod `pod`, if it reported one.
+    pub fn last_session_of(&self, pod: &str) -> Option<String> {
+        let mut on: Option<&str> = None;
+        let mut session = None;
+        for e in self.events() {
+            match e {
+                Event::Starting { pod: p, .. }
+                | Event::Resuming { pod: p }
+                | Event::Rework { pod: p, .. }
+                | Event::TookOver {
+                    pod: p,
+                    epic: false,
+                    ..
+                } => on = Some(p),
+                Event::Usage(u) if on == Some(pod) && u.session != "unknown" => {
+                    session = Some(u.session.clone())
+                }
+                _ => {}
+            }
+        }
+        session
+    }
+
+    /// Whether the last outcome on the trail is a push: the work was done, and a human moving it
+    /// back to a ready status asks for rework.
+    pub fn last_outcome_pushed(&self) -> bool {
+        self.events()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Pushed { .. }
+                        | Event::Failed { .. }
+                        | Event::Escalated { .. }
+                        | Event::EnvironmentProblem { .. }
+                        | Event::Released { .. }
+                )
+            })
+            .last()
+            .is_some_and(|e| matches!(e, Event::Pushed { .. }))
+    }
+
+    /// The first human comment after the last push: who asked for rework, and its first line.
+    pub fn rework_request(&self) -> Option<(String, String)> {
+        let from = self
+            .entries
+            .iter()
+            .rposition(|e| matches!(e.said, Said::Worker(Event::Pushed { .. })))?;
+        self.entries[from + 1..].iter().find_map(|e| match &e.said {
+            Said::Human(text) => Some((
+                e.author.clone().unwrap_or_else(|| "someone".into()),
+                super::one_line(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("")),
+            )),
+            Said::Worker(_) => None,
+        })
+    }
+
     /// When the board last refused a write for this ticket (a refused claim is not tried again
     /// until the decision's retry interval has passed).
     pub fn last_refusal(&self) -> Option<DateTime<Utc>> {

@@ -9,11 +9,13 @@
 //! What it must never do: format a comment anywhere else, or let a rendered event fail to parse
 //! back to itself (round-trip property tests in `tests.rs`).
 
+mod conversation;
 mod event;
 mod history;
 mod parse;
 mod post;
 
+pub use conversation::{Context, Item, SpikeThread, conversation};
 pub use event::{Event, PREFIX, Question, REASON_CHARS, RunEnd, Usage, one_line, truncate};
 pub use history::{Entry, History, Said};
 pub use parse::parse;

@@ -54,6 +54,18 @@ fn run(body: &str) -> Option<Event> {
             branch: branch.into(),
         });
     }
+    if let Some(rest) = body.strip_prefix(RESUMED) {
+        return Some(Event::Resumed {
+            session: word(rest.strip_suffix(RESUMED_END)?)?,
+        });
+    }
+    if let Some(rest) = body.strip_prefix(FRESH) {
+        let (session, why) = rest.strip_suffix(FRESH_END)?.split_once("` (")?;
+        return Some(Event::FreshSession {
+            session: word(session)?,
+            why: why.strip_suffix(')')?.into(),
+        });
+    }
     let rest = body.strip_prefix(LARGE)?;
     Some(Event::SkippedLarge {
         files: rest.split(", ").map(String::from).collect(),
@@ -113,6 +125,14 @@ fn pod_first(rest: &str) -> Option<Event> {
     let tail = &rest[pod.len()..];
     if tail == RESUMING {
         return Some(Event::Resuming { pod });
+    }
+    if let Some(rest) = tail.strip_prefix(REWORK) {
+        let (by, first_line) = rest.split_once(": ")?;
+        return Some(Event::Rework {
+            pod,
+            by: by.into(),
+            first_line: first_line.into(),
+        });
     }
     if tail == EPIC_PAUSED {
         return Some(Event::EpicPaused { pod });

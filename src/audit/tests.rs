@@ -292,6 +292,11 @@ fn event() -> impl Strategy<Value = Event> {
             }
         }),
         name().prop_map(|pod| Event::Resuming { pod }),
+        (name(), "[A-Za-z .-]{1,30}", tricky()).prop_map(|(pod, by, first_line)| Event::Rework {
+            pod,
+            by,
+            first_line
+        }),
         (name(), name(), tricky(), any::<bool>()).prop_map(|(pod, from, lease, epic)| {
             Event::TookOver {
                 pod,
@@ -309,6 +314,8 @@ fn event() -> impl Strategy<Value = Event> {
             }
         ),
         name().prop_map(|commit| Event::PushingUnpushed { commit }),
+        name().prop_map(|session| Event::Resumed { session }),
+        (name(), tricky()).prop_map(|(session, why)| Event::FreshSession { session, why }),
         (name(), tricky()).prop_map(|(commit, branch)| Event::AlreadyPushed { commit, branch }),
         (
             any::<bool>(),

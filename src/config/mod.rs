@@ -148,6 +148,8 @@ pub struct Config {
     pub poll_interval: Duration,
     pub epic_stale_after: Duration,
     pub http_timeout: Duration,
+    /// `JOURNEYMAN_RESUME_SESSIONS`: continue this pod's last agent session on a work package.
+    pub resume_sessions: bool,
     /// `JOURNEYMAN_NOTIFY`: which writes notify the work package's watchers.
     pub notify: crate::openproject::NotifyPolicy,
     pub limits: Limits,
@@ -187,6 +189,7 @@ struct Raw {
     epic_stale_after: Option<String>,
     http_timeout: Option<String>,
     notify: Option<String>,
+    resume_sessions: Option<String>,
     workdir: Option<String>,
     git_token: Option<String>,
     git_token_file: Option<String>,
@@ -288,6 +291,11 @@ impl Config {
                 defaults::HTTP_TIMEOUT,
             )?,
             notify: notify_policy(raw.notify.as_deref())?,
+            resume_sessions: parse::boolean(
+                "resume_sessions",
+                raw.resume_sessions.as_deref(),
+                true,
+            )?,
             limits,
             workdir,
             git_token,

@@ -274,6 +274,19 @@ pub(super) fn email(var: &str, value: Option<&str>, default: &str) -> Result<Str
     }
 }
 
+/// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`).
+pub(super) fn boolean(var: &str, value: Option<&str>, default: bool) -> Result<bool, ConfigError> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "yes" | "on" | "1") => Ok(true),
+        Some("false" | "no" | "off" | "0") => Ok(false),
+        Some(other) => Err(err(
+            var,
+            format!("expected `true` or `false`, got `{other}`"),
+        )),
+    }
+}
+
 pub(super) fn listen(value: Option<&str>) -> Result<SocketAddr, ConfigError> {
     let text = value.unwrap_or(defaults::LISTEN).trim();
     text.parse().map_err(|_| {

@@ -15,6 +15,7 @@
 //! implementation and reports the [`Outcome`].
 
 mod claim;
+mod context;
 mod report;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ use crate::board::{
 };
 use crate::openproject::{Client, hal};
 use crate::snapshot::{BoardReader, Resolved};
-use crate::task::{Execute, FailureKind, Outcome, Start, Task};
+use crate::task::{Execute, FailureKind, Outcome, Start};
 
 use claim::Writes;
 
@@ -424,13 +425,17 @@ impl<E: Execute> Worker<E> {
         cancel: &CancellationToken,
     ) -> anyhow::Result<Outcome> {
         let id = wp.id;
+        let start = match start {
+            Start::Claimed if history.last_outcome_pushed() => Start::Rework,
+            other => other,
+        };
         let task = self.task(snap, wp, start, history).await?;
         if let Some(e) = &task.epic {
             tracing::Span::current().record("epic", e.id);
         }
         let audit = Audit::new(self.client().clone(), id);
         match start {
-            Start::Claimed => {
+            Start::Claimed | Start::Rework => {
                 let (owner, _) = task.branch_owner();
                 audit
                     .post(&Event::Starting {
@@ -440,6 +445,20 @@ impl<E: Execute> Worker<E> {
                         base: task.repo.base_branch.clone(),
                     })
                     .await;
+                if start == Start::Rework {
+                    let (by, first_line) = task
+                        .history
+                        .rework_request()
+                        .unwrap_or_else(|| ("a human".into(), "(no comment)".into()));
+                    info!(wp = id, %by, "rework requested");
+                    audit
+                        .post(&Event::Rework {
+                            pod: self.pod.clone(),
+                            by,
+                            first_line,
+                        })
+                        .await;
+                }
             }
             Start::Resumed => {
                 audit
@@ -457,7 +476,7 @@ impl<E: Execute> Worker<E> {
         metrics::histogram!("journeyman_task_duration_seconds").record(seconds);
         metrics::counter!("journeyman_tasks_total", "outcome" => outcome.label()).increment(1);
         info!(outcome = outcome.label(), seconds, "task finished");
-        let already = if start == Start::Claimed {
+        let already = if matches!(start, Start::Claimed | Start::Rework) {
             Arc::default()
         } else {
             history
@@ -467,54 +486,6 @@ impl<E: Execute> Worker<E> {
             .await
             .with_context(|| format!("reporting the outcome of #{id}"))?;
         Ok(outcome)
-    }
-
-    /// The task for a work package this pod now holds: its Epic and parent story read fresh.
-    async fn task(
-        &self,
-        snap: &Snapshot,
-        wp: hal::WorkPackage,
-        start: Start,
-        history: Arc<History>,
-    ) -> anyhow::Result<Task> {
-        let r = self.resolved();
-        let project = wp
-            .links
-            .project
-            .id()
-            .context("work package without a project link")?;
-        let repo =
-            r.repos.get(&project).cloned().with_context(|| {
-                format!("project {project} is not configured in JOURNEYMAN_REPOS")
-            })?;
-        let t = target(snap, &r.catalog, wp.id);
-        let epic = self.read_optional(t.epic, "Epic").await?;
-        let story = self.read_optional(t.story, "parent").await?;
-        Ok(Task {
-            wp,
-            epic,
-            story,
-            repo,
-            start,
-            pod: self.pod.clone(),
-            history,
-        })
-    }
-
-    async fn read_optional(
-        &self,
-        id: Option<u64>,
-        what: &str,
-    ) -> anyhow::Result<Option<hal::WorkPackage>> {
-        match id {
-            Some(id) => Ok(Some(
-                self.client()
-                    .work_package(id)
-                    .await
-                    .with_context(|| format!("reading {what} #{id}"))?,
-            )),
-            None => Ok(None),
-        }
     }
 }
 

@@ -150,10 +150,7 @@ impl BoardReader {
     }
 
     /// The total and the most recently updated of the work packages matching `filters`.
-    async fn latest(
-        &self,
-        filters: Vec<Filter>,
-    ) -> Result<(u64, Option<Latest>), ApiError> {
+    async fn latest(&self, filters: Vec<Filter>) -> Result<(u64, Option<Latest>), ApiError> {
         let q = WorkPackageQuery {
             project: None,
             filters,

@@ -51,6 +51,7 @@ fn prompt_for(subject: &str, description: &str) -> String {
         story: None,
         work_package: ticket(42, subject, description),
         verify: vec!["the new file exists".into()],
+        history: vec![],
     })
 }
 
@@ -60,6 +61,7 @@ fn request(dir: &Path, description: &str, timeout: Duration) -> AgentRequest {
         prompt: prompt_for("Add a greeting", description),
         max_turns: 5,
         timeout,
+        resume: None,
     }
 }
 
@@ -525,6 +527,7 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
         prompt: prompt_for("Greeting file", "Please create hello.txt with a greeting."),
         max_turns: 5,
         timeout: Duration::from_secs(180),
+        resume: None,
     };
     let report = match run(&cli, &req).await {
         Ok(report) => report,
@@ -603,6 +606,7 @@ fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
         prompt: "x".into(),
         max_turns: 7,
         timeout: Duration::from_secs(1),
+        resume: None,
     };
     let argv: Vec<String> = cli
         .argv(&req)
