@@ -49,6 +49,7 @@ pub fn policy(config: &Config) -> Policy {
         config.limits.shutdown_grace,
         config.limits.max_attempts,
     )
+    .with_mention(&config.mention)
 }
 
 /// The board client and its resolved names. With a `shutdown`, retries while the board is

@@ -41,6 +41,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             claim_lease: chrono::Duration::minutes(40),
             max_attempts: 3,
             refusal_retry: chrono::Duration::hours(1),
+            mention: "@journeyman".into(),
         };
         // Every trail read and clean: the decision goes all the way to its claim.
         let progress = Progress {

@@ -99,6 +99,8 @@ pub enum Event {
     EpicPaused { pod: String },
     /// The pod claimed the Epic for `child`, lost that claim and has nothing else below it.
     EpicGivenBack { pod: String, child: u64 },
+    /// The worker closed this Spike for a human who answered it on the work package it holds.
+    SpikeAnswered { pod: String, by: String, wp: u64 },
     /// The board refused a write as invalid (422): `what` the pod tried, the board's `reason`, and
     /// the `fix` a human can make. Never retried as is.
     Refused {
@@ -238,6 +240,9 @@ pub(super) mod phrase {
     pub const EPIC_GIVEN_BACK: &str = "` **released** this Epic again: it lost the claim on #";
     pub const EPIC_GIVEN_BACK_END: &str =
         " to another pod, and nothing else below it is eligible for this pod.";
+    pub const ANSWERED: &str = "` **closed** this Spike: ";
+    pub const ANSWERED_ON: &str = " answered it on #";
+    pub const ANSWERED_END: &str = ", which returns to the pool with the answer in its history.";
     pub const REFUSED: &str = "` was **refused** by the board: it could not ";
     pub const REFUSED_FIX: &str = ". To fix: ";
     pub const REFUSED_END: &str = ". journeyman does not retry this as is.";
@@ -358,6 +363,9 @@ impl Event {
             Event::EpicPaused { pod } => write!(s, "pod `{pod}{EPIC_PAUSED}"),
             Event::EpicGivenBack { pod, child } => {
                 write!(s, "pod `{pod}{EPIC_GIVEN_BACK}{child}{EPIC_GIVEN_BACK_END}")
+            }
+            Event::SpikeAnswered { pod, by, wp } => {
+                write!(s, "pod `{pod}{ANSWERED}{by}{ANSWERED_ON}{wp}{ANSWERED_END}")
             }
             Event::Refused {
                 pod,

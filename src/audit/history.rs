@@ -137,6 +137,25 @@ impl History {
         })
     }
 
+    /// Who answered the Spike the worker filed last, by a comment on this ticket that begins with
+    /// `mention` (`@journeyman`), if anyone did since.
+    pub fn answer(&self, mention: &str) -> Option<String> {
+        let filed = self.entries.iter().rposition(|e| {
+            matches!(
+                e.said,
+                Said::Worker(Event::Failed { .. } | Event::Escalated { .. })
+            )
+        })?;
+        self.entries[filed + 1..]
+            .iter()
+            .find_map(|e| match &e.said {
+                Said::Human(text) if text.trim_start().starts_with(mention) => {
+                    Some(e.author.clone().unwrap_or_else(|| "someone".into()))
+                }
+                _ => None,
+            })
+    }
+
     /// When the board last refused a write for this ticket (a refused claim is not tried again
     /// until the decision's retry interval has passed).
     pub fn last_refusal(&self) -> Option<DateTime<Utc>> {

@@ -143,6 +143,14 @@ fn pod_first(rest: &str) -> Option<Event> {
             reason: reason.strip_suffix('.')?.into(),
         });
     }
+    if let Some(rest) = tail.strip_prefix(ANSWERED) {
+        let (by, wp) = rest.strip_suffix(ANSWERED_END)?.rsplit_once(ANSWERED_ON)?;
+        return Some(Event::SpikeAnswered {
+            pod,
+            by: by.into(),
+            wp: number(wp)?,
+        });
+    }
     if let Some(rest) = tail.strip_prefix(REFUSED) {
         let (what, rest) = rest.split_once(": ")?;
         let (reason, fix) = rest.strip_suffix(REFUSED_END)?.rsplit_once(REFUSED_FIX)?;

@@ -358,6 +358,11 @@ fn event() -> impl Strategy<Value = Event> {
         name().prop_map(|pod| Event::EpicFinished { pod }),
         name().prop_map(|pod| Event::EpicPaused { pod }),
         (name(), any::<u64>()).prop_map(|(pod, child)| Event::EpicGivenBack { pod, child }),
+        (name(), tricky(), any::<u64>()).prop_map(|(pod, by, wp)| Event::SpikeAnswered {
+            pod,
+            by,
+            wp
+        }),
         (name(), "[a-z ]{1,30}", tricky(), "[a-zA-Z ,=<>]{1,40}").prop_map(
             |(pod, what, reason, fix)| Event::Refused {
                 pod,

@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::eligible::{ineligibility, is_mine, nearest_epic, order};
+use super::eligible::{Ineligible, ineligibility, is_mine, nearest_epic, order};
 use super::model::{Catalog, Item, Snapshot};
 use super::policy::{Pause, Policy};
 
@@ -64,6 +64,10 @@ pub enum Action {
     /// instead of starting it. `lock`: take it first with one optimistic write (it is not this
     /// pod's claim yet), so that exactly one pod escalates it.
     Escalate { wp: u64, attempts: u32, lock: bool },
+    /// A human answered the open Spike that holds `wp` by a comment on `wp` itself (starting with
+    /// the worker's mention, `@journeyman`): close the Spike for them, naming who answered; the
+    /// work package re-enters the pool with the answer in its history.
+    AnswerSpike { wp: u64, spike: u64, by: String },
     /// Rules 0, 2 and 3: release an Epic.
     ReleaseEpic { epic: u64, reason: Release },
     /// Rule 0: paused after an environment failure; nothing to claim until it ends.
@@ -131,6 +135,12 @@ pub struct Progress {
     pub blockers_checked: BTreeSet<u64>,
     /// When the board last refused a write for a candidate (from the trails read this cycle).
     pub refused_at: BTreeMap<u64, DateTime<Utc>>,
+    /// Work packages waiting behind an open Spike whose trail holds a human's answer (with the
+    /// worker's mention) since the Spike was filed: who answered.
+    pub answers: BTreeMap<u64, String>,
+    /// The pod's memory of trails it read of work packages waiting behind a Spike: the `updatedAt`
+    /// each had then. One that has not changed since is not read again.
+    pub trails_read: BTreeMap<u64, DateTime<Utc>>,
     /// A task ran this cycle: only releases follow.
     pub ran: bool,
     /// The pod's pause after an environment failure, if any.
@@ -201,7 +211,7 @@ impl<'a> Ctx<'a> {
             return Action::ReleaseEpic { epic, reason };
         }
         if !p.ran
-            && let Some(action) = self.new_work()
+            && let Some(action) = self.answered_spike().or_else(|| self.new_work())
         {
             return action;
         }
@@ -250,6 +260,35 @@ impl<'a> Ctx<'a> {
                 epic,
                 reason: Release::GivenBack { child },
             })
+    }
+
+    /// A ready work package held only by an open Spike may have been answered on its own ticket:
+    /// one whose trail was not read since it last changed (after the Spike) is read; one answered
+    /// has its Spike closed for the human who answered.
+    fn answered_spike(&self) -> Option<Action> {
+        let (s, c, p) = (self.s, self.c, self.p);
+        for item in s.items.values() {
+            let Some(Ineligible::OpenSpike(spike)) = ineligibility(s, c, self.me, item, &p.skip)
+            else {
+                continue;
+            };
+            if let Some(by) = p.answers.get(&item.id) {
+                return Some(Action::AnswerSpike {
+                    wp: item.id,
+                    spike,
+                    by: by.clone(),
+                });
+            }
+            let changed_after_spike = s
+                .get(spike)
+                .is_some_and(|sp| item.updated_at > sp.updated_at);
+            let unread = !p.attempts.contains_key(&item.id)
+                && p.trails_read.get(&item.id) != Some(&item.updated_at);
+            if changed_after_spike && unread {
+                return Some(Action::ReadHistory { wp: item.id });
+            }
+        }
+        None
     }
 
     /// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work.

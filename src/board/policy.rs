@@ -19,7 +19,12 @@ pub struct Policy {
     pub max_attempts: u32,
     /// A ticket whose claim the board refused (422) is not tried again for this long.
     pub refusal_retry: chrono::Duration,
+    /// How a human addresses the fleet in a comment (`@journeyman ...`).
+    pub mention: String,
 }
+
+/// The mention when `JOURNEYMAN_MENTION` is unset.
+pub const MENTION: &str = "@journeyman";
 
 /// How long a refused claim waits before it is tried again.
 pub const REFUSAL_RETRY: Duration = Duration::from_secs(3600);
@@ -41,7 +46,14 @@ impl Policy {
             claim_lease: chrono_duration(task_timeout + shutdown_grace + LEASE_SLACK),
             max_attempts: max_attempts.max(1),
             refusal_retry: chrono_duration(REFUSAL_RETRY),
+            mention: MENTION.into(),
         }
+    }
+
+    /// With another mention than `@journeyman`.
+    pub fn with_mention(mut self, mention: &str) -> Policy {
+        self.mention = mention.to_string();
+        self
     }
 
     /// The claim lease as a standard duration (for the health check).

@@ -61,6 +61,7 @@ fn policy() -> Policy {
         claim_lease: Duration::minutes(45),
         max_attempts: 3,
         refusal_retry: Duration::hours(1),
+        mention: "@journeyman".into(),
     }
 }
 

@@ -150,6 +150,8 @@ pub struct Config {
     pub http_timeout: Duration,
     /// `JOURNEYMAN_RESUME_SESSIONS`: continue this pod's last agent session on a work package.
     pub resume_sessions: bool,
+    /// `JOURNEYMAN_MENTION`: how a human addresses the fleet in a comment (`@journeyman`).
+    pub mention: String,
     /// `JOURNEYMAN_NOTIFY`: which writes notify the work package's watchers.
     pub notify: crate::openproject::NotifyPolicy,
     pub limits: Limits,
@@ -190,6 +192,7 @@ struct Raw {
     http_timeout: Option<String>,
     notify: Option<String>,
     resume_sessions: Option<String>,
+    mention: Option<String>,
     workdir: Option<String>,
     git_token: Option<String>,
     git_token_file: Option<String>,
@@ -295,6 +298,11 @@ impl Config {
                 "resume_sessions",
                 raw.resume_sessions.as_deref(),
                 true,
+            )?,
+            mention: name(
+                "mention",
+                raw.mention.as_deref(),
+                crate::board::policy::MENTION,
             )?,
             limits,
             workdir,

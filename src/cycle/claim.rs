@@ -70,6 +70,32 @@ impl Writes<'_> {
         self.client.update_work_package(id, &patch).await.map(drop)
     }
 
+    /// Closes a Spike a human answered on the work package it holds (the Spike's lockVersion from
+    /// the snapshot: a change since, by a human, wins), with a comment naming who answered.
+    /// Returns the closed status.
+    pub async fn close_answered_spike(
+        &self,
+        snap: &Snapshot,
+        spike: u64,
+        wp: u64,
+        by: &str,
+    ) -> Result<u64, ApiError> {
+        let closed = self.r.close_status();
+        let patch = WorkPackagePatch {
+            lock_version: Self::lock_version(snap, spike),
+            status: Some(closed),
+            ..WorkPackagePatch::default()
+        };
+        self.client.update_work_package(spike, &patch).await?;
+        let event = Event::SpikeAnswered {
+            pod: self.pod.to_string(),
+            by: by.to_string(),
+            wp,
+        };
+        Audit::new(self.client.clone(), spike).post(&event).await;
+        Ok(closed)
+    }
+
     fn lease(&self) -> String {
         humantime::format_duration(self.policy.claim_lease_std()).to_string()
     }

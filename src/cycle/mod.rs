@@ -67,6 +67,9 @@ pub struct Worker<E: Execute> {
     policy: Policy,
     /// After an environment failure: the decision claims nothing until it ends.
     pause: Option<Pause>,
+    /// Trails read of work packages waiting behind a Spike, with the `updatedAt` they had: not read
+    /// again until they change (pod-local, like the pause; a restarted pod reads them once more).
+    trails_read: BTreeMap<u64, chrono::DateTime<Utc>>,
 }
 
 /// One cycle's working state: the snapshot the decisions are made on, and what they taught.
@@ -91,6 +94,7 @@ impl<E: Execute> Worker<E> {
             pod,
             policy,
             pause: None,
+            trails_read: BTreeMap::new(),
         }
     }
 
@@ -138,9 +142,11 @@ impl<E: Execute> Worker<E> {
         let (snap, fetch) = self.reader.snapshot().await.context("reading the board")?;
         let eligible = eligible_count(&snap, &self.resolved().catalog, &self.pod);
         metrics::gauge!("journeyman_eligible_work").set(eligible as f64);
+        let mut progress = Progress::new(self.pause.clone());
+        progress.trails_read = self.trails_read.clone();
         let mut cycle = Cycle {
             snap,
-            progress: Progress::new(self.pause.clone()),
+            progress,
             histories: BTreeMap::new(),
             report: CycleReport {
                 full_snapshot: fetch.full,
@@ -202,6 +208,12 @@ impl<E: Execute> Worker<E> {
                 if let Some(at) = history.last_refusal() {
                     cycle.progress.refused_at.insert(wp, at);
                 }
+                if let Some(by) = history.answer(&self.policy.mention) {
+                    cycle.progress.answers.insert(wp, by);
+                }
+                if let Some(item) = cycle.snap.get(wp) {
+                    self.trails_read.insert(wp, item.updated_at);
+                }
                 cycle.histories.insert(wp, Arc::new(history));
             }
             Action::CheckBlockers { wp } => {
@@ -218,6 +230,26 @@ impl<E: Execute> Worker<E> {
                         found.open_outside,
                         found.unreadable,
                     );
+                }
+            }
+            Action::AnswerSpike { wp, spike, by } => {
+                cycle.progress.answers.remove(&wp);
+                match self
+                    .writes()
+                    .close_answered_spike(&cycle.snap, spike, wp, &by)
+                    .await
+                {
+                    Ok(closed) => {
+                        info!(wp, spike, %by, "closed an answered Spike");
+                        if let Some(item) = Arc::make_mut(&mut cycle.snap).items.get_mut(&spike) {
+                            item.status = closed;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(wp, spike, error = %e, "could not close the answered Spike; trying again next cycle");
+                        self.trails_read.remove(&wp);
+                        cycle.progress.skip.insert(wp);
+                    }
                 }
             }
             Action::ReleaseEpic { epic, reason } => self.release(cycle, epic, reason).await,

@@ -36,6 +36,18 @@ impl Resolved {
             .unwrap_or_else(|| format!("status {id}"))
     }
 
+    /// The status a worker closes a Spike with: the closed status named `Closed` (OpenProject's
+    /// default), else the first closed one.
+    pub fn close_status(&self) -> u64 {
+        let closed = &self.catalog.closed_statuses;
+        closed
+            .iter()
+            .copied()
+            .find(|id| self.status_names.get(id).is_some_and(|n| n == "Closed"))
+            .or_else(|| closed.iter().next().copied())
+            .unwrap_or(self.ready_status)
+    }
+
     pub fn type_name(&self, id: u64) -> String {
         self.type_names
             .get(&id)
