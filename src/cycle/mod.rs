@@ -241,9 +241,18 @@ impl<E: Execute> Worker<E> {
                 {
                     Ok(closed) => {
                         info!(wp, spike, %by, "closed an answered Spike");
-                        if let Some(item) = Arc::make_mut(&mut cycle.snap).items.get_mut(&spike) {
+                        let snap = Arc::make_mut(&mut cycle.snap);
+                        if let Some(item) = snap.items.get_mut(&spike) {
                             item.status = closed;
                         }
+                        // A child's status change re-derives its parent (a new lockVersion:
+                        // API-NOTES section 13): read it again before the claim.
+                        let fresh = self.client().work_package(wp).await;
+                        if let (Ok(fresh), Some(item)) = (fresh, snap.items.get_mut(&wp)) {
+                            item.lock_version = fresh.lock_version;
+                            item.updated_at = fresh.updated_at;
+                        }
+                        self.reader.invalidate();
                     }
                     Err(e) => {
                         warn!(wp, spike, error = %e, "could not close the answered Spike; trying again next cycle");

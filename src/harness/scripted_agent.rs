@@ -10,6 +10,7 @@
 //! |---|---|
 //! | (none) | append to `WORK_LOG.md`, write `wp-<id>.txt`, print a success result |
 //! | `agent:fail` | result with `is_error: true`, subtype `error_during_execution`, exit 1 |
+//! | `agent:fail-once` | like `agent:fail` the first time (marker in `$HOME`), then the default edit |
 //! | `agent:crash` | lines on stderr, exit 3, no result |
 //! | `agent:hang` | write `AGENT_PID`, sleep forever |
 //! | `agent:hang-once` | like `agent:hang` the first time (marker in `$HOME`), then the default edit |
@@ -23,6 +24,11 @@
 //! | `agent:expensive` | success with `total_cost_usd` 50.0 |
 //! | `agent:git` | try `git status`: denied when `--disallowedTools` covers git, else run it |
 //! | `agent:chatty` | 16 MiB of noise on stdout and stderr, then a success result |
+//!
+//! Like the real CLI it keeps its sessions under `$HOME/.claude/projects/` and continues one with
+//! `--resume <id>` (an unknown one: `No conversation found with session ID`, exit 1, no result);
+//! every prompt it receives is appended to `$HOME/journeyman-prompts.log`, so tests can read what
+//! the worker told it.
 //!
 //! What it must never do: need anything beyond the standard library, `serde_json` and `nix`, or
 //! accept arguments the real CLI would reject (it fails on unknown options like the real one).
@@ -80,6 +86,14 @@ pub fn main() -> ExitCode {
     };
     if !args.print {
         eprintln!("error: the scripted agent only runs non-interactively (-p)");
+        return ExitCode::from(1);
+    }
+    record_prompt(args.resume.as_deref(), &prompt);
+    // A session file that is missing or empty holds no conversation to continue.
+    if let Some(id) = &args.resume
+        && !session_file(id).is_some_and(|f| std::fs::metadata(f).is_ok_and(|m| m.len() > 0))
+    {
+        eprintln!("No conversation found with session ID: {id}");
         return ExitCode::from(1);
     }
     Run {
@@ -168,10 +182,7 @@ impl Run {
         if self.has("agent:hang-once") {
             // Hangs the first time only (a marker under $HOME survives the checkout being cleaned),
             // so a test can kill the worker mid-run and watch the restarted one finish the task.
-            let home = std::env::var_os("HOME")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(std::env::temp_dir);
-            let marker = home.join(format!(".journeyman-hang-once-{}", self.wp_id()));
+            let marker = home().join(format!(".journeyman-hang-once-{}", self.wp_id()));
             if !marker.exists() {
                 let _ = std::fs::write(&marker, "hung once\n");
                 hang();
@@ -184,7 +195,11 @@ impl Run {
 
     /// The failures reported in a result object: an execution error, or running out of turns.
     fn fail(&self) -> Option<ExitCode> {
-        if self.has("agent:fail") {
+        let once = self.has("agent:fail-once") && {
+            let marker = home().join(format!(".journeyman-fail-once-{}", self.wp_id()));
+            !marker.exists() && std::fs::write(&marker, "failed once\n").is_ok()
+        };
+        if once || (self.has("agent:fail") && !self.has("agent:fail-once")) {
             eprintln!("scripted agent: failing as the ticket asked (agent:fail)");
             let mut message = "Scripted failure: the ticket asked for agent:fail.".to_string();
             if self.has("agent:leak") {
@@ -312,11 +327,22 @@ impl Run {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let session = format!(
-            "{:08x}-0000-4000-8000-{:012x}",
-            std::process::id(),
-            nanos % (1 << 48)
-        );
+        let session = self.args.resume.clone().unwrap_or_else(|| {
+            format!(
+                "{:08x}-0000-4000-8000-{:012x}",
+                std::process::id(),
+                nanos % (1 << 48)
+            )
+        });
+        if let Some(file) = session_file(&session) {
+            let line = json!({ "type": "user", "prompt": self.prompt }).to_string() + "\n";
+            let _ = file.parent().map(std::fs::create_dir_all);
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&file)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
         let duration = self.started.elapsed().as_millis() as u64;
         let mut object = json!({
             "type": "result",
@@ -435,4 +461,39 @@ fn environment() -> String {
         .collect();
     vars.sort();
     vars.join("\n")
+}
+
+/// Where a session is kept, as Claude Code keeps its own: under `$HOME/.claude/projects/`.
+fn session_file(id: &str) -> Option<std::path::PathBuf> {
+    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let home = std::env::var_os("HOME")?;
+    valid.then(|| {
+        std::path::PathBuf::from(home)
+            .join(".claude/projects/scripted")
+            .join(format!("{id}.jsonl"))
+    })
+}
+
+/// Appends the prompt to `$HOME/journeyman-prompts.log` (tests read what the worker said).
+fn record_prompt(resume: Option<&str>, prompt: &str) {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let path = std::path::PathBuf::from(home).join("journeyman-prompts.log");
+    let entry = format!(
+        "=== prompt (resume: {}) ===\n{prompt}\n=== end ===\n",
+        resume.unwrap_or("none")
+    );
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(entry.as_bytes()));
+}
+
+/// `$HOME`, or the temporary directory.
+fn home() -> std::path::PathBuf {
+    std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
 }

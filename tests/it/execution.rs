@@ -24,12 +24,12 @@ use crate::support::{board, client};
 
 const SCRIPTED: &str = env!("CARGO_BIN_EXE_journeyman-scripted-agent");
 
-struct Rig {
-    board: BoardHandle,
-    remote: BareRemote,
+pub(crate) struct Rig {
+    pub(crate) board: BoardHandle,
+    pub(crate) remote: BareRemote,
     _workdir: TempDir,
-    worker: Worker<Executor<ClaudeCli>>,
-    config: Config,
+    pub(crate) worker: Worker<Executor<ClaudeCli>>,
+    pub(crate) config: Config,
 }
 
 /// The parent environment the agent is started from: PATH/HOME plus secrets a careless worker
@@ -46,7 +46,7 @@ fn parent_env(board: &BoardHandle) -> Vec<(OsString, OsString)> {
     env
 }
 
-async fn rig(task_timeout: &str) -> Rig {
+pub(crate) async fn rig(task_timeout: &str) -> Rig {
     let board = board().await;
     let remote = BareRemote::new();
     let workdir = tempfile::tempdir().unwrap();
@@ -84,12 +84,12 @@ async fn rig(task_timeout: &str) -> Rig {
 }
 
 impl Rig {
-    async fn cycle(&mut self) -> CycleReport {
+    pub(crate) async fn cycle(&mut self) -> CycleReport {
         let never = CancellationToken::new();
         self.worker.cycle(&never, &never).await.expect("cycle")
     }
 
-    fn spike_of(&self, wp: u64) -> journeyman::harness::sim::Wp {
+    pub(crate) fn spike_of(&self, wp: u64) -> journeyman::harness::sim::Wp {
         let b = self.board.board();
         let id = *b
             .children

@@ -7,6 +7,7 @@ mod bench_smoke;
 mod chaos;
 mod client;
 mod conformance;
+mod conversation;
 mod cycle;
 mod demo;
 mod doctor;

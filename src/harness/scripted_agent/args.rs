@@ -13,6 +13,8 @@ pub(super) struct Args {
     pub(super) max_turns: u32,
     pub(super) allowed: Vec<String>,
     pub(super) disallowed: Vec<String>,
+    /// `--resume <session>`: continue that session.
+    pub(super) resume: Option<String>,
 }
 
 /// Parses the arguments after the program name; `Err` is the message the real CLI would print.
@@ -50,6 +52,7 @@ pub(super) fn parse_args(argv: Vec<String>) -> Result<Args, String> {
                 std::process::exit(0);
             }
             "--output-format" => args.output_format = value(&flag)?,
+            "-r" | "--resume" => args.resume = Some(value(&flag)?),
             "--max-turns" => {
                 let v = value(&flag)?;
                 args.max_turns = v
