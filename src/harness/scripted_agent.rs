@@ -11,6 +11,7 @@
 //! | (none) | append to `WORK_LOG.md`, write `wp-<id>.txt`, print a success result |
 //! | `agent:fail` | result with `is_error: true`, subtype `error_during_execution`, exit 1 |
 //! | `agent:fail-once` | like `agent:fail` the first time (marker in `$HOME`), then the default edit |
+//! | `agent:needs-answer` | like `agent:fail` until the prompt's history block holds a human's `@journeyman` answer |
 //! | `agent:crash` | lines on stderr, exit 3, no result |
 //! | `agent:hang` | write `AGENT_PID`, sleep forever |
 //! | `agent:hang-once` | like `agent:hang` the first time (marker in `$HOME`), then the default edit |
@@ -120,6 +121,15 @@ impl Run {
         }
     }
 
+    /// Whether the prompt's history block holds an answer addressed to the fleet.
+    fn answered(&self) -> bool {
+        let p = &self.prompt;
+        match (p.find("<history>"), p.find("</history>")) {
+            (Some(a), Some(b)) if a < b => p[a..b].contains("@journeyman"),
+            _ => false,
+        }
+    }
+
     fn has(&self, marker: &str) -> bool {
         self.ticket().contains(marker)
     }
@@ -199,7 +209,8 @@ impl Run {
             let marker = home().join(format!(".journeyman-fail-once-{}", self.wp_id()));
             !marker.exists() && std::fs::write(&marker, "failed once\n").is_ok()
         };
-        if once || (self.has("agent:fail") && !self.has("agent:fail-once")) {
+        let unanswered = self.has("agent:needs-answer") && !self.answered();
+        if once || unanswered || (self.has("agent:fail") && !self.has("agent:fail-once")) {
             eprintln!("scripted agent: failing as the ticket asked (agent:fail)");
             let mut message = "Scripted failure: the ticket asked for agent:fail.".to_string();
             if self.has("agent:leak") {

@@ -631,3 +631,75 @@ fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
         "the agent's own HOME under the pod's workdir, never the worker's"
     );
 }
+
+/// The real Claude Code CLI, offline: a session it wrote in the agent's home is found there
+/// (`has_session`) and resumed by the next run (`--resume`), which sends the earlier turns along.
+#[tokio::test]
+async fn real_claude_cli_resumes_the_session_it_wrote_and_the_api_sees_the_earlier_turns() {
+    let Some(claude) = std::env::var_os("JOURNEYMAN_TEST_CLAUDE") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but JOURNEYMAN_TEST_CLAUDE is not: CI must run the real CLI");
+        }
+        eprintln!(
+            "SKIPPED real_claude_cli_resumes_the_session_it_wrote: JOURNEYMAN_TEST_CLAUDE is unset"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let checkout = dir.path().canonicalize().unwrap();
+    let api = FakeAnthropic::start(Script {
+        trigger: "create hello.txt".into(),
+        file_path: checkout.join("hello.txt"),
+        content: "hello\n".into(),
+    })
+    .await;
+    let env = env_with(&[
+        ("ANTHROPIC_BASE_URL", &api.url()),
+        ("ANTHROPIC_API_KEY", "dummy"),
+        ("DISABLE_TELEMETRY", "1"),
+        ("DISABLE_AUTOUPDATER", "1"),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+    ]);
+    let cli = ClaudeCli::new(&claude).with_env(env).with_home(home.path());
+    let first = AgentRequest {
+        workdir: checkout.clone(),
+        prompt: prompt_for("Greeting file", "Please create hello.txt with a greeting."),
+        max_turns: 5,
+        timeout: Duration::from_secs(180),
+        resume: None,
+    };
+    let report = run(&cli, &first).await.expect("the first run succeeds");
+    let session = report.session_id.clone().expect("a session id");
+    assert!(
+        cli.has_session(&session),
+        "the session is in the agent's home: {:?}",
+        std::fs::read_dir(home.path().join(".claude/projects"))
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+    );
+    assert!(!cli.has_session("00000000-0000-0000-0000-000000000000"));
+    let before = api.seen().len();
+    let second = AgentRequest {
+        prompt: "The reviewer asks: also add a newline at the end. (history block here)".into(),
+        resume: Some(session.clone()),
+        ..first.clone()
+    };
+    let resumed = run(&cli, &second).await.expect("the resumed run succeeds");
+    assert_eq!(
+        resumed.session_id.as_deref(),
+        Some(session.as_str()),
+        "the same session goes on"
+    );
+    let seen = api.seen();
+    let later: Vec<_> = seen[before..]
+        .iter()
+        .filter(|s| s.path.contains("/v1/messages") && !s.path.contains("count_tokens"))
+        .collect();
+    let request = later.first().expect("the resumed run asked the API");
+    assert!(
+        request.conversation.contains("create hello.txt")
+            && request.conversation.contains("also add a newline"),
+        "the earlier turns are sent along with the new prompt: {}",
+        request.conversation
+    );
+}

@@ -153,6 +153,30 @@ async fn the_demo_tells_the_whole_cycle_in_order_and_leaves_no_temp_files() {
         &format!("put Task #{} back in the pool", fails.id),
     );
 
+    // The conversation: the product owner answers on the ticket, the fleet closes its Spike, and
+    // the retry resumes the session with the answer; the reviewer sends the README task back once
+    // and the same pod reworks it.
+    let answered = line_of(&timeline, "@journeyman There are no PyPI credentials");
+    let spike_closed = line_of(&timeline, "closed this Spike: owner answered it on #");
+    assert!(answered < spike_closed, "{all}");
+    let retried = timeline
+        .iter()
+        .rposition(|l| l.contains(&format!("claimed Task #{} ", fails.id)))
+        .unwrap();
+    assert!(
+        retried > spike_closed,
+        "the ticket re-entered the pool after the answer\n{all}"
+    );
+    let readme = claim_of(&timeline, &subject("readme"));
+    let sent_back = line_of(&timeline, "Please show --shout in the README");
+    let rework = line_of(&timeline, "picks up rework requested by reviewer");
+    assert!(sent_back < rework, "{all}");
+    assert!(
+        timeline[rework].contains(&readme.pod),
+        "the rework goes back to the pod that did the work: {}\n{all}",
+        timeline[rework]
+    );
+
     let opened = line_of(&timeline, "opened Phase #");
     for key in ["version", "changelog"] {
         let c = claim_of(&timeline, &subject(key));
@@ -183,7 +207,11 @@ async fn the_demo_tells_the_whole_cycle_in_order_and_leaves_no_temp_files() {
             .to_string()
     };
     assert!(row(pinned.id).contains("Closed") && row(pinned.id).ends_with("demo-pod-2"));
-    assert!(row(fails.id).contains(" New "), "{}", row(fails.id));
+    assert!(
+        row(fails.id).contains("Closed"),
+        "answered, retried, reviewed: {}",
+        row(fails.id)
+    );
     let remote = section(&stdout, "Remote");
     assert!(
         remote

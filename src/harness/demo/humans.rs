@@ -1,6 +1,7 @@
 //! The humans the demo plays, as plain functions on the board (a human's edits need no HTTP):
-//! the product owner who opens the Phase once the first work is done, the reviewer who accepts
-//! finished work, and the judgement of when there is nothing left to do.
+//! the product owner who opens the Phase once the first work is done and answers the Spike the
+//! fleet asks, the reviewer who accepts finished work (and sends one ticket back once, with a
+//! comment), and the judgement of when there is nothing left to do.
 //!
 //! They act only through the board's own write path (`Board::update`, with the current
 //! `lockVersion`), so every edit lands in the journal the timeline is built from, and bumps
@@ -60,8 +61,47 @@ pub(super) fn open_phases_when_work_is_done(b: &mut Board) {
     }
 }
 
-/// The reviewer: accepts done work (In testing -> Closed), then closes an Epic once it is
-/// released with every child closed, and an open Phase whose children are all closed.
+/// What the reviewer writes when the README task comes in the first time.
+pub(super) const SEND_BACK: &str =
+    "Please show --shout in the README's usage example too, then it is good to go.";
+
+/// What the product owner answers on a ticket that waits behind the fleet's question.
+pub(super) const ANSWER: &str = "@journeyman There are no PyPI credentials on purpose: build the wheel only (python3 -m build) and leave the upload to a human.";
+
+/// Whether `user` already wrote a comment on `id`.
+fn wrote(b: &Board, user: u64, id: u64) -> bool {
+    b.journal.iter().any(|e| {
+        e.wp == id && e.user == user && matches!(e.action, sim::JournalAction::Commented { .. })
+    })
+}
+
+/// The product owner answers, once, on every work package that waits behind an open Spike.
+pub(super) fn answer_spikes(b: &mut Board, owner: u64) {
+    let names = BoardNames::default();
+    let waiting: Vec<u64> = b
+        .wps
+        .values()
+        .filter(|w| names.work_types.contains(&type_name(b, w)) && !b.is_closed(w))
+        .filter(|w| {
+            b.children_of(w.id).any(|c| {
+                b.wps
+                    .get(&c)
+                    .is_some_and(|c| type_name(b, c) == names.spike_type && !b.is_closed(c))
+            })
+        })
+        .map(|w| w.id)
+        .filter(|id| !wrote(b, owner, *id))
+        .collect();
+    for id in waiting {
+        if let Err(e) = b.comment(owner, id, ANSWER) {
+            tracing::error!(wp = id, error = %e.message, "the demo could not answer");
+        }
+    }
+}
+
+/// The reviewer: accepts done work (In testing -> Closed), except the README task the first
+/// time, which goes back (to New, with a comment); then closes an Epic once it is released with
+/// every child closed, and an open Phase whose children are all closed.
 pub(super) fn review(b: &mut Board, reviewer: u64) {
     let names = BoardNames::default();
     let done: Vec<u64> = b
@@ -74,6 +114,14 @@ pub(super) fn review(b: &mut Board, reviewer: u64) {
         .map(|w| w.id)
         .collect();
     for id in done {
+        let readme = b.wps.get(&id).is_some_and(|w| w.subject.contains("README"));
+        if readme && !wrote(b, reviewer, id) {
+            if let Err(e) = b.comment(reviewer, id, SEND_BACK) {
+                tracing::error!(wp = id, error = %e.message, "the demo could not comment");
+            }
+            set_status(b, reviewer, id, "New");
+            continue;
+        }
         set_status(b, reviewer, id, "Closed");
     }
     let finished: Vec<u64> = b

@@ -146,6 +146,8 @@ enum End {
 struct Stage {
     board: BoardHandle,
     reviewer: u64,
+    /// The product owner, who answers the fleet's questions.
+    owner: u64,
     pods: Vec<String>,
     remote: PathBuf,
     remote_url: String,
@@ -220,6 +222,7 @@ async fn stage(opts: &DemoOptions, dir: &Path) -> anyhow::Result<Stage> {
     file.apply(&mut board.board())
         .map_err(|e| anyhow::anyhow!("examples/demo-seed.json: {e}"))?;
     let reviewer = board.add_user("reviewer", &random_token(), true);
+    let owner = board.add_user("owner", &random_token(), true);
     let remote = dir.join("greet.git");
     let r = remote.clone();
     tokio::task::spawn_blocking(move || remote::create(&r))
@@ -227,6 +230,7 @@ async fn stage(opts: &DemoOptions, dir: &Path) -> anyhow::Result<Stage> {
         .context("creating the demo remote")??;
     Ok(Stage {
         reviewer,
+        owner,
         pods: (1..=opts.pods).map(|i| format!("demo-pod-{i}")).collect(),
         remote_url: format!("file://{}", remote.display()),
         remote,
@@ -257,7 +261,7 @@ fn print_header(agent: &Agent, stage: &Stage) {
         stage.pods.join(", ")
     );
     println!(
-        "the demo plays the humans: a reviewer closes work that reaches In testing, and the Phase opens once the first work is done"
+        "the demo plays the humans: a reviewer closes work that reaches In testing (and sends the README task back once), the product owner answers the fleet's Spike with @journeyman, and the Phase opens once the first work is done"
     );
     if !stage.pods.iter().any(|p| p == "demo-pod-2") {
         println!("note: demo-pod-2 is not running, so the ticket pinned to it will wait");
@@ -338,6 +342,7 @@ async fn supervise(stage: &Stage, deadline: Instant, interrupt: &mut Signals) ->
         }
         let mut b = stage.board.board();
         humans::open_phases_when_work_is_done(&mut b);
+        humans::answer_spikes(&mut b, stage.owner);
         humans::review(&mut b, stage.reviewer);
         if humans::settled(&b, &stage.pods) {
             return End::Settled;
@@ -399,7 +404,11 @@ mod tests {
                 .map(String::as_str),
             Some("demo-pod-2")
         );
-        assert!(b.wps[&k["fails"]].description.contains("agent:fail"));
+        assert!(
+            b.wps[&k["fails"]]
+                .description
+                .contains("agent:needs-answer")
+        );
         assert_eq!(ty("bug"), "Bug");
         assert_eq!(
             k["bug"],

@@ -35,6 +35,8 @@ pub struct Seen {
     pub stream: bool,
     pub tools: Vec<String>,
     pub messages: usize,
+    /// The request's messages as JSON text (what the conversation held).
+    pub conversation: String,
 }
 
 #[derive(Debug)]
@@ -104,6 +106,7 @@ async fn handle(
         stream,
         tools: tools.clone(),
         messages: messages.len(),
+        conversation: Value::Array(messages.clone()).to_string(),
     });
     if method != Method::POST {
         return json_response(json!({}));
