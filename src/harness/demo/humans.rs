@@ -148,13 +148,37 @@ pub(super) fn review(b: &mut Board, reviewer: u64) {
 }
 
 /// Nothing left to do: no work In progress, and every work package other than a Spike is closed,
-/// waits behind an open Spike, or is pinned to a pod that is not running.
-pub(super) fn settled(b: &Board, pods: &[String]) -> bool {
+/// waits behind an open Spike that was filed after the product owner's answer (the answer did not
+/// help: a human must look), or is pinned to a pod that is not running. A Spike the owner has not
+/// answered yet, or one answered but not yet closed by the fleet, is still to be played out.
+pub(super) fn settled(b: &Board, pods: &[String], owner: u64) -> bool {
     let names = BoardNames::default();
-    let is_spike = |id: &u64| {
-        b.wps
-            .get(id)
-            .is_some_and(|w| type_name(b, w) == names.spike_type && !b.is_closed(w))
+    let answered_at = |id: u64| {
+        b.journal
+            .iter()
+            .filter(|e| {
+                e.wp == id
+                    && e.user == owner
+                    && matches!(e.action, sim::JournalAction::Commented { .. })
+            })
+            .map(|e| e.seq)
+            .max()
+    };
+    let filed_at = |id: u64| {
+        b.journal
+            .iter()
+            .find(|e| e.wp == id && matches!(e.action, sim::JournalAction::Created { .. }))
+            .map_or(0, |e| e.seq)
+    };
+    let waits_for_a_human = |w: &sim::Wp| {
+        let answer = answered_at(w.id);
+        b.children_of(w.id).any(|c| {
+            b.wps.get(&c).is_some_and(|s| {
+                type_name(b, s) == names.spike_type
+                    && !b.is_closed(s)
+                    && answer.is_some_and(|a| filed_at(c) > a)
+            })
+        })
     };
     b.wps
         .values()
@@ -165,8 +189,7 @@ pub(super) fn settled(b: &Board, pods: &[String]) -> bool {
                     .is_some_and(|s| s.name == names.active_status);
             let pinned_away = w.custom.get(&POD_FIELD).is_some_and(|p| !pods.contains(p))
                 && names.work_types.contains(&type_name(b, w));
-            !in_progress
-                && (b.is_closed(w) || b.children_of(w.id).any(|c| is_spike(&c)) || pinned_away)
+            !in_progress && (b.is_closed(w) || waits_for_a_human(w) || pinned_away)
         })
 }
 
@@ -212,21 +235,41 @@ mod tests {
     fn settled_means_closed_or_behind_an_open_spike() {
         let (mut b, k) = seeded();
         let pods = ["demo-pod-1".to_string(), "demo-pod-2".to_string()];
-        assert!(!settled(&b, &pods));
+        assert!(!settled(&b, &pods, ADMIN_USER));
         let ids: Vec<u64> = b.wps.keys().copied().collect();
         for id in ids.into_iter().filter(|id| *id != k["fails"]) {
             set_status(&mut b, ADMIN_USER, id, "Closed");
         }
         assert!(
-            !settled(&b, &pods),
+            !settled(&b, &pods, ADMIN_USER),
             "the failing task is still open, no Spike yet"
         );
         let mut spike = sim::seed::SeedWp::new("Spike", "Spike: agent failed");
         spike.parent = Some(k["fails"]);
         sim::seed::create(&mut b, &spike).unwrap();
-        assert!(settled(&b, &pods));
+        assert!(
+            !settled(&b, &pods, ADMIN_USER),
+            "the owner has not answered the Spike yet"
+        );
+        answer_spikes(&mut b, ADMIN_USER);
+        assert!(
+            !settled(&b, &pods, ADMIN_USER),
+            "answered: the fleet closes the Spike and tries again"
+        );
+        let mut again = sim::seed::SeedWp::new("Spike", "Spike: still failing");
+        again.parent = Some(k["fails"]);
+        sim::seed::create(&mut b, &again).unwrap();
+        let first = b.children_of(k["fails"]).next().unwrap();
+        set_status(&mut b, ADMIN_USER, first, "Closed");
+        assert!(
+            settled(&b, &pods, ADMIN_USER),
+            "a Spike filed after the answer waits for a human"
+        );
         set_status(&mut b, AGENT_USER, k["fails"], "In progress");
-        assert!(!settled(&b, &pods), "work In progress is never settled");
+        assert!(
+            !settled(&b, &pods, ADMIN_USER),
+            "work In progress is never settled"
+        );
     }
 
     #[test]
@@ -236,10 +279,11 @@ mod tests {
         for id in ids.into_iter().filter(|id| *id != k["pinned"]) {
             set_status(&mut b, ADMIN_USER, id, "Closed");
         }
-        assert!(settled(&b, &["demo-pod-1".to_string()]));
+        assert!(settled(&b, &["demo-pod-1".to_string()], ADMIN_USER));
         assert!(!settled(
             &b,
-            &["demo-pod-1".to_string(), "demo-pod-2".to_string()]
+            &["demo-pod-1".to_string(), "demo-pod-2".to_string()],
+            ADMIN_USER
         ));
     }
 }

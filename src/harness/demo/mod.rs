@@ -344,7 +344,7 @@ async fn supervise(stage: &Stage, deadline: Instant, interrupt: &mut Signals) ->
         humans::open_phases_when_work_is_done(&mut b);
         humans::answer_spikes(&mut b, stage.owner);
         humans::review(&mut b, stage.reviewer);
-        if humans::settled(&b, &stage.pods) {
+        if humans::settled(&b, &stage.pods, stage.owner) {
             return End::Settled;
         }
     }
