@@ -12,6 +12,7 @@ mod demo;
 mod doctor;
 mod examples;
 mod execution;
+mod fidelity;
 mod fuzz;
 mod limits;
 mod process;
