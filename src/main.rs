@@ -52,6 +52,18 @@ enum Command {
         /// Name of the phase type: "Phase" (older OpenProject) or "Summary task" (newer).
         #[arg(long, default_value = "Phase")]
         phase_type: String,
+        /// Largest page a list answers (OpenProject's apiv3_max_page_size): a larger pageSize is
+        /// silently capped, and the answer says the capped pageSize.
+        #[arg(long, default_value_t = 1000)]
+        max_page_size: u64,
+        /// Enforce OpenProject's standard seed workflows (e.g. a Task may not go to In testing)
+        /// instead of allowing every status transition.
+        #[arg(long)]
+        standard_workflows: bool,
+        /// Make the "Agent pod" custom field Long text (a {format, raw, html} object on the wire)
+        /// instead of a string field.
+        #[arg(long)]
+        long_text_pod_field: bool,
     },
 }
 
@@ -126,7 +138,28 @@ fn harness(command: Command) -> ExitCode {
                 listen,
                 seed,
                 phase_type,
-            } => board(listen, seed, phase_type).await,
+                max_page_size,
+                standard_workflows,
+                long_text_pod_field,
+            } => {
+                let opts = sim::BoardOptions {
+                    listen,
+                    phase_type,
+                    max_page_size,
+                    workflows: if standard_workflows {
+                        sim::WorkflowPreset::StandardSeed
+                    } else {
+                        sim::WorkflowPreset::AllowAll
+                    },
+                    pod_field_format: if long_text_pod_field {
+                        sim::CfFormat::Text
+                    } else {
+                        sim::CfFormat::String
+                    },
+                    ..sim::BoardOptions::default()
+                };
+                board(opts, seed).await
+            }
             _ => Ok(ExitCode::FAILURE),
         }
     });
@@ -156,11 +189,7 @@ fn exit(result: anyhow::Result<ExitCode>) -> ExitCode {
     }
 }
 
-async fn board(
-    listen: SocketAddr,
-    seed: Option<PathBuf>,
-    phase_type: String,
-) -> anyhow::Result<ExitCode> {
+async fn board(opts: sim::BoardOptions, seed: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     journeyman::telemetry::init(LogFormat::Text, journeyman::redact::Redactor::shapes_only());
     let (token, generated) = match std::env::var("JOURNEYMAN_BOARD_TOKEN") {
@@ -168,10 +197,8 @@ async fn board(
         _ => (random_token(), true),
     };
     let handle = sim::start(sim::BoardOptions {
-        listen,
         token: token.clone(),
-        phase_type,
-        pod_field: true,
+        ..opts
     })
     .await?;
     if let Some(path) = seed {

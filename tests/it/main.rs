@@ -13,6 +13,7 @@ mod demo;
 mod doctor;
 mod examples;
 mod execution;
+mod fidelity;
 mod fuzz;
 mod limits;
 mod process;

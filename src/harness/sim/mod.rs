@@ -8,12 +8,26 @@
 //!
 //! Faults are injected per request, before the router: added latency, 5xx, 429 with `Retry-After`,
 //! dropped connections (before or after the write happened), stalls, and malformed bodies.
+//!
+//! What makes a real instance harder than a friendly stand-in is taught here too, each in its own
+//! file with the OpenProject source it follows: a capped `pageSize` (`query.rs`), projects the agent
+//! cannot see (`visibility.rs`), workflows per type and role (`workflow.rs`) and the forms that
+//! tell them (`form.rs`), the `notify` flag of every write (`notify.rs`), custom field formats and
+//! per project and type enablement (`custom_fields.rs`), the relations index (`relations.rs`) and
+//! the real, several-KiB work package (`render/work_package.rs`). Defaults are what an instance
+//! configured for journeyman does; stricter set-ups are options ([`BoardOptions`], [`BoardHandle`]).
 
+pub mod custom_fields;
+mod form;
+pub mod notify;
 mod query;
+mod relations;
 mod render;
 mod routes;
 pub mod seed;
 pub mod state;
+mod visibility;
+pub mod workflow;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -32,9 +46,12 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use url::Url;
 
+pub use custom_fields::CfFormat;
+pub use notify::{Notification, WriteKind};
 pub use state::{
-    ADMIN_USER, AGENT_USER, Board, JournalAction, JournalEntry, NewWp, POD_FIELD, Wp, WpChange,
+    ADMIN_USER, AGENT_USER, Board, JournalAction, JournalEntry, NewWp, POD_FIELD, Rel, Wp, WpChange,
 };
+pub use workflow::WorkflowPreset;
 
 /// Largest request body the board accepts.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -132,6 +149,16 @@ pub struct BoardOptions {
     pub phase_type: String,
     /// Seed the "Agent pod" custom field (a configured instance has it; `false` to test doctor).
     pub pod_field: bool,
+    /// The pod field's format: a string field (default) or Long text, which is a Formattable
+    /// `{format, raw, html}` on the wire (`custom_fields.rs`).
+    pub pod_field_format: CfFormat,
+    /// `Setting.apiv3_max_page_size`: larger `pageSize`s are silently capped (default 1000).
+    pub max_page_size: u64,
+    /// The agent role's workflows (default: every transition allowed; `workflow.rs`).
+    pub workflows: WorkflowPreset,
+    /// Render unset dates and durations as `null` like the real representer (default: left out,
+    /// because the upstream schema rejects `null` there).
+    pub render_nulls: bool,
 }
 
 impl Default for BoardOptions {
@@ -141,6 +168,10 @@ impl Default for BoardOptions {
             token: "journeyman-test-token".into(),
             phase_type: "Phase".into(),
             pod_field: true,
+            pod_field_format: CfFormat::String,
+            max_page_size: 1000,
+            workflows: WorkflowPreset::AllowAll,
+            render_nulls: false,
         }
     }
 }
@@ -167,6 +198,12 @@ pub async fn start(opts: BoardOptions) -> anyhow::Result<BoardHandle> {
     if !opts.pod_field {
         board.custom_fields.clear();
     }
+    for cf in &mut board.custom_fields {
+        cf.format = opts.pod_field_format;
+    }
+    board.behaviour.max_page_size = opts.max_page_size;
+    board.behaviour.render_nulls = opts.render_nulls;
+    board.workflows = workflow::Workflows::preset(&board, opts.workflows);
     let shared = Arc::new(Shared {
         board: Mutex::new(board),
         faults: Mutex::new(Faults {
@@ -428,12 +465,13 @@ impl BoardHandle {
             .and_then(|w| w.custom.get(&POD_FIELD).cloned())
     }
 
-    /// The comments on a work package, oldest first.
+    /// The comments people and pods wrote on a work package, oldest first. The board's own journal
+    /// notes on re-derived ancestors are left out (they are in the HTTP activities).
     pub fn comments(&self, id: u64) -> Vec<String> {
         self.board()
             .activities
             .iter()
-            .filter(|a| a.wp == id)
+            .filter(|a| a.wp == id && !a.automatic)
             .filter_map(|a| a.comment.clone())
             .collect()
     }
@@ -442,4 +480,134 @@ impl BoardHandle {
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.board().journal.clone()
     }
+
+    /// Every write so far with its `notify` flag, in order (`notify.rs`).
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.board().notifications.clone()
+    }
+
+    /// Caps every `pageSize` at `n` from now on (`Setting.apiv3_max_page_size`).
+    pub fn set_max_page_size(&self, n: u64) {
+        self.board().behaviour.max_page_size = n;
+    }
+
+    /// Every relation, by id.
+    pub fn relations(&self) -> Vec<Rel> {
+        self.board().relations.values().cloned().collect()
+    }
+
+    /// Deletes a relation as the admin; panics if there is none (test seed). Touches neither end.
+    pub fn delete_relation(&self, id: u64) -> Rel {
+        self.board()
+            .unrelate(ADMIN_USER, id)
+            .unwrap_or_else(|e| panic!("deleting relation {id}: {}", e.message))
+    }
+
+    /// Adds a project (name = identifier). `visible_to_agent: false` makes it a project the agent
+    /// user is no member of: its work packages answer 404 to the agent and are left out of its
+    /// lists, and so are relations with an end in it (`visibility.rs`). Seed work packages into it
+    /// with `SeedWp::project(identifier)`.
+    pub fn add_project(&self, identifier: &str, visible_to_agent: bool) -> u64 {
+        let members = (!visible_to_agent).then(std::collections::BTreeSet::new);
+        self.board().add_project(identifier, identifier, members)
+    }
+
+    /// Makes `user` a member of project `project` (it sees it) or not.
+    pub fn set_member(&self, project: u64, user: u64, member: bool) {
+        let mut b = self.board();
+        let everyone: std::collections::BTreeSet<u64> = b.users.iter().map(|u| u.id).collect();
+        let Some(p) = b.projects.iter_mut().find(|p| p.id == project) else {
+            panic!("no project {project}");
+        };
+        let members = p.members.get_or_insert(everyone);
+        if member {
+            members.insert(user);
+        } else {
+            members.remove(&user);
+        }
+    }
+
+    /// Forbids the agent's role every transition into `to_status` for `type_name` (names; panics on
+    /// unknown ones). A PATCH doing it answers 422 PropertyConstraintViolation on `status`.
+    pub fn forbid_transition(&self, type_name: &str, to_status: &str) {
+        let mut b = self.board();
+        let (t, s) = type_and_status(&b, type_name, to_status);
+        let snapshot = b.clone();
+        b.workflows.forbid(&snapshot, t, s);
+    }
+
+    /// Allows the agent's role every transition into `to_status` for `type_name` again.
+    pub fn allow_transition(&self, type_name: &str, to_status: &str) {
+        let mut b = self.board();
+        let (t, s) = type_and_status(&b, type_name, to_status);
+        let snapshot = b.clone();
+        b.workflows.allow(&snapshot, t, s);
+    }
+
+    /// OpenProject's standard seed workflows for the agent's role (`workflow.rs`): e.g. a Task may
+    /// not go to In testing.
+    pub fn use_standard_seed_workflows(&self) {
+        let mut b = self.board();
+        let blocked_may_close = b.workflows.blocked_may_close;
+        b.workflows = workflow::Workflows::preset(&b, WorkflowPreset::StandardSeed);
+        b.workflows.blocked_may_close = blocked_may_close;
+    }
+
+    /// Every transition allowed again (the default).
+    pub fn allow_all_transitions(&self) {
+        let mut b = self.board();
+        let blocked_may_close = b.workflows.blocked_may_close;
+        b.workflows = workflow::Workflows::default();
+        b.workflows.blocked_may_close = blocked_may_close;
+    }
+
+    /// Changes the pod field's format (existing values are kept as its raw text).
+    pub fn set_pod_field_format(&self, format: CfFormat) {
+        if let Some(cf) = self
+            .board()
+            .custom_fields
+            .iter_mut()
+            .find(|c| c.id == POD_FIELD)
+        {
+            cf.format = format;
+        }
+    }
+
+    /// Disables the pod field for one project and type: their schema omits it, their work packages
+    /// do not render it, and writes of it are ignored, as OpenProject does (`custom_fields.rs`).
+    pub fn disable_pod_field_for(&self, project_id: u64, type_name: &str) {
+        let mut b = self.board();
+        let t = b
+            .type_named(type_name)
+            .unwrap_or_else(|| panic!("no type {type_name}"))
+            .id;
+        if let Some(cf) = b.custom_fields.iter_mut().find(|c| c.id == POD_FIELD) {
+            cf.disabled_for.insert((project_id, t));
+        }
+    }
+
+    /// Enables the pod field for one project and type again.
+    pub fn enable_pod_field_for(&self, project_id: u64, type_name: &str) {
+        let mut b = self.board();
+        let t = b
+            .type_named(type_name)
+            .unwrap_or_else(|| panic!("no type {type_name}"))
+            .id;
+        if let Some(cf) = b.custom_fields.iter_mut().find(|c| c.id == POD_FIELD) {
+            cf.disabled_for.remove(&(project_id, t));
+        }
+    }
+}
+
+/// The ids of a type and a status by name; panics on unknown names (test seed).
+fn type_and_status(b: &Board, type_name: &str, status: &str) -> (u64, u64) {
+    let t = b
+        .type_named(type_name)
+        .unwrap_or_else(|| panic!("no type {type_name}"))
+        .id;
+    let s = b
+        .status_named(status)
+        .unwrap_or_else(|| panic!("no status {status}"))
+        .id;
+    (t, s)
 }

@@ -175,7 +175,20 @@ pub struct Query {
 }
 
 impl Query {
+    #[cfg(test)]
     pub fn compile(board: &Board, filters: &[Filter], user: u64) -> Result<Query, SimError> {
+        Query::compile_in(board, filters, user, None)
+    }
+
+    /// Compiles `filters` for `user`'s list of `project` (`None`: the global list). The `id`,
+    /// `parent`, `blocks` and `blocked` filters accept only work packages `user` sees (in `project`):
+    /// OpenProject's `FilterForWpMixin` with the `HugeList` strategy (`visibility.rs`).
+    pub fn compile_in(
+        board: &Board,
+        filters: &[Filter],
+        user: u64,
+        project: Option<u64>,
+    ) -> Result<Query, SimError> {
         let mut compiled = Vec::new();
         for f in filters {
             let field = field(&f.name, board)?;
@@ -216,6 +229,12 @@ impl Query {
             if numeric && matches!(f.operator.as_str(), "=" | "!") {
                 for v in &f.values {
                     ids.insert(v.parse::<u64>().map_err(|_| invalid())?);
+                }
+                if matches!(
+                    field,
+                    Field::Id | Field::Parent | Field::Blocked | Field::Blocks
+                ) {
+                    board.check_wp_filter_ids(user, project, &f.name, &ids)?;
                 }
             }
             if field == Field::Assignee && matches!(f.operator.as_str(), "=" | "!") {

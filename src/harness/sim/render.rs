@@ -1,15 +1,19 @@
 //! HAL+JSON rendering of the bundled board's resources, in OpenProject's shapes (API-NOTES sections 1,
-//! 2, 4, 6, 7, 10). Checked against the upstream schemas by the conformance tests.
+//! 2, 4, 6, 7, 10). Checked against the upstream schemas by the conformance tests. The work package,
+//! the largest of them, has its own file (`render/work_package.rs`).
 //!
-//! Optional date properties are omitted rather than rendered `null`: the upstream schema types them as
-//! plain strings.
+//! Optional date properties are omitted rather than rendered `null` (unless
+//! `Behaviour::render_nulls`): the upstream schema types them as plain strings.
+
+mod work_package;
+
+pub use work_package::work_package;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value, json};
 
 use super::state::{
-    Act, Board, PriorityDef, ProjectDef, Rel, SimError, StatusDef, TypeDef, UserDef, Wp,
-    relation_names,
+    Act, Board, PriorityDef, ProjectDef, Rel, SimError, StatusDef, TypeDef, UserDef, relation_names,
 };
 
 pub fn time(t: DateTime<Utc>) -> String {
@@ -30,136 +34,19 @@ pub fn html(raw: &str) -> String {
         .collect()
 }
 
-fn formattable(raw: &str) -> Value {
+pub(super) fn formattable(raw: &str) -> Value {
     json!({ "format": "markdown", "raw": raw, "html": html(raw) })
 }
 
-fn link(href: String, title: Option<&str>) -> Value {
+pub(super) fn link(href: String, title: Option<&str>) -> Value {
     match title {
         Some(t) => json!({ "href": href, "title": t }),
         None => json!({ "href": href }),
     }
 }
 
-fn null_link() -> Value {
+pub(super) fn null_link() -> Value {
     json!({ "href": null })
-}
-
-pub fn work_package(board: &Board, wp: &Wp) -> Value {
-    let id = wp.id;
-    let self_href = format!("/api/v3/work_packages/{id}");
-    let wp_link = |i: u64| {
-        link(
-            format!("/api/v3/work_packages/{i}"),
-            board.wps.get(&i).map(|w| w.subject.as_str()),
-        )
-    };
-    let user_link = |u: Option<u64>| match u {
-        Some(u) => link(
-            format!("/api/v3/users/{u}"),
-            board.user(u).map(|x| x.name.as_str()),
-        ),
-        None => null_link(),
-    };
-    let mut links = Map::new();
-    links.insert("self".into(), link(self_href.clone(), Some(&wp.subject)));
-    links.insert(
-        "update".into(),
-        json!({ "href": format!("{self_href}/form"), "method": "post" }),
-    );
-    links.insert(
-        "schema".into(),
-        json!({ "href": format!("/api/v3/work_packages/schemas/{}-{}", wp.project, wp.type_id) }),
-    );
-    links.insert(
-        "updateImmediately".into(),
-        json!({ "href": self_href, "method": "patch" }),
-    );
-    links.insert(
-        "delete".into(),
-        json!({ "href": self_href, "method": "delete" }),
-    );
-    links.insert(
-        "activities".into(),
-        json!({ "href": format!("{self_href}/activities") }),
-    );
-    links.insert("addComment".into(), json!({ "href": format!("{self_href}/activities"), "method": "post", "title": "Add comment" }));
-    links.insert(
-        "relations".into(),
-        json!({ "href": format!("{self_href}/relations") }),
-    );
-    links.insert("addRelation".into(), json!({ "href": format!("{self_href}/relations"), "method": "post", "title": "Add relation" }));
-    links.insert(
-        "attachments".into(),
-        json!({ "href": format!("{self_href}/attachments") }),
-    );
-    links.insert("author".into(), user_link(Some(wp.author)));
-    links.insert("assignee".into(), user_link(wp.assignee));
-    links.insert("responsible".into(), null_link());
-    let priority = board.priority(wp.priority).map(|p| p.name.as_str());
-    let project = board.project(wp.project).map(|p| p.name.as_str());
-    let status = board.status(wp.status).map(|s| s.name.as_str());
-    let type_ = board.type_(wp.type_id).map(|t| t.name.as_str());
-    for (rel, collection, target, title) in [
-        ("priority", "priorities", wp.priority, priority),
-        ("project", "projects", wp.project, project),
-        ("status", "statuses", wp.status, status),
-        ("type", "types", wp.type_id, type_),
-    ] {
-        links.insert(
-            rel.into(),
-            link(format!("/api/v3/{collection}/{target}"), title),
-        );
-    }
-    links.insert("version".into(), null_link());
-    links.insert("category".into(), null_link());
-    links.insert(
-        "parent".into(),
-        wp.parent.map(wp_link).unwrap_or_else(null_link),
-    );
-    links.insert(
-        "children".into(),
-        Value::Array(board.children_of(id).map(wp_link).collect()),
-    );
-    links.insert(
-        "ancestors".into(),
-        Value::Array(board.ancestors(id).into_iter().map(wp_link).collect()),
-    );
-    links.insert(
-        "watchers".into(),
-        json!({ "href": format!("{self_href}/watchers") }),
-    );
-    let mut body = Map::new();
-    body.insert("_type".into(), json!("WorkPackage"));
-    body.insert("id".into(), json!(id));
-    body.insert("lockVersion".into(), json!(wp.lock_version));
-    body.insert("subject".into(), json!(wp.subject));
-    body.insert("description".into(), formattable(&wp.description));
-    body.insert("scheduleManually".into(), json!(false));
-    body.insert("ignoreNonWorkingDays".into(), json!(false));
-    body.insert(
-        "percentageDone".into(),
-        json!(
-            board
-                .status(wp.status)
-                .map(|s| s.default_done_ratio)
-                .unwrap_or(0)
-        ),
-    );
-    body.insert("createdAt".into(), json!(time(wp.created_at)));
-    body.insert("updatedAt".into(), json!(time(wp.updated_at)));
-    // String custom fields are properties, not links (API-NOTES section 2).
-    for cf in &board.custom_fields {
-        body.insert(
-            format!("customField{}", cf.id),
-            wp.custom
-                .get(&cf.id)
-                .map(|v| json!(v))
-                .unwrap_or(Value::Null),
-        );
-    }
-    body.insert("_links".into(), Value::Object(links));
-    Value::Object(body)
 }
 
 /// Links of an offset-paginated collection (`offset_paginated_collection.rb`).
@@ -261,27 +148,56 @@ pub fn priority(p: &PriorityDef) -> Value {
 
 pub fn user(u: &UserDef, created: DateTime<Utc>) -> Value {
     let (first, last) = u.name.split_once(' ').unwrap_or((u.name.as_str(), ""));
+    let memberships = url::form_urlencoded::byte_serialize(
+        json!([{ "principal": { "operator": "=", "values": [u.id.to_string()] } }])
+            .to_string()
+            .as_bytes(),
+    )
+    .collect::<String>();
     json!({
         "_type": "User", "id": u.id, "name": u.name, "login": u.login,
         "firstName": first, "lastName": last, "email": format!("{}@example.invalid", u.login),
         "admin": u.id == super::state::ADMIN_USER, "avatar": "", "status": "active", "language": "en",
+        "identityUrl": null,
         "createdAt": time(created), "updatedAt": time(created),
         "_links": {
             "self": { "href": format!("/api/v3/users/{}", u.id), "title": u.name },
+            "memberships": { "href": format!("/api/v3/memberships?filters={memberships}"), "title": "Memberships" },
             "showUser": { "href": format!("/users/{}", u.id), "type": "text/html" },
         },
     })
 }
 
+/// A project (links as a 2025 instance renders them; `lib/api/v3/projects/project_representer.rb`).
 pub fn project(p: &ProjectDef, created: DateTime<Utc>) -> Value {
+    let me = format!("/api/v3/projects/{}", p.id);
+    let memberships = url::form_urlencoded::byte_serialize(
+        json!([{ "project": { "operator": "=", "values": [p.id.to_string()] } }])
+            .to_string()
+            .as_bytes(),
+    )
+    .collect::<String>();
     json!({
         "_type": "Project", "id": p.id, "identifier": p.identifier, "name": p.name,
         "active": true, "public": false, "description": formattable(""),
         "createdAt": time(created), "updatedAt": time(created),
+        "statusExplanation": formattable(""),
         "_links": {
-            "self": { "href": format!("/api/v3/projects/{}", p.id), "title": p.name },
-            "workPackages": { "href": format!("/api/v3/projects/{}/work_packages", p.id) },
-            "types": { "href": format!("/api/v3/projects/{}/types", p.id) },
+            "self": { "href": me, "title": p.name },
+            "createWorkPackage": { "href": format!("{me}/work_packages/form"), "method": "post" },
+            "createWorkPackageImmediately": { "href": format!("{me}/work_packages"), "method": "post" },
+            "workPackages": { "href": format!("{me}/work_packages") },
+            "storages": [],
+            "categories": { "href": format!("{me}/categories") },
+            "versions": { "href": format!("{me}/versions") },
+            "memberships": { "href": format!("/api/v3/memberships?filters={memberships}") },
+            "types": { "href": format!("{me}/types") },
+            "update": { "href": format!("{me}/form"), "method": "post" },
+            "updateImmediately": { "href": me, "method": "patch" },
+            "delete": { "href": me, "method": "delete" },
+            "schema": { "href": "/api/v3/projects/schema" },
+            "status": { "href": null },
+            "parent": { "href": null, "title": null },
         },
     })
 }
@@ -334,18 +250,71 @@ pub fn activity(board: &Board, a: &Act) -> Value {
     body
 }
 
-/// The work package schema of one project and type, with the custom fields' human names.
-pub fn schema(board: &Board, project: u64, type_id: u64) -> Value {
+/// The work package schema of one project and type, with the custom fields enabled there and their
+/// human names. `allowed_statuses` fills `status._links.allowedValues` (and the embedded statuses),
+/// which only a form's schema has (`lib/api/v3/work_packages/schema/work_package_schema_representer.rb`:
+/// `defines_assignable_values?`).
+pub fn schema(
+    board: &Board,
+    project: u64,
+    type_id: u64,
+    allowed_statuses: Option<&[u64]>,
+) -> Value {
+    let field = |type_: &str, name: &str, required: bool, writable: bool| json!({ "type": type_, "name": name, "required": required, "hasDefault": false, "writable": writable, "options": {} });
     let mut body = Map::new();
     body.insert("_type".into(), json!("Schema"));
     body.insert("_dependencies".into(), json!([]));
-    body.insert("lockVersion".into(), json!({ "type": "Integer", "name": "Lock Version", "required": true, "hasDefault": false, "writable": false }));
-    body.insert("subject".into(), json!({ "type": "String", "name": "Subject", "required": true, "hasDefault": false, "writable": true, "minLength": 1, "maxLength": 255 }));
-    for cf in &board.custom_fields {
-        body.insert(
-            format!("customField{}", cf.id),
-            json!({ "type": "String", "name": cf.name, "required": false, "hasDefault": false, "writable": true, "options": { "rtl": null } }),
-        );
+    body.insert("_attributeGroups".into(), json!([]));
+    body.insert(
+        "lockVersion".into(),
+        field("Integer", "Lock Version", true, false),
+    );
+    body.insert("id".into(), field("Integer", "ID", true, false));
+    body.insert("subject".into(), json!({ "type": "String", "name": "Subject", "required": true, "hasDefault": false, "writable": true, "minLength": 1, "maxLength": 255, "options": {} }));
+    body.insert(
+        "description".into(),
+        field("Formattable", "Description", false, true),
+    );
+    body.insert(
+        "createdAt".into(),
+        field("DateTime", "Created on", true, false),
+    );
+    body.insert(
+        "updatedAt".into(),
+        field("DateTime", "Updated on", true, false),
+    );
+    body.insert("author".into(), field("User", "Author", true, false));
+    body.insert("project".into(), field("Project", "Project", true, true));
+    body.insert("parent".into(), field("WorkPackage", "Parent", false, true));
+    body.insert("assignee".into(), field("User", "Assignee", false, true));
+    body.insert(
+        "responsible".into(),
+        field("User", "Accountable", false, true),
+    );
+    body.insert("type".into(), field("Type", "Type", true, true));
+    body.insert("priority".into(), field("Priority", "Priority", true, true));
+    let mut status_field = field("Status", "Status", true, true);
+    status_field["hasDefault"] = json!(true);
+    if let Some(allowed) = allowed_statuses {
+        let statuses: Vec<&StatusDef> = allowed.iter().filter_map(|s| board.status(*s)).collect();
+        status_field["_embedded"] =
+            json!({ "allowedValues": statuses.iter().map(|s| status(s)).collect::<Vec<_>>() });
+        status_field["_links"] = json!({
+            "allowedValues": statuses
+                .iter()
+                .map(|s| json!({ "href": format!("/api/v3/statuses/{}", s.id), "title": s.name }))
+                .collect::<Vec<_>>()
+        });
+    } else {
+        status_field["_links"] = json!({});
+    }
+    body.insert("status".into(), status_field);
+    for cf in board
+        .custom_fields
+        .iter()
+        .filter(|c| c.available(project, type_id))
+    {
+        body.insert(format!("customField{}", cf.id), cf.schema());
     }
     body.insert(
         "_links".into(),
@@ -354,14 +323,24 @@ pub fn schema(board: &Board, project: u64, type_id: u64) -> Value {
     Value::Object(body)
 }
 
+/// An error body (`lib/api/v3/errors/error_representer.rb`): `_embedded.details.attribute` for a
+/// property's error, `_embedded.errors` for `MultipleErrors`.
 pub fn error(e: &SimError) -> Value {
+    let message = if e.message_as_list {
+        json!([e.message])
+    } else {
+        json!(e.message)
+    };
     let mut body = json!({
         "_type": "Error",
         "errorIdentifier": format!("urn:openproject-org:api:v3:errors:{}", e.identifier),
-        "message": e.message,
+        "message": message,
     });
     if let Some(attr) = &e.attribute {
         body["_embedded"] = json!({ "details": { "attribute": attr } });
+    }
+    if !e.errors.is_empty() {
+        body["_embedded"] = json!({ "errors": e.errors.iter().map(error).collect::<Vec<_>>() });
     }
     body
 }

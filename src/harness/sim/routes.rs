@@ -10,12 +10,15 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::Shared;
+use super::form;
+use super::notify::notify_param;
 use super::query::{self, Query as WpQuery};
+use super::relations;
 use super::render;
 use super::state::{Board, NewWp, SimError, WpChange};
 
@@ -43,14 +46,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(project_work_packages).post(create_in_project),
         )
         .route(
+            "/api/v3/projects/{id}/work_packages/form",
+            post(create_form_in_project),
+        )
+        .route(
             "/api/v3/work_packages",
             get(work_packages).post(create_work_package),
         )
+        .route("/api/v3/work_packages/form", post(create_form))
         .route("/api/v3/work_packages/schemas/{key}", get(schema))
         .route(
             "/api/v3/work_packages/{id}",
             get(work_package).patch(update_work_package),
         )
+        .route("/api/v3/work_packages/{id}/form", post(update_form))
         .route(
             "/api/v3/work_packages/{id}/activities",
             get(activities).post(add_comment),
@@ -60,7 +69,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(wp_relations).post(create_relation),
         )
         .route("/api/v3/relations", get(relations))
-        .route("/api/v3/relations/{id}", get(relation))
+        .route(
+            "/api/v3/relations/{id}",
+            get(relation).delete(delete_relation),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .with_state(shared)
@@ -240,9 +252,20 @@ async fn types(State(s): State<Arc<Shared>>) -> Result<Response> {
     all(&s, "/api/v3/types", all_types)
 }
 
-async fn project_types(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
+/// The project `raw` (id or identifier) if `user` sees it, else 404.
+fn visible_project<'b>(b: &'b Board, user: u64, raw: &str) -> Result<&'b super::state::ProjectDef> {
+    b.project_by_key(raw)
+        .filter(|p| b.project_visible(user, p.id))
+        .ok_or_else(SimError::not_found)
+}
+
+async fn project_types(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
-    let p = b.project_by_key(&raw).ok_or_else(SimError::not_found)?;
+    let p = visible_project(&b, caller(req.extensions()), &raw)?;
     let path = format!("/api/v3/projects/{}/types", p.id);
     Ok(ok(render::collection(&path, all_types(&b))))
 }
@@ -263,11 +286,13 @@ async fn priority(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Resu
     one(&s, &raw, |b, id| b.priority(id).map(render::priority))
 }
 
-async fn projects(State(s): State<Arc<Shared>>) -> Result<Response> {
+async fn projects(State(s): State<Arc<Shared>>, req: Request) -> Result<Response> {
     let b = board(&s)?;
+    let user = caller(req.extensions());
     let elements: Vec<Value> = b
         .projects
         .iter()
+        .filter(|p| b.project_visible(user, p.id))
         .map(|p| render::project(p, b.created_at()))
         .collect();
     let total = elements.len() as u64;
@@ -282,22 +307,28 @@ async fn projects(State(s): State<Arc<Shared>>) -> Result<Response> {
     )))
 }
 
-async fn project(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
+async fn project(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
-    Ok(ok(render::project(
-        b.project_by_key(&raw).ok_or_else(SimError::not_found)?,
-        b.created_at(),
-    )))
+    let p = visible_project(&b, caller(req.extensions()), &raw)?;
+    Ok(ok(render::project(p, b.created_at())))
 }
 
-async fn schema(State(s): State<Arc<Shared>>, Path(key): Path<String>) -> Result<Response> {
+async fn schema(
+    State(s): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
     let (p, t) = key.split_once('-').ok_or_else(SimError::not_found)?;
     let (p, t) = (id(p)?, id(t)?);
-    if b.project(p).is_none() || b.type_(t).is_none() {
+    if !b.project_visible(caller(req.extensions()), p) || b.type_(t).is_none() {
         return Err(SimError::not_found());
     }
-    Ok(ok(render::schema(&b, p, t)))
+    Ok(ok(render::schema(&b, p, t, None)))
 }
 
 /// The query string as given, minus paging (for the collection's links).
@@ -331,21 +362,21 @@ fn page(b: &Board, params: &HashMap<String, String>) -> Result<(u64, u64)> {
 
 /// One page of `hits` as a collection of type `type_` at `self_path`, with links that keep the
 /// request's other parameters.
-fn paged<T>(
+fn paged_body<T>(
     type_: &str,
     self_path: &str,
     params: &HashMap<String, String>,
     hits: &[T],
     (size, offset): (u64, u64),
     show: impl Fn(&T) -> Value,
-) -> Response {
+) -> Value {
     let elements = hits
         .iter()
         .skip(query::first_index(offset, size))
         .take(size as usize)
         .map(show)
         .collect();
-    ok(render::paged_collection(
+    render::paged_collection(
         type_,
         self_path,
         &base_query(params),
@@ -353,7 +384,46 @@ fn paged<T>(
         hits.len() as u64,
         offset,
         size,
-    ))
+    )
+}
+
+/// The links a work package collection adds to a plain one
+/// (`lib/api/v3/work_packages/work_package_collection_representer.rb`).
+fn work_package_collection_links(
+    body: &mut Value,
+    hits: &[&super::state::Wp],
+    project: Option<u64>,
+) {
+    let links = &mut body["_links"];
+    links["editWorkPackage"] = json!({ "href": "/api/v3/work_packages/{work_package_id}/form", "method": "post", "templated": true });
+    let (form, create) = match project {
+        Some(p) => (
+            format!("/api/v3/projects/{p}/work_packages/form"),
+            format!("/api/v3/projects/{p}/work_packages"),
+        ),
+        None => (
+            "/api/v3/work_packages/form".into(),
+            "/api/v3/work_packages".into(),
+        ),
+    };
+    links["createWorkPackage"] = json!({ "href": form, "method": "post" });
+    links["createWorkPackageImmediate"] = json!({ "href": create, "method": "post" });
+    if !hits.is_empty() {
+        let mut pairs: Vec<String> = hits
+            .iter()
+            .map(|w| format!("{}-{}", w.project, w.type_id))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        let filters = url::form_urlencoded::byte_serialize(
+            json!([{ "id": { "operator": "=", "values": pairs } }])
+                .to_string()
+                .as_bytes(),
+        )
+        .collect::<String>();
+        links["schemas"] =
+            json!({ "href": format!("/api/v3/work_packages/schemas?filters={filters}") });
+    }
 }
 
 fn list(
@@ -365,23 +435,29 @@ fn list(
 ) -> Result<Response> {
     let b = board(s)?;
     let filters = query::parse_filters(params.get("filters").map(String::as_str))?;
-    let q = WpQuery::compile(&b, &filters, user)?;
+    let q = WpQuery::compile_in(&b, &filters, user, project)?;
     let sort = query::parse_sort(params.get("sortBy").map(String::as_str))?;
     let page = page(&b, params)?;
     let mut hits: Vec<_> = b
         .wps
         .values()
-        .filter(|w| project.is_none_or(|p| w.project == p) && q.matches(&b, w))
+        .filter(|w| {
+            project.is_none_or(|p| w.project == p)
+                && b.project_visible(user, w.project)
+                && q.matches(&b, w)
+        })
         .collect();
     query::sort(&b, &mut hits, &sort);
-    Ok(paged(
+    let mut body = paged_body(
         "WorkPackageCollection",
         self_path,
         params,
         &hits,
         page,
-        |w| render::work_package(&b, w),
-    ))
+        |w| render::work_package(&b, w, user, false),
+    );
+    work_package_collection_links(&mut body, &hits, project);
+    Ok(ok(body))
 }
 
 async fn work_packages(
@@ -404,23 +480,26 @@ async fn project_work_packages(
     Query(params): Params,
     req: Request,
 ) -> Result<Response> {
-    let pid = board(&s)?
-        .project_by_key(&raw)
-        .ok_or_else(SimError::not_found)?
-        .id;
+    let user = caller(req.extensions());
+    let pid = visible_project(&*board(&s)?, user, &raw)?.id;
     list(
         &s,
-        caller(req.extensions()),
+        user,
         Some(pid),
         &params,
         &format!("/api/v3/projects/{pid}/work_packages"),
     )
 }
 
-async fn work_package(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
+async fn work_package(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
-    let wp = b.wps.get(&id(&raw)?).ok_or_else(SimError::not_found)?;
-    Ok(ok(render::work_package(&b, wp)))
+    let user = caller(req.extensions());
+    let wp = b.visible_wp(user, id(&raw)?)?;
+    Ok(ok(render::work_package(&b, wp, user, true)))
 }
 
 /// The caller of a write and its body (at most [`super::MAX_BODY`] bytes).
@@ -439,6 +518,8 @@ struct WpWrite {
     user: u64,
     wp: u64,
     body: Map<String, Value>,
+    /// The query string (for `notify`).
+    params: HashMap<String, String>,
 }
 
 impl FromRequest<Arc<Shared>> for WpWrite {
@@ -450,14 +531,27 @@ impl FromRequest<Arc<Shared>> for WpWrite {
             .await
             .map_err(IntoResponse::into_response)?;
         let headers = parts.headers.clone();
+        let params = query_params(parts.uri.query());
         let read = async {
             let (user, bytes) = caller_and_body(Request::from_parts(parts, body)).await?;
             let wp = id(&raw)?;
             let body = json_object(&headers, &bytes)?;
-            Ok::<_, Refused>(WpWrite { user, wp, body })
+            Ok::<_, Refused>(WpWrite {
+                user,
+                wp,
+                body,
+                params,
+            })
         };
         read.await.map_err(IntoResponse::into_response)
     }
+}
+
+/// A query string as a map (the last value of a repeated key wins).
+fn query_params(query: Option<&str>) -> HashMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Checks Content-Type and parses a single JSON object, as OpenProject does.
@@ -491,13 +585,9 @@ fn links_of(body: &Map<String, Value>) -> &Map<String, Value> {
         .unwrap_or(&EMPTY)
 }
 
-/// 404 unless the work package exists.
-fn require_wp(b: &Board, wp: u64) -> Result<()> {
-    if b.wps.contains_key(&wp) {
-        Ok(())
-    } else {
-        Err(SimError::not_found())
-    }
+/// 404 unless the work package exists and `user` sees it.
+fn require_wp(b: &Board, user: u64, wp: u64) -> Result<()> {
+    b.visible_wp(user, wp).map(|_| ())
 }
 
 /// The id of a link `{"href": "/api/v3/<kind>/<id>"}`; `Ok(None)` for `{"href": null}`.
@@ -529,37 +619,31 @@ fn link_id(links: &Map<String, Value>, name: &str, kind: &str) -> Result<Option<
     }
 }
 
+/// The `customFieldN` properties of a body, parsed by each field's format (`custom_fields.rs`).
+/// A key naming no field is not a property of OpenProject's representer: ignored, like any unknown
+/// property.
 fn custom_fields(b: &Board, body: &Map<String, Value>) -> Result<BTreeMap<u64, Option<String>>> {
     let mut out = BTreeMap::new();
     for (key, value) in body {
         let Some(n) = key.strip_prefix("customField") else {
             continue;
         };
-        let cf = n
+        let Some(cf) = n
             .parse::<u64>()
             .ok()
-            .filter(|id| b.custom_fields.iter().any(|c| c.id == *id));
-        let Some(cf) = cf else {
-            return Err(SimError::violation(
-                key,
-                format!("{key} is not a valid custom field."),
-            ));
+            .and_then(|id| b.custom_fields.iter().find(|c| c.id == id))
+        else {
+            continue;
         };
-        let v = match value {
-            Value::Null => None,
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                return Err(SimError {
-                    attribute: Some(key.clone()),
-                    ..SimError::new(
-                        422,
-                        "PropertyFormatError",
-                        format!("{key} must be a string."),
-                    )
-                });
-            }
-        };
-        out.insert(cf, v);
+        let v = cf.parse(value).map_err(|expected| SimError {
+            attribute: Some(key.clone()),
+            ..SimError::new(
+                422,
+                "PropertyFormatError",
+                format!("{key} must be {expected}."),
+            )
+        })?;
+        out.insert(cf.id, v);
     }
     Ok(out)
 }
@@ -626,22 +710,29 @@ fn parse_change(b: &Board, body: &Map<String, Value>) -> Result<(Option<u64>, Wp
 
 async fn update_work_package(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
     let mut b = board(&s)?;
-    require_wp(&b, w.wp)?;
+    require_wp(&b, w.user, w.wp)?;
     let (lock_version, change) = parse_change(&b, &w.body)?;
-    b.update(w.user, w.wp, lock_version, change)?;
-    Ok(ok(render::work_package(&b, &b.wps[&w.wp])))
+    b.update_notifying(w.user, w.wp, lock_version, change, notify_param(&w.params))?;
+    Ok(ok(render::work_package(&b, &b.wps[&w.wp], w.user, true)))
 }
 
-fn create(
-    s: &Shared,
-    user: u64,
-    project: Option<u64>,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<Response, Refused> {
-    let map = json_object(headers, body)?;
-    let mut b = board(s)?;
-    let links = links_of(&map);
+/// `POST /api/v3/work_packages/{id}/form`: what the PATCH would do, without doing it (`form.rs`).
+async fn update_form(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
+    let b = board(&s)?;
+    require_wp(&b, w.user, w.wp)?;
+    let (lock_version, change) = parse_change(&b, &w.body)?;
+    Ok(ok(form::update_form(
+        &b,
+        w.user,
+        w.wp,
+        lock_version,
+        &change,
+    )?))
+}
+
+/// What to create, read from a POST body (`project` from the path, else from `_links.project`).
+fn parse_new(b: &Board, project: Option<u64>, map: &Map<String, Value>) -> Result<NewWp> {
+    let links = links_of(map);
     let project = match project {
         Some(p) => p,
         None => link_id(links, "project", "projects")?
@@ -653,70 +744,129 @@ fn create(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let custom = custom_fields(&b, &map)?
+    let custom = custom_fields(b, map)?
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
         .collect();
-    let new = NewWp {
+    Ok(NewWp {
         project,
         type_id: link_id(links, "type", "types")?.flatten(),
         status: link_id(links, "status", "statuses")?.flatten(),
         priority: link_id(links, "priority", "priorities")?.flatten(),
         subject,
-        description: description(&map)?.unwrap_or_default(),
+        description: description(map)?.unwrap_or_default(),
         parent: link_id(links, "parent", "work_packages")?.flatten(),
         assignee: link_id(links, "assignee", "users")?.flatten(),
         custom,
-    };
-    let id = b.create(user, new)?;
+    })
+}
+
+fn create(
+    s: &Shared,
+    user: u64,
+    project: Option<u64>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    notify: bool,
+) -> Result<Response, Refused> {
+    let map = json_object(headers, body)?;
+    let mut b = board(s)?;
+    let new = parse_new(&b, project, &map)?;
+    let id = b.create_notifying(user, new, notify)?;
     Ok(hal(
         StatusCode::CREATED,
-        render::work_package(&b, &b.wps[&id]),
+        render::work_package(&b, &b.wps[&id], user, true),
     ))
 }
 
-async fn create_in_project(
+/// The create forms: `POST /api/v3/projects/{id}/work_packages/form` (`project` given) and
+/// `POST /api/v3/work_packages/form` (`_links.project` in the body).
+fn create_form_for(
+    s: &Shared,
+    user: u64,
+    project: Option<u64>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, Refused> {
+    let map = json_object(headers, body)?;
+    let b = board(s)?;
+    let new = parse_new(&b, project, &map)?;
+    Ok(ok(form::create_form(&b, user, &new, project.is_some())?))
+}
+
+async fn create_form_in_project(
     State(s): State<Arc<Shared>>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, Refused> {
     let (user, body) = caller_and_body(req).await?;
-    let pid = board(&s)?
-        .project_by_key(&raw)
-        .ok_or_else(|| SimError::new(404, "NotFound", "The specified project does not exist."))?
+    let pid = visible_project(&*board(&s)?, user, &raw)
+        .map_err(|_| SimError::new(404, "NotFound", "The specified project does not exist."))?
         .id;
-    create(&s, user, Some(pid), &headers, &body)
+    create_form_for(&s, user, Some(pid), &headers, &body)
 }
 
-async fn create_work_package(
+async fn create_form(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, Refused> {
     let (user, body) = caller_and_body(req).await?;
-    create(&s, user, None, &headers, &body)
+    create_form_for(&s, user, None, &headers, &body)
+}
+
+async fn create_in_project(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    Query(params): Params,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, Refused> {
+    let (user, body) = caller_and_body(req).await?;
+    let pid = visible_project(&*board(&s)?, user, &raw)
+        .map_err(|_| SimError::new(404, "NotFound", "The specified project does not exist."))?
+        .id;
+    create(&s, user, Some(pid), &headers, &body, notify_param(&params))
+}
+
+async fn create_work_package(
+    State(s): State<Arc<Shared>>,
+    Query(params): Params,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, Refused> {
+    let (user, body) = caller_and_body(req).await?;
+    create(&s, user, None, &headers, &body, notify_param(&params))
 }
 
 /// A collection under one work package (`/api/v3/work_packages/{id}/{what}`); 404 if the work
 /// package does not exist.
 fn wp_collection(
     s: &Shared,
+    user: u64,
     raw: &str,
     what: &str,
     elements: impl Fn(&Board, u64) -> Vec<Value>,
 ) -> Result<Response> {
     let b = board(s)?;
     let wp = id(raw)?;
-    require_wp(&b, wp)?;
+    require_wp(&b, user, wp)?;
     Ok(ok(render::collection(
         &format!("/api/v3/work_packages/{wp}/{what}"),
         elements(&b, wp),
     )))
 }
 
-async fn activities(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    wp_collection(&s, &raw, "activities", |b, wp| {
+/// `GET /api/v3/work_packages/{id}/activities`: unpaginated, as OpenProject's
+/// `ActivityCollectionRepresenter` (`lib/api/v3/activities/activity_collection_representer.rb`,
+/// an `UnpaginatedCollection`): `pageSize` does not apply.
+async fn activities(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
+    wp_collection(&s, caller(req.extensions()), &raw, "activities", |b, wp| {
         b.activities
             .iter()
             .filter(|a| a.wp == wp)
@@ -733,7 +883,7 @@ async fn add_comment(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Respons
         .and_then(Value::as_str)
         .ok_or_else(|| SimError::violation("comment", "Comment can't be blank."))?;
     let mut b = board(&s)?;
-    let act = b.comment(w.user, w.wp, text)?;
+    let act = b.comment_notifying(w.user, w.wp, text, notify_param(&w.params))?;
     let a = b
         .activities
         .iter()
@@ -742,11 +892,16 @@ async fn add_comment(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Respons
     Ok(hal(StatusCode::CREATED, render::activity(&b, a)))
 }
 
-async fn wp_relations(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
-    wp_collection(&s, &raw, "relations", |b, wp| {
+async fn wp_relations(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
+    let user = caller(req.extensions());
+    wp_collection(&s, user, &raw, "relations", |b, wp| {
         b.relations
             .values()
-            .filter(|r| r.from == wp || r.to == wp)
+            .filter(|r| (r.from == wp || r.to == wp) && b.relation_visible(user, r))
             .map(|r| render::relation(b, r))
             .collect()
     })
@@ -754,7 +909,7 @@ async fn wp_relations(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> 
 
 async fn create_relation(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Response> {
     let mut b = board(&s)?;
-    require_wp(&b, w.wp)?;
+    require_wp(&b, w.user, w.wp)?;
     let map = &w.body;
     let type_ = map
         .get("type")
@@ -777,106 +932,56 @@ async fn create_relation(State(s): State<Arc<Shared>>, w: WpWrite) -> Result<Res
     ))
 }
 
-/// `GET /api/v3/relations`: filters `id`, `from`, `to`, `involved`, `type`; paginated, by id.
-async fn relations(State(s): State<Arc<Shared>>, Query(params): Params) -> Result<Response> {
+/// `GET /api/v3/relations`: filtered, sorted, visible to the caller, paginated (`relations.rs`).
+async fn relations(
+    State(s): State<Arc<Shared>>,
+    Query(params): Params,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
-    let filters = query::parse_filters(Some(
-        params.get("filters").map(String::as_str).unwrap_or("[]"),
-    ))?;
-    type Pred = Box<dyn Fn(&super::state::Rel) -> bool>;
-    let mut preds: Vec<Pred> = Vec::new();
-    for f in filters {
-        let negate = match f.operator.as_str() {
-            "=" => false,
-            "!" => true,
-            _ => {
-                return Err(SimError::invalid_query(format!(
-                    "Filters {} Operator is not set to one of the allowed values.",
-                    f.name
-                )));
-            }
-        };
-        if f.values.is_empty() {
-            return Err(SimError::invalid_query(format!(
-                "Filters {} filter has invalid values.",
-                f.name
-            )));
-        }
-        let pred: Box<dyn Fn(&super::state::Rel) -> bool> = match f.name.as_str() {
-            "type" => {
-                let known = [
-                    "relates",
-                    "duplicates",
-                    "duplicated",
-                    "blocks",
-                    "blocked",
-                    "precedes",
-                    "follows",
-                    "includes",
-                    "partof",
-                    "requires",
-                    "required",
-                ];
-                if f.values.iter().any(|v| !known.contains(&v.as_str())) {
-                    return Err(SimError::invalid_query(
-                        "Filters Type filter has invalid values.",
-                    ));
-                }
-                let values = f.values.clone();
-                Box::new(move |r| values.contains(&r.type_))
-            }
-            name @ ("id" | "from" | "to" | "involved") => {
-                let ids: Vec<u64> = f
-                    .values
-                    .iter()
-                    .map(|v| {
-                        v.parse().map_err(|_| {
-                            SimError::invalid_query(format!(
-                                "Filters {name} filter has invalid values."
-                            ))
-                        })
-                    })
-                    .collect::<Result<_>>()?;
-                match name {
-                    "id" => Box::new(move |r| ids.contains(&r.id)),
-                    "from" => Box::new(move |r| ids.contains(&r.from)),
-                    "to" => Box::new(move |r| ids.contains(&r.to)),
-                    _ => Box::new(move |r| ids.contains(&r.from) || ids.contains(&r.to)),
-                }
-            }
-            other => {
-                return Err(SimError::invalid_query(format!(
-                    "Filters {other} filter does not exist."
-                )));
-            }
-        };
-        preds.push(if negate {
-            Box::new(move |r| !pred(r))
-        } else {
-            pred
-        });
-    }
-    let page = page(&b, &params)?;
-    let hits: Vec<_> = b
-        .relations
-        .values()
-        .filter(|r| preds.iter().all(|p| p(r)))
-        .collect();
-    Ok(paged(
+    let user = caller(req.extensions());
+    let hits = relations::index(
+        &b,
+        user,
+        params.get("filters").map(String::as_str),
+        params.get("sortBy").map(String::as_str),
+    )?;
+    let page = page(&b, &params).map_err(|e| SimError {
+        message_as_list: true,
+        ..e
+    })?;
+    Ok(ok(paged_body(
         "Collection",
         "/api/v3/relations",
         &params,
         &hits,
         page,
         |r| render::relation(&b, r),
-    ))
+    )))
 }
 
-async fn relation(State(s): State<Arc<Shared>>, Path(raw): Path<String>) -> Result<Response> {
+async fn relation(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let b = board(&s)?;
+    let user = caller(req.extensions());
     let r = b
         .relations
         .get(&id(&raw)?)
+        .filter(|r| b.relation_visible(user, r))
         .ok_or_else(SimError::not_found)?;
     Ok(ok(render::relation(&b, r)))
+}
+
+/// `DELETE /api/v3/relations/{id}`: 204, and neither end is touched.
+async fn delete_relation(
+    State(s): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    req: Request,
+) -> Result<Response> {
+    let mut b = board(&s)?;
+    b.unrelate(caller(req.extensions()), id(&raw)?)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

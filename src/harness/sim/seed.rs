@@ -165,6 +165,7 @@ impl SeedFile {
                     id,
                     identifier: p.identifier.clone(),
                     name: p.name.clone(),
+                    members: None,
                 });
             }
         }

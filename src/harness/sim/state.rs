@@ -1,15 +1,26 @@
 //! The bundled board's data and every operation on it, synchronous and free of HTTP.
 //!
 //! The rules here are OpenProject's where the worker can tell (API-NOTES): `lockVersion` +1 on every
-//! change and 409 on a stale or missing one; comments do not bump it but do touch `updatedAt`; a
-//! child's change bumps its ancestors (derived values); relations are stored in canonical direction
-//! and a second relation between the same pair is a 409. Every write lands in the journal, which
-//! tests read to prove properties such as "no work package was claimed twice".
+//! change and 409 on a stale or missing one; comments do not bump it but do touch `updatedAt`
+//! (`app/services/journals/create_service.rb`, `touch_journable`); a child's status or parent change
+//! re-derives its ancestors, former ones included (`app/services/work_packages/update_ancestors_service.rb`:
+//! saved with `lockVersion` + 1, a journal note "_Updated automatically by changing values within
+//! child work package #N_", never notified); relations are stored in canonical direction, a second
+//! relation between the same pair is a 409, and creating or deleting one touches neither end
+//! (`app/services/relations/base_service.rb` reschedules only for `follows`). Validation errors are
+//! collected and answered together, as `MultipleErrors` when there are several
+//! (`lib/api/errors/error_base.rb`, `create_and_merge_errors`), but a conflict wins over all of
+//! them. Every write lands in the journal, which tests read to prove properties such as "no work
+//! package was claimed twice", and in the notifications with its `notify` flag (`notify.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+
+pub use super::custom_fields::{CfFormat, CustomFieldDef};
+pub use super::notify::{Notification, WriteKind};
+use super::workflow::Workflows;
 
 /// An error the API would answer with: status, short identifier, message, optional attribute.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +29,11 @@ pub struct SimError {
     pub identifier: &'static str,
     pub message: String,
     pub attribute: Option<String>,
+    /// The errors a `MultipleErrors` carries (`_embedded.errors`).
+    pub errors: Vec<SimError>,
+    /// Render `message` as a one-element array, as index endpoints built on
+    /// `lib/api/utilities/endpoints/index.rb` do (`InvalidQuery.new(query.errors.full_messages)`).
+    pub message_as_list: bool,
 }
 
 impl SimError {
@@ -27,7 +43,32 @@ impl SimError {
             identifier,
             message: message.into(),
             attribute: None,
+            errors: Vec::new(),
+            message_as_list: false,
         }
+    }
+    /// `MultipleErrors.create_if_many` (`lib/api/errors/multiple_errors.rb`): the one error, or a
+    /// 422 `MultipleErrors` carrying them all; `None` if there are none.
+    pub fn create_if_many(mut errors: Vec<SimError>) -> Option<SimError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(SimError {
+                errors,
+                ..SimError::new(
+                    422,
+                    "MultipleErrors",
+                    "Multiple fields violated their constraints.",
+                )
+            }),
+        }
+    }
+    /// 422 on `status`: the workflow has no such transition for the user's roles (`workflow.rs`).
+    pub fn status_transition() -> SimError {
+        SimError::violation(
+            "status",
+            "Status is invalid because no valid transition exists from old to new status for the current user's roles.",
+        )
     }
     pub fn not_found() -> SimError {
         SimError::new(
@@ -121,12 +162,8 @@ pub struct ProjectDef {
     pub id: u64,
     pub identifier: String,
     pub name: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct CustomFieldDef {
-    pub id: u64,
-    pub name: String,
+    /// The users who are members (and see it); `None`: every user (`visibility.rs`).
+    pub members: Option<BTreeSet<u64>>,
 }
 
 /// A work package as the board stores it.
@@ -170,6 +207,8 @@ pub struct Act {
     pub details: Vec<String>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
+    /// A note the board wrote itself (an ancestor re-derived), not a person's or a pod's comment.
+    pub automatic: bool,
 }
 
 /// One write (or refused write) against the board, in order.
@@ -199,9 +238,10 @@ pub enum JournalAction {
         sent: Option<u64>,
         current: u64,
     },
-    /// Ancestor re-derived because a descendant changed.
+    /// Ancestor re-derived because descendant `child` changed (or moved away).
     Derived {
         lock_version: u64,
+        child: u64,
     },
     Commented {
         text: String,
@@ -217,8 +257,18 @@ pub enum JournalAction {
 pub struct Behaviour {
     /// A child's creation, move or status change bumps its ancestors' lockVersion (derived values).
     pub bump_ancestors: bool,
+    /// `Setting.apiv3_max_page_size` (default 1000; admins and the environment can lower it): any
+    /// larger `pageSize` is silently capped (`lib/api/utilities/url_props_parsing_helper.rb`).
     pub max_page_size: u64,
+    /// The smallest of `Setting.per_page_options` (default `20, 100`).
     pub default_page_size: u64,
+    /// `Setting.cross_project_work_package_relations` (default on): relations between work packages
+    /// of different projects are allowed.
+    pub cross_project_relations: bool,
+    /// Render unset dates and durations as `null`, as the real representer does (`render_nil`),
+    /// instead of leaving them out. Off by default: the upstream schema types them as plain strings
+    /// and rejects `null` (see the conformance tests).
+    pub render_nulls: bool,
 }
 
 impl Default for Behaviour {
@@ -227,6 +277,8 @@ impl Default for Behaviour {
             bump_ancestors: true,
             max_page_size: 1000,
             default_page_size: 20,
+            cross_project_relations: true,
+            render_nulls: false,
         }
     }
 }
@@ -247,7 +299,11 @@ pub struct Board {
     pub relations: BTreeMap<u64, Rel>,
     pub activities: Vec<Act>,
     pub journal: Vec<JournalEntry>,
+    /// Every write with its `notify` flag, in order.
+    pub notifications: Vec<Notification>,
     pub behaviour: Behaviour,
+    /// The agent role's workflows (default: every transition allowed).
+    pub workflows: Workflows,
     next_wp: u64,
     next_rel: u64,
     next_act: u64,
@@ -355,17 +411,21 @@ impl Board {
                 id: 1,
                 identifier: "demo".into(),
                 name: "Demo project".into(),
+                members: None,
             }],
-            custom_fields: vec![CustomFieldDef {
-                id: POD_FIELD,
-                name: "Agent pod".into(),
-            }],
+            custom_fields: vec![CustomFieldDef::new(
+                POD_FIELD,
+                "Agent pod",
+                CfFormat::String,
+            )],
             wps: BTreeMap::new(),
             children: BTreeMap::new(),
             relations: BTreeMap::new(),
             activities: Vec::new(),
             journal: Vec::new(),
+            notifications: Vec::new(),
             behaviour: Behaviour::default(),
+            workflows: Workflows::default(),
             next_wp: 1,
             next_rel: 1,
             next_act: 1,
@@ -479,8 +539,21 @@ impl Board {
             details,
             version,
             created_at: Utc::now(),
+            automatic: false,
         });
         id
+    }
+
+    /// Records a write's `notify` flag (`notify.rs`).
+    fn notification(&mut self, wp: u64, user: u64, kind: WriteKind, notify: bool) {
+        let seq = self.notifications.len() as u64 + 1;
+        self.notifications.push(Notification {
+            seq,
+            wp,
+            user,
+            kind,
+            notify,
+        });
     }
 
     fn can_write(&self, user: u64) -> Result<(), SimError> {
@@ -491,61 +564,120 @@ impl Board {
         }
     }
 
-    /// Re-derives ancestors after a child changed: their lockVersion moves (API-NOTES section 3).
-    fn bump_ancestors(&mut self, id: u64) {
+    /// Re-derives the ancestors of `id` after `user` changed its status or parent, and those of its
+    /// former parent `former` (which lost a child): each is saved with lockVersion + 1 and a new
+    /// `updatedAt`, journaled as derived, with the journal note OpenProject writes
+    /// (`work_package.updated_automatically_by_child_changes`), and never notified.
+    fn bump_ancestors(&mut self, id: u64, user: u64, former: Option<u64>) {
         if !self.behaviour.bump_ancestors {
             return;
         }
-        let now = Utc::now();
-        for a in self.ancestors(id) {
-            if let Some(w) = self.wps.get_mut(&a) {
-                w.lock_version += 1;
-                w.updated_at = now;
-                let lv = w.lock_version;
-                self.journal(ADMIN_USER, a, JournalAction::Derived { lock_version: lv });
+        let mut chain = self.ancestors(id);
+        if let Some(f) = former {
+            for a in self.ancestors(f).into_iter().chain([f]) {
+                if !chain.contains(&a) {
+                    chain.push(a);
+                }
             }
+        }
+        let now = Utc::now();
+        let note =
+            format!("_Updated automatically by changing values within child work package #{id}_");
+        for a in chain {
+            let Some(w) = self.wps.get_mut(&a) else {
+                continue;
+            };
+            w.lock_version += 1;
+            w.updated_at = now;
+            let lv = w.lock_version;
+            let act = self.record_activity(a, user, Some(note.clone()), vec![]);
+            if let Some(last) = self.activities.iter_mut().rfind(|x| x.id == act) {
+                last.automatic = true;
+            }
+            self.journal(
+                ADMIN_USER,
+                a,
+                JournalAction::Derived {
+                    lock_version: lv,
+                    child: id,
+                },
+            );
+            self.notification(a, user, WriteKind::Derived, false);
         }
     }
 
-    /// Creates a work package. Links not given take OpenProject's defaults.
-    pub fn create(&mut self, user: u64, new: NewWp) -> Result<u64, SimError> {
-        self.can_write(user)?;
-        if self.project(new.project).is_none() {
-            return Err(SimError::new(
+    /// Checks a work package to create: its type, status and priority (given or the defaults), or
+    /// every reason it is refused (a 404 alone if the project is not there for `user`).
+    pub fn validate_new(&self, user: u64, new: &NewWp) -> Result<(u64, u64, u64), Vec<SimError>> {
+        if !self.project_visible(user, new.project) {
+            return Err(vec![SimError::new(
                 404,
                 "NotFound",
                 "The specified project does not exist.",
-            ));
+            )]);
         }
+        let mut errors = Vec::new();
         if new.subject.trim().is_empty() {
-            return Err(SimError::violation("subject", "Subject can't be blank."));
+            errors.push(SimError::violation("subject", "Subject can't be blank."));
         }
         if new.subject.chars().count() > 255 {
-            return Err(SimError::violation(
+            errors.push(SimError::violation(
                 "subject",
                 "Subject is too long (maximum is 255 characters).",
             ));
         }
-        let type_id = given_or_default(&self.types, |t| (t.id, t.is_default), new.type_id, 1)
-            .ok_or_else(|| SimError::invalid_link("type"))?;
-        let status = given_or_default(&self.statuses, |s| (s.id, s.is_default), new.status, 1)
-            .ok_or_else(|| SimError::invalid_link("status"))?;
+        let type_id = given_or_default(&self.types, |t| (t.id, t.is_default), new.type_id, 1);
+        let status = given_or_default(&self.statuses, |s| (s.id, s.is_default), new.status, 1);
         let priority =
-            given_or_default(&self.priorities, |p| (p.id, p.is_default), new.priority, 8)
-                .ok_or_else(|| SimError::invalid_link("priority"))?;
-        if let Some(parent) = new.parent
-            && !self.wps.contains_key(&parent)
-        {
-            return Err(SimError::invalid_link("parent"));
+            given_or_default(&self.priorities, |p| (p.id, p.is_default), new.priority, 8);
+        for (attribute, ok) in [
+            ("type", type_id.is_some()),
+            ("status", status.is_some()),
+            ("priority", priority.is_some()),
+            (
+                "parent",
+                new.parent.is_none_or(|p| self.wp_visible(user, p)),
+            ),
+            (
+                "assignee",
+                new.assignee.is_none_or(|a| self.user(a).is_some()),
+            ),
+        ] {
+            if !ok {
+                errors.push(SimError::invalid_link(attribute));
+            }
         }
-        if let Some(a) = new.assignee
-            && self.user(a).is_none()
-        {
-            return Err(SimError::invalid_link("assignee"));
+        match (type_id, status, priority) {
+            (Some(t), Some(s), Some(p)) if errors.is_empty() => Ok((t, s, p)),
+            _ => Err(errors),
         }
+    }
+
+    /// Creates a work package. Links not given take OpenProject's defaults. Notifies.
+    pub fn create(&mut self, user: u64, new: NewWp) -> Result<u64, SimError> {
+        self.create_notifying(user, new, true)
+    }
+
+    /// [`Board::create`] with the request's `notify` flag.
+    pub fn create_notifying(
+        &mut self,
+        user: u64,
+        new: NewWp,
+        notify: bool,
+    ) -> Result<u64, SimError> {
+        self.can_write(user)?;
+        let (type_id, status, priority) = self.validate_new(user, &new).map_err(|errors| {
+            SimError::create_if_many(errors).unwrap_or_else(SimError::not_found)
+        })?;
         let id = self.next_wp;
         self.next_wp += 1;
         let now = Utc::now();
+        let available: Vec<u64> = self
+            .custom_fields
+            .iter()
+            .filter(|c| c.available(new.project, type_id))
+            .map(|c| c.id)
+            .collect();
         let wp = Wp {
             id,
             project: new.project,
@@ -560,7 +692,7 @@ impl Board {
             custom: new
                 .custom
                 .into_iter()
-                .filter(|(_, v)| !v.is_empty())
+                .filter(|(cf, v)| !v.is_empty() && available.contains(cf))
                 .collect(),
             lock_version: 0,
             created_at: now,
@@ -580,44 +712,70 @@ impl Board {
                 parent: new.parent,
             },
         );
+        self.notification(id, user, WriteKind::Create, notify);
         if new.parent.is_some() {
-            self.bump_ancestors(id);
+            self.bump_ancestors(id, user, None);
         }
         Ok(id)
     }
 
-    /// The first link of `change` to something the board does not have (for the parent: or one
-    /// that would make a cycle), by its attribute name.
-    fn bad_link(&self, id: u64, change: &WpChange) -> Option<&'static str> {
+    /// Every reason OpenProject's contract refuses `change` to work package `id` by `user`, in the
+    /// order it validates them; empty if the write is valid. Links to something the board does not
+    /// have (or `user` cannot see) are "<Attribute> is invalid."; a status outside the workflow is
+    /// the workflow's 422 (`workflow.rs`).
+    pub fn validate_change(&self, user: u64, id: u64, change: &WpChange) -> Vec<SimError> {
+        let mut errors = Vec::new();
+        let Some(before) = self.wps.get(&id) else {
+            return vec![SimError::not_found()];
+        };
+        if let Some(subject) = &change.subject {
+            if subject.trim().is_empty() {
+                errors.push(SimError::violation("subject", "Subject can't be blank."));
+            } else if subject.chars().count() > 255 {
+                errors.push(SimError::violation(
+                    "subject",
+                    "Subject is too long (maximum is 255 characters).",
+                ));
+            }
+        }
         let parent_ok =
-            |p: u64| p != id && self.wps.contains_key(&p) && !self.ancestors(p).contains(&id);
-        [
+            |p: u64| p != id && self.wp_visible(user, p) && !self.ancestors(p).contains(&id);
+        for (attribute, ok) in [
+            (
+                "type",
+                change.type_id.is_none_or(|t| self.type_(t).is_some()),
+            ),
             (
                 "status",
                 change.status.is_none_or(|s| self.status(s).is_some()),
             ),
             (
-                "assignee",
-                change
-                    .assignee
-                    .flatten()
-                    .is_none_or(|a| self.user(a).is_some()),
-            ),
-            (
                 "priority",
                 change.priority.is_none_or(|p| self.priority(p).is_some()),
             ),
-            (
-                "type",
-                change.type_id.is_none_or(|t| self.type_(t).is_some()),
-            ),
             ("parent", change.parent.flatten().is_none_or(parent_ok)),
-        ]
-        .into_iter()
-        .find_map(|(attribute, ok)| (!ok).then_some(attribute))
+            // Only members of the project can be assigned (`assignable_assignees`).
+            (
+                "assignee",
+                change.assignee.flatten().is_none_or(|a| {
+                    self.user(a).is_some() && self.project_visible(a, before.project)
+                }),
+            ),
+        ] {
+            if !ok {
+                errors.push(SimError::invalid_link(attribute));
+            }
+        }
+        if let Some(to) = change.status {
+            let type_changed = change.type_id.is_some_and(|t| t != before.type_id);
+            if let Some(e) = self.transition_error(user, before, to, type_changed) {
+                errors.push(e);
+            }
+        }
+        errors
     }
 
-    /// Applies a PATCH. `lock_version` is what the client sent (`None` if missing).
+    /// Applies a PATCH. `lock_version` is what the client sent (`None` if missing). Notifies.
     pub fn update(
         &mut self,
         user: u64,
@@ -625,11 +783,19 @@ impl Board {
         lock_version: Option<u64>,
         change: WpChange,
     ) -> Result<(), SimError> {
-        let current = self
-            .wps
-            .get(&id)
-            .ok_or_else(SimError::not_found)?
-            .lock_version;
+        self.update_notifying(user, id, lock_version, change, true)
+    }
+
+    /// [`Board::update`] with the request's `notify` flag.
+    pub fn update_notifying(
+        &mut self,
+        user: u64,
+        id: u64,
+        lock_version: Option<u64>,
+        mut change: WpChange,
+        notify: bool,
+    ) -> Result<(), SimError> {
+        let current = self.visible_wp(user, id)?.lock_version;
         self.can_write(user)?;
         if lock_version != Some(current) {
             self.journal(
@@ -642,25 +808,19 @@ impl Board {
             );
             return Err(SimError::conflict());
         }
-        // Validate every link before touching anything: a refused write changes nothing.
-        if let Some(attribute) = self.bad_link(id, &change) {
-            return Err(SimError::invalid_link(attribute));
+        // Validate everything before touching anything: a refused write changes nothing.
+        if let Some(e) = SimError::create_if_many(self.validate_change(user, id, &change)) {
+            return Err(e);
         }
-        for cf in change.custom.keys() {
-            if !self.custom_fields.iter().any(|c| c.id == *cf) {
-                return Err(SimError::violation(
-                    &format!("customField{cf}"),
-                    "Custom field is not available.",
-                ));
-            }
-        }
-        if let Some(subject) = &change.subject
-            && subject.trim().is_empty()
-        {
-            return Err(SimError::violation("subject", "Subject can't be blank."));
-        }
-
         let before = self.wps[&id].clone();
+        // A field the work package's project and type do not have is not a property of its
+        // representer: OpenProject ignores it (`custom_fields.rs`).
+        let type_after = change.type_id.unwrap_or(before.type_id);
+        change.custom.retain(|cf, _| {
+            self.custom_fields
+                .iter()
+                .any(|c| c.id == *cf && c.available(before.project, type_after))
+        });
         let mut after = before.clone();
         let mut changes = BTreeMap::new();
         let mut details = Vec::new();
@@ -744,19 +904,14 @@ impl Board {
                 self.children.entry(new).or_default().insert(id);
             }
         }
-        let status_or_parent_changed =
-            before.status != after.status || before.parent != after.parent;
+        let rederive = before.status != after.status || before.parent != after.parent;
+        let former = before.parent.filter(|p| Some(*p) != after.parent);
         self.wps.insert(id, after);
         self.record_activity(id, user, None, details);
         self.journal_updated(user, id, changes, lv);
-        if status_or_parent_changed {
-            if let Some(old_parent) = before.parent.filter(|p| Some(*p) != self.wps[&id].parent) {
-                // The old ancestors lose a child: they are re-derived too.
-                if let Some(w) = self.wps.get_mut(&old_parent) {
-                    w.lock_version += 1;
-                }
-            }
-            self.bump_ancestors(id);
+        self.notification(id, user, WriteKind::Update, notify);
+        if rederive {
+            self.bump_ancestors(id, user, former);
         }
         Ok(())
     }
@@ -771,14 +926,24 @@ impl Board {
             let mut changes = BTreeMap::new();
             changes.insert("estimatedTime".to_string(), Value::from("PT1H"));
             self.journal_updated(user, id, changes, lv);
+            self.notification(id, user, WriteKind::Update, true);
         }
     }
 
-    /// Adds a comment: touches `updatedAt`, never `lockVersion` (API-NOTES section 3).
+    /// Adds a comment: touches `updatedAt`, never `lockVersion` (API-NOTES section 3). Notifies.
     pub fn comment(&mut self, user: u64, id: u64, text: &str) -> Result<u64, SimError> {
-        if !self.wps.contains_key(&id) {
-            return Err(SimError::not_found());
-        }
+        self.comment_notifying(user, id, text, true)
+    }
+
+    /// [`Board::comment`] with the request's `notify` flag.
+    pub fn comment_notifying(
+        &mut self,
+        user: u64,
+        id: u64,
+        text: &str,
+        notify: bool,
+    ) -> Result<u64, SimError> {
+        self.visible_wp(user, id)?;
         if !self.user(user).is_some_and(|u| u.can_write) {
             return Err(SimError::new(
                 403,
@@ -800,10 +965,11 @@ impl Board {
                 text: text.to_string(),
             },
         );
+        self.notification(id, user, WriteKind::Comment, notify);
         Ok(act)
     }
 
-    /// Creates a relation, stored canonically (API-NOTES section 4).
+    /// Creates a relation, stored canonically (API-NOTES section 4). Touches neither end.
     pub fn relate(
         &mut self,
         user: u64,
@@ -820,7 +986,7 @@ impl Board {
                 format!("Type is not set to one of the allowed values ({type_})."),
             )
         })?;
-        if !self.wps.contains_key(&from) || !self.wps.contains_key(&to) {
+        if !self.wp_visible(user, from) || !self.wp_visible(user, to) {
             return Err(SimError::violation(
                 "to",
                 "Related work package is invalid.",
@@ -830,6 +996,14 @@ impl Board {
             return Err(SimError::violation(
                 "to",
                 "Related work package cannot be the work package itself.",
+            ));
+        }
+        if !self.behaviour.cross_project_relations
+            && self.wps[&from].project != self.wps[&to].project
+        {
+            return Err(SimError::violation(
+                "to",
+                "Related work package doesn't belong to the same project.",
             ));
         }
         if self.ancestors(from).contains(&to) || self.ancestors(to).contains(&from) {
@@ -877,6 +1051,20 @@ impl Board {
             },
         );
         Ok(id)
+    }
+
+    /// Deletes relation `id` (`DELETE /api/v3/relations/{id}`): 404 unless `user` sees both ends.
+    /// Touches neither end (`app/services/relations/delete_service.rb` reschedules only `follows`).
+    pub fn unrelate(&mut self, user: u64, id: u64) -> Result<Rel, SimError> {
+        let visible = self
+            .relations
+            .get(&id)
+            .is_some_and(|r| self.relation_visible(user, r));
+        if !visible {
+            return Err(SimError::not_found());
+        }
+        self.can_write(user)?;
+        self.relations.remove(&id).ok_or_else(SimError::not_found)
     }
 }
 
