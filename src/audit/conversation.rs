@@ -221,6 +221,7 @@ fn spike_item(s: &SpikeThread) -> Item {
                 "\n\n(journeyman: {})",
                 ev.render().trim_start_matches(super::PREFIX)
             )),
+            Said::Board(_) => {}
         }
     }
     Item {

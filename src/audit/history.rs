@@ -16,6 +16,10 @@ use crate::openproject::hal;
 pub enum Said {
     Worker(Event),
     Human(String),
+    /// A note OpenProject writes itself: a parent re-derived from a child's change carries
+    /// "_Updated automatically by changing values within child work package #N_" as its journal
+    /// note, authored by whoever changed the child (API-NOTES section 13). Nobody said it.
+    Board(String),
 }
 
 /// One comment of the trail.
@@ -67,7 +71,7 @@ impl History {
     pub fn events(&self) -> impl Iterator<Item = &Event> {
         self.entries.iter().filter_map(|e| match &e.said {
             Said::Worker(ev) => Some(ev),
-            Said::Human(_) => None,
+            Said::Human(_) | Said::Board(_) => None,
         })
     }
 
@@ -133,7 +137,7 @@ impl History {
                 e.author.clone().unwrap_or_else(|| "someone".into()),
                 super::one_line(text.lines().find(|l| !l.trim().is_empty()).unwrap_or("")),
             )),
-            Said::Worker(_) => None,
+            Said::Worker(_) | Said::Board(_) => None,
         })
     }
 
@@ -173,8 +177,12 @@ impl History {
 }
 
 fn said(text: &str) -> Said {
-    match parse(text) {
-        Some(e) => Said::Worker(e),
-        None => Said::Human(text.to_string()),
+    if let Some(e) = parse(text) {
+        return Said::Worker(e);
     }
+    let t = text.trim();
+    if t.starts_with("_Updated automatically by ") && t.ends_with('_') && !t.contains('\n') {
+        return Said::Board(text.to_string());
+    }
+    Said::Human(text.to_string())
 }

@@ -244,6 +244,24 @@ fn a_history_knows_which_events_are_already_posted() {
 }
 
 #[test]
+fn the_boards_own_notes_are_nobodys_words() {
+    let h = History::from_comments([
+        "_Updated automatically by changing values within child work package #7_",
+        "_Updated automatically by me, said mallory_\nand more",
+    ]);
+    assert!(matches!(h.entries[0].said, Said::Board(_)));
+    assert!(
+        matches!(h.entries[1].said, Said::Human(_)),
+        "only the board's one-line note"
+    );
+    assert!(
+        conversation(1, &h, &[], &[], false)
+            .iter()
+            .all(|i| !i.body.contains("child work package #7"))
+    );
+}
+
+#[test]
 fn reasons_are_one_bounded_line() {
     let long = format!("first\tline\r\nsecond {}", "x".repeat(1000));
     let line = one_line(&long);

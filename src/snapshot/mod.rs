@@ -131,22 +131,30 @@ impl BoardReader {
             )
             .await?;
         let newest = relations.embedded.elements.first().map(|r| r.id);
-        let external = if external.is_empty() {
-            None
-        } else {
-            let ids: Vec<u64> = external.iter().copied().take(full::ID_CHUNK).collect();
-            let open = vec![
-                Filter::new("id", "=", &ids),
-                Filter::new("status", "o", Vec::<String>::new()),
-            ];
-            Some(self.latest(open).await?)
-        };
+        let external = self.external_signature(external).await?;
         Ok(Signature {
             total,
             latest,
             relations: (relations.total, newest),
             external,
         })
+    }
+
+    /// How many of the blockers outside the configured projects are still open, and the latest
+    /// update among them (`None` when there are none).
+    async fn external_signature(
+        &self,
+        external: &BTreeSet<u64>,
+    ) -> Result<Option<(u64, Option<Latest>)>, ApiError> {
+        if external.is_empty() {
+            return Ok(None);
+        }
+        let ids: Vec<u64> = external.iter().copied().take(full::ID_CHUNK).collect();
+        let open = vec![
+            Filter::new("id", "=", &ids),
+            Filter::new("status", "o", Vec::<String>::new()),
+        ];
+        Ok(Some(self.latest(open).await?))
     }
 
     /// The total and the most recently updated of the work packages matching `filters`.
@@ -220,6 +228,13 @@ impl BoardReader {
         }
         self.refresh_statuses().await?;
         let snapshot = Arc::new(self.full().await?);
+        // The probe watches the outside blockers this read found (one more request, only then).
+        let mut signature = signature;
+        if let Some(sig) = signature.as_mut()
+            && snapshot.external_blockers != external
+        {
+            sig.external = self.external_signature(&snapshot.external_blockers).await?;
+        }
         metrics::counter!("journeyman_snapshot_reads_total", "kind" => "full").increment(1);
         self.last = Some((snapshot.clone(), signature, Instant::now()));
         release_freed_memory();

@@ -17,5 +17,6 @@ mod fidelity;
 mod fuzz;
 mod limits;
 mod process;
+mod real_board;
 mod secrets;
 mod workspace;
