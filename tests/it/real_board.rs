@@ -116,7 +116,7 @@ async fn a_refused_done_status_parks_pushed_work_for_a_human_and_the_rest_of_the
         !comments.iter().any(|c| c.contains("**failed**")),
         "pushed work is never reported as failed"
     );
-    assert!(b.board().children.get(&task).is_none(), "no Spike");
+    assert!(!b.board().children.contains_key(&task), "no Spike");
     let r = w.cycle().await;
     assert_eq!(
         r.worked, None,
