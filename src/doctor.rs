@@ -116,7 +116,10 @@ async fn board_checks(config: &Config, checks: &mut Vec<Check>) -> bool {
         }
     }
     match crate::snapshot::resolve(&client, config).await {
-        Ok(resolved) => checks.extend(names_checks(config, &resolved)),
+        Ok(resolved) => {
+            checks.extend(names_checks(config, &resolved));
+            checks.extend(transition_checks(&client, &resolved).await);
+        }
         Err(e) => {
             let text = format!("{e:#}");
             let fix = names_fix(&text);
@@ -153,6 +156,94 @@ fn names_checks(config: &Config, resolved: &Resolved) -> Vec<Check> {
             ),
         },
     ]
+}
+
+/// For every work type and the Epic type, in every configured project: may the agent user's role
+/// make each status change the worker makes? A claim (from the type's default status to the active
+/// one) from the create form; the report and the release (from the active status to the done and
+/// the ready one) from the form of a work package of that type In progress, when there is one.
+/// Role workflows are enforced per type (API-NOTES section 13).
+async fn transition_checks(client: &crate::openproject::Client, r: &Resolved) -> Vec<Check> {
+    let c = &r.catalog;
+    let types: Vec<u64> = c.work_types.iter().copied().chain([c.epic_type]).collect();
+    let mut checks = Vec::new();
+    for (&project, repo) in &r.repos {
+        for &ty in &types {
+            let name = format!("transitions for {} in `{}`", r.type_name(ty), repo.project);
+            checks.push(match transitions(client, r, project, ty).await {
+                Ok((missing, unchecked)) if missing.is_empty() => {
+                    ok(&name, format!("the agent may claim{unchecked}"))
+                }
+                Ok((missing, _)) => fail(
+                    &name,
+                    format!("the agent's role may not make: {}", missing.join(", ")),
+                    format!(
+                        "Administration > Work packages > Workflows: for the agent user's role and type {}, allow {}{}",
+                        r.type_name(ty),
+                        missing.join(", "),
+                        if c.work_types.contains(&ty) {
+                            format!("; or set JOURNEYMAN_DONE_STATUS={}=<a status it may set>", r.type_name(ty))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ),
+                Err(e) => fail(&name, e.to_string(), api_fix(&e)),
+            });
+        }
+    }
+    checks
+}
+
+/// The transitions the role may not make (`from -> to`), and a note on what could not be checked.
+async fn transitions(
+    client: &crate::openproject::Client,
+    r: &Resolved,
+    project: u64,
+    ty: u64,
+) -> Result<(Vec<String>, String), ApiError> {
+    let c = &r.catalog;
+    let active = c.active_status;
+    let mut missing = Vec::new();
+    let new = client.allowed_statuses_for_new(project, ty).await?;
+    if !new.contains(&active) {
+        missing.push(format!(
+            "{} -> {}",
+            r.status_name(r.ready_status),
+            r.status_name(active)
+        ));
+    }
+    let q = crate::openproject::WorkPackageQuery {
+        filters: vec![
+            crate::openproject::Filter::new("project", "=", [project]),
+            crate::openproject::Filter::new("type", "=", [ty]),
+            crate::openproject::Filter::new("status", "=", [active]),
+        ],
+        page_size: Some(1),
+        ..Default::default()
+    };
+    let page = client.work_packages_page(&q, 1).await?;
+    let Some(wp) = page.embedded.elements.first() else {
+        return Ok((missing, "; the report and release transitions are checked once a work package of this type is In progress".into()));
+    };
+    let allowed = client.allowed_statuses(wp.id, wp.lock_version).await?;
+    let mut targets = vec![r.ready_status];
+    if c.work_types.contains(&ty) {
+        targets.push(c.done_for(ty));
+    }
+    for to in targets {
+        if !allowed.contains(&to) {
+            missing.push(format!(
+                "{} -> {}",
+                r.status_name(active),
+                r.status_name(to)
+            ));
+        }
+    }
+    Ok((
+        missing,
+        format!(", report and release (checked on #{})", wp.id),
+    ))
 }
 
 /// How to fix a name that did not resolve, from the error's text.

@@ -155,6 +155,32 @@ impl Client {
             .await
     }
 
+    /// The statuses this user may set on a new work package of `type_id` in `project` (the create
+    /// form's `_embedded.schema.status._links.allowedValues`: the role's workflow from the type's
+    /// default status).
+    pub async fn allowed_statuses_for_new(
+        &self,
+        project: u64,
+        type_id: u64,
+    ) -> Result<Vec<u64>, ApiError> {
+        let url = self.url(
+            &format!("api/v3/projects/{project}/work_packages/form"),
+            &[],
+        );
+        let body = json!({ "_links": { "type": { "href": format!("/api/v3/types/{type_id}") } } });
+        let form: Value = self.json(Method::POST, url, Some(&body)).await?;
+        Ok(allowed_statuses(&form))
+    }
+
+    /// The statuses this user may set on work package `id` from its current status (its update
+    /// form's schema; the form checks `lockVersion` like the update itself).
+    pub async fn allowed_statuses(&self, id: u64, lock_version: u64) -> Result<Vec<u64>, ApiError> {
+        let url = self.url(&format!("api/v3/work_packages/{id}/form"), &[]);
+        let body = json!({ "lockVersion": lock_version });
+        let form: Value = self.json(Method::POST, url, Some(&body)).await?;
+        Ok(allowed_statuses(&form))
+    }
+
     /// Resolves a custom field's name (e.g. "Agent pod") to its property key (`customField3`) from the
     /// work package schema of a project and type. `None` if the field is not active there.
     pub async fn custom_field_key(
@@ -193,6 +219,17 @@ impl Client {
                 (key.clone(), ty.to_string())
             }))
     }
+}
+
+/// The ids of a form's `_embedded.schema.status._links.allowedValues`.
+fn allowed_statuses(form: &Value) -> Vec<u64> {
+    form.pointer("/_embedded/schema/status/_links/allowedValues")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.get("href").and_then(Value::as_str))
+        .filter_map(hal::id_from_href)
+        .collect()
 }
 
 /// Every element of a list, reading `page(offset)` for offsets 1, 2, ... Stops on a short or empty

@@ -164,3 +164,47 @@ async fn a_missing_repository_base_branch_or_agent_fails() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn every_transition_the_worker_makes_is_checked_per_type_with_the_fix() {
+    let b = crate::support::board().await;
+    let remote = BareRemote::new();
+    let (code, out) = doctor(&b, &remote, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    for ty in ["Task", "Bug", "Feature", "User story", "Epic"] {
+        assert!(
+            line(&out, &format!("transitions for {ty} in `demo`")).starts_with("OK"),
+            "{out}"
+        );
+    }
+    // OpenProject's standard seed: a Task may not go to In testing. A Task In progress lets the
+    // doctor read its form.
+    b.use_standard_seed_workflows();
+    b.create(&journeyman::harness::sim::seed::SeedWp::new("Task", "busy").status("In progress"));
+    let (code, out) = doctor(&b, &remote, &[]).await;
+    assert_ne!(code, 0, "{out}");
+    let task = line(&out, "transitions for Task in `demo`");
+    assert!(
+        task.starts_with("FAIL") && task.contains("In progress -> In testing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("JOURNEYMAN_DONE_STATUS=Task=<a status it may set>"),
+        "the fix names the setting: {out}"
+    );
+    assert!(
+        line(&out, "transitions for Bug in `demo`").starts_with("OK"),
+        "{out}"
+    );
+    let (code, out) = doctor(
+        &b,
+        &remote,
+        &[("JOURNEYMAN_DONE_STATUS", "In testing,Task=Closed")],
+    )
+    .await;
+    assert!(
+        line(&out, "transitions for Task in `demo`").starts_with("OK"),
+        "{out}"
+    );
+    assert_eq!(code, 0, "{out}");
+}
