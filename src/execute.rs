@@ -182,6 +182,7 @@ impl<A: Agent> Executor<A> {
             "committing the starter flake.nix failed",
         )
         .await?;
+        self.enter_environment(&co, audit, cancel).await?;
         let report = self.run_agent(task, &co, audit, cancel).await?;
         self.commit_and_push(task, &co, &report, audit, cancel)
             .await
@@ -254,6 +255,52 @@ impl<A: Agent> Executor<A> {
             commit: pushed.commit,
             summary: "resumed: pushed the commit of an interrupted run".into(),
         }))
+    }
+
+    /// The environment-ready step: the checkout's dev shell entered once, with its own timeout. A
+    /// failure here is the pod's environment's (the pod pauses and asks its one question; no Spike
+    /// blames the ticket), with the wrapper's own error as evidence.
+    async fn enter_environment(
+        &self,
+        co: &Checkout,
+        audit: &Audit,
+        cancel: &CancellationToken,
+    ) -> Step<()> {
+        let timeout = self.limits.env_timeout;
+        match self
+            .agent
+            .enter_environment(&co.path, timeout, cancel)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(took)) => {
+                let lock = git2::Oid::hash_file(git2::ObjectType::Blob, co.path.join("flake.lock"))
+                    .map_or_else(
+                        |_| "none".to_string(),
+                        |oid| oid.to_string()[..12].to_string(),
+                    );
+                metrics::histogram!("journeyman_environment_seconds").record(took.as_secs_f64());
+                let seconds = (took.as_secs_f64() * 10.0).round() / 10.0;
+                audit.post(&Event::EnvironmentReady { seconds, lock }).await;
+                Ok(())
+            }
+            Err(AgentFailure::Cancelled) => Err(Outcome::Interrupted {
+                reason: "the pod is shutting down while entering the environment; nothing was run"
+                    .into(),
+            }),
+            Err(f) => {
+                let question = if f.is_environment() {
+                    Question::AgentCommand
+                } else {
+                    Question::DevShell
+                };
+                Err(Outcome::Failed {
+                    kind: FailureKind::Environment(question),
+                    reason: format!("entering the environment failed: {}", f.reason()),
+                    evidence: f.evidence(),
+                })
+            }
+        }
     }
 
     /// The agent's run on the checkout, its usage posted and recorded, its budget checked.

@@ -219,6 +219,57 @@ impl ClaudeCli {
 }
 
 impl Agent for ClaudeCli {
+    /// `<wrapper...> true` in the checkout: the dev shell built and entered, nothing else.
+    async fn enter_environment(
+        &self,
+        workdir: &std::path::Path,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Option<Duration>, AgentFailure> {
+        let EnvWrapper::Command(words) = &self.wrapper else {
+            return Ok(None);
+        };
+        let Some((program, args)) = words.split_first() else {
+            return Ok(None);
+        };
+        let spec = ProcessSpec {
+            program: program.into(),
+            args: args
+                .iter()
+                .map(OsString::from)
+                .chain(["true".into()])
+                .collect(),
+            workdir: workdir.to_path_buf(),
+            env: self.env(),
+            timeout,
+            kill_grace: self.kill_grace,
+            limits: self.limits,
+            group_file: self.group_file.clone(),
+        };
+        let started = std::time::Instant::now();
+        let finished = process::run(&spec, cancel)
+            .await
+            .map_err(|source| AgentFailure::Spawn {
+                program: program.clone(),
+                source,
+            })?;
+        let stderr_tail = finished.stderr.tail_text(self.limits.stderr_tail);
+        match finished.ending {
+            Ending::Exited(exit) if exit.success() => Ok(Some(started.elapsed())),
+            Ending::Exited(exit) => Err(AgentFailure::Exited {
+                code: exit.code,
+                signal: exit.signal,
+                stderr_tail,
+                report: None,
+            }),
+            Ending::TimedOut => Err(AgentFailure::Timeout {
+                after: timeout,
+                stderr_tail,
+            }),
+            Ending::Cancelled => Err(AgentFailure::Cancelled),
+        }
+    }
+
     /// Claude Code keeps a session as `<home>/.claude/projects/<project>/<id>.jsonl`.
     fn has_session(&self, id: &str) -> bool {
         let Some(home) = &self.home else {

@@ -67,6 +67,19 @@ pub trait Agent: Send + Sync {
         cancel: &CancellationToken,
     ) -> impl Future<Output = Result<AgentReport, AgentFailure>> + Send;
 
+    /// Enters the checkout's environment once, before the agent runs (`nix develop --command true`
+    /// for the default wrapper), within `timeout`: an environment that cannot build fails here,
+    /// as the environment's failure, never as the agent's. `Ok(None)` when there is no wrapper.
+    fn enter_environment(
+        &self,
+        workdir: &std::path::Path,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> impl Future<Output = Result<Option<Duration>, AgentFailure>> + Send {
+        let _ = (workdir, timeout, cancel);
+        async { Ok(None) }
+    }
+
     /// Whether session `id` is still where this agent keeps its sessions (so it can be resumed).
     fn has_session(&self, id: &str) -> bool {
         let _ = id;

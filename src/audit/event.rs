@@ -58,6 +58,9 @@ pub enum Event {
     AlreadyPushed { commit: String, branch: String },
     /// What a run of the agent used.
     Usage(Usage),
+    /// The checkout's environment was entered (the dev shell built) before the agent, in `seconds`;
+    /// `lock` is the flake.lock's git blob id, or `none`.
+    EnvironmentReady { seconds: f64, lock: String },
     /// This pod's last agent session on the work package is resumed with the new history.
     Resumed { session: String },
     /// It could not be: `why` (not on this pod any more, or the agent refused it); a fresh
@@ -166,15 +169,17 @@ pub enum Question {
     GitCredentials,
     BaseBranch,
     ReachRepository,
+    DevShell,
     AgentCommand,
     Other,
 }
 
 impl Question {
-    pub const ALL: [Question; 5] = [
+    pub const ALL: [Question; 6] = [
         Question::GitCredentials,
         Question::BaseBranch,
         Question::ReachRepository,
+        Question::DevShell,
         Question::AgentCommand,
         Question::Other,
     ];
@@ -189,6 +194,9 @@ impl Question {
             }
             Question::ReachRepository => {
                 "can this pod reach the repository in JOURNEYMAN_REPOS from its network?"
+            }
+            Question::DevShell => {
+                "does the repository's flake.nix build and enter on this pod (nix develop --command true)?"
             }
             Question::AgentCommand => {
                 "is the agent command (JOURNEYMAN_AGENT_COMMAND) and the wrapper (JOURNEYMAN_ENV_WRAPPER, e.g. nix) installed on this pod?"
@@ -216,6 +224,8 @@ pub(super) mod phrase {
     pub const ALREADY: &str = "` for this work package is already on `";
     pub const ALREADY_END: &str = "`; reporting it instead of running the agent again.";
     pub const LARGE: &str = "left out files over the size limit: ";
+    pub const ENV_READY: &str = "**environment ready** in ";
+    pub const ENV_READY_LOCK: &str = "s (flake.lock `";
     pub const RESUMED: &str = "resuming agent session `";
     pub const RESUMED_END: &str = "` with the conversation since.";
     pub const FRESH: &str = "could not resume agent session `";
@@ -320,6 +330,9 @@ impl Event {
             }
             Event::SkippedLarge { files } => write!(s, "{LARGE}{}", files.join(", ")),
             Event::Resumed { session } => write!(s, "{RESUMED}{session}{RESUMED_END}"),
+            Event::EnvironmentReady { seconds, lock } => {
+                write!(s, "{ENV_READY}{seconds:.1}{ENV_READY_LOCK}{lock}`).")
+            }
             Event::FreshSession { session, why } => {
                 write!(s, "{FRESH}{session}` ({why}){FRESH_END}")
             }

@@ -54,6 +54,13 @@ fn run(body: &str) -> Option<Event> {
             branch: branch.into(),
         });
     }
+    if let Some(rest) = body.strip_prefix(ENV_READY) {
+        let (seconds, lock) = rest.strip_suffix("`).")?.split_once(ENV_READY_LOCK)?;
+        return Some(Event::EnvironmentReady {
+            seconds: seconds.parse().ok()?,
+            lock: word(lock)?,
+        });
+    }
     if let Some(rest) = body.strip_prefix(RESUMED) {
         return Some(Event::Resumed {
             session: word(rest.strip_suffix(RESUMED_END)?)?,

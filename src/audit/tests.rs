@@ -333,6 +333,10 @@ fn event() -> impl Strategy<Value = Event> {
         ),
         name().prop_map(|commit| Event::PushingUnpushed { commit }),
         name().prop_map(|session| Event::Resumed { session }),
+        (0u32..100000, name()).prop_map(|(tenths, lock)| Event::EnvironmentReady {
+            seconds: f64::from(tenths) / 10.0,
+            lock
+        }),
         (name(), tricky()).prop_map(|(session, why)| Event::FreshSession { session, why }),
         (name(), tricky()).prop_map(|(commit, branch)| Event::AlreadyPushed { commit, branch }),
         (

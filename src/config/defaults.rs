@@ -30,6 +30,8 @@ pub const HOURLY_BUDGET_USD: f64 = 20.0;
 pub const DAILY_BUDGET_USD: f64 = 100.0;
 /// `JOURNEYMAN_MAX_ATTEMPTS`.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// `JOURNEYMAN_ENV_TIMEOUT`: a cold dev shell builds its inputs.
+pub const ENV_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
 /// `JOURNEYMAN_SHUTDOWN_GRACE`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5 * MINUTE);
 

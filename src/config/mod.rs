@@ -136,6 +136,9 @@ pub struct Limits {
     pub max_attempts: u32,
     /// How long SIGTERM waits for a running task before stopping it.
     pub shutdown_grace: Duration,
+    /// `JOURNEYMAN_ENV_TIMEOUT`: entering the checkout's environment before the agent (a cold
+    /// `nix develop` builds the dev shell).
+    pub env_timeout: Duration,
 }
 
 /// The validated configuration of one worker pod.
@@ -188,6 +191,7 @@ struct Raw {
     daily_budget_usd: Option<String>,
     max_attempts: Option<String>,
     shutdown_grace: Option<String>,
+    env_timeout: Option<String>,
     epic_stale_after: Option<String>,
     http_timeout: Option<String>,
     notify: Option<String>,
@@ -374,6 +378,11 @@ fn limits(raw: &Raw) -> Result<Limits, ConfigError> {
             "shutdown_grace",
             raw.shutdown_grace.as_deref(),
             defaults::SHUTDOWN_GRACE,
+        )?,
+        env_timeout: duration(
+            "env_timeout",
+            raw.env_timeout.as_deref(),
+            defaults::ENV_TIMEOUT,
         )?,
     };
     if limits.task_budget_usd > limits.hourly_budget_usd {

@@ -47,6 +47,11 @@ fn parent_env(board: &BoardHandle) -> Vec<(OsString, OsString)> {
 }
 
 pub(crate) async fn rig(task_timeout: &str) -> Rig {
+    rig_with(task_timeout, &[]).await
+}
+
+/// A rig with `extra` configuration on top (the environment wrapper, timeouts).
+pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig {
     let board = board().await;
     let remote = BareRemote::new();
     let workdir = tempfile::tempdir().unwrap();
@@ -63,8 +68,15 @@ pub(crate) async fn rig(task_timeout: &str) -> Rig {
         ("JOURNEYMAN_GIT_AUTHOR_NAME", "Journeyman Test".to_string()),
         ("JOURNEYMAN_GIT_AUTHOR_EMAIL", "bot@example.com".to_string()),
     ];
-    let config =
-        Config::from_vars(vars.into_iter().map(|(k, v)| (k.to_string(), v))).expect("config");
+    let overridden = |k: &str| extra.iter().any(|(e, _)| *e == k);
+    let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let config = Config::from_vars(
+        vars.into_iter()
+            .filter(|(k, _)| !overridden(k))
+            .map(|(k, v)| (k.to_string(), v))
+            .chain(extra),
+    )
+    .expect("config");
     let agent = ClaudeCli::from_options(&config.agent).with_env(parent_env(&board));
     let exec = Arc::new(Executor::new(
         agent,

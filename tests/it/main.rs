@@ -11,6 +11,7 @@ mod conversation;
 mod cycle;
 mod demo;
 mod doctor;
+mod environment;
 mod examples;
 mod execution;
 mod fidelity;
