@@ -143,8 +143,26 @@ type Step<T> = Result<T, Outcome>;
 
 impl<A: Agent> Execute for Executor<A> {
     async fn execute(&self, task: Task, audit: Audit, cancel: CancellationToken) -> Outcome {
-        match self.steps(&task, &audit, &cancel).await {
+        let outcome = match self.steps(&task, &audit, &cancel).await {
             Ok(outcome) | Err(outcome) => outcome,
+        };
+        // Stopped from the board rather than by a shutdown: keep what the agent did for this pod's
+        // next run; nothing is committed to the branch or pushed.
+        match (outcome, task.stop.get()) {
+            (Outcome::Interrupted { .. }, Some(stop)) => {
+                let (owner, subject) = task.branch_owner();
+                let branch = branch_name(owner, subject);
+                let repo = task.repo.clone();
+                if let Err(e) = self
+                    .workspaces
+                    .run(move |ws| ws.keep_stopped(&repo, &branch))
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not keep the stopped run's checkout");
+                }
+                Outcome::Stopped(stop)
+            }
+            (outcome, _) => outcome,
         }
     }
 }

@@ -100,6 +100,7 @@ pub fn worker<E: Execute>(
     let client = client.with_redactor(config.redactor());
     let reader = BoardReader::new(client, resolved, config.poll_interval * 10);
     Worker::new(reader, exec, config.pod_name.clone(), policy(config))
+        .with_watch_every(config.poll_interval)
 }
 
 /// The real executor: the Claude CLI as configured, the pod's workspaces, its spend windows.

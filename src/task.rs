@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Audit, History, Item, Question};
+use crate::board::StopReason;
 use crate::config::RepoMapping;
 use crate::openproject::hal;
 
@@ -35,6 +36,33 @@ pub struct Task {
     pub conversation: Vec<Item>,
     /// The agent session of this pod's last attempt on the work package, if any (it may be resumed).
     pub last_session: Option<String>,
+    /// Set when a human's change on the board stops the run (the run's cancel token fires too).
+    pub stop: StopFlag,
+}
+
+/// Why a human's change on the board stopped a run, once it did. Shared between the watcher that
+/// sees the change and the executor that reports how the run ended.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<std::sync::Mutex<Option<BoardStop>>>);
+
+/// A stop from the board: what the human did, and who.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardStop {
+    pub reason: StopReason,
+    /// The user whose change it was, as the board names them.
+    pub by: Option<String>,
+}
+
+impl StopFlag {
+    pub fn set(&self, stop: BoardStop) {
+        if let Ok(mut s) = self.0.lock() {
+            s.get_or_insert(stop);
+        }
+    }
+
+    pub fn get(&self) -> Option<BoardStop> {
+        self.0.lock().ok().and_then(|s| s.clone())
+    }
 }
 
 impl Task {
@@ -93,6 +121,9 @@ pub enum Outcome {
     },
     /// Stopped by shutdown before finishing: the claim is released.
     Interrupted { reason: String },
+    /// Stopped by a human's change on the board: nothing committed or pushed, the checkout kept
+    /// for this pod's next run, the human's values left as they set them.
+    Stopped(BoardStop),
 }
 
 impl Outcome {
@@ -113,6 +144,7 @@ impl Outcome {
                 ..
             } => "environment",
             Outcome::Interrupted { .. } => "interrupted",
+            Outcome::Stopped(_) => "stopped",
         }
     }
 }

@@ -22,6 +22,7 @@
 
 mod auth;
 mod error;
+mod kept;
 mod naming;
 mod prepare;
 mod push;

@@ -104,6 +104,14 @@ pub enum Event {
     EpicGivenBack { pod: String, child: u64 },
     /// The worker closed this Spike for a human who answered it on the work package it holds.
     SpikeAnswered { pod: String, by: String, wp: u64 },
+    /// A human's change on the board stopped the run: `what` changed, `by` whom; `after` says
+    /// what was kept and where the work package stands.
+    Stopped {
+        pod: String,
+        what: String,
+        by: String,
+        after: String,
+    },
     /// The board refused a write as invalid (422): `what` the pod tried, the board's `reason`, and
     /// the `fix` a human can make. Never retried as is.
     Refused {
@@ -253,6 +261,9 @@ pub(super) mod phrase {
     pub const ANSWERED: &str = "` **closed** this Spike: ";
     pub const ANSWERED_ON: &str = " answered it on #";
     pub const ANSWERED_END: &str = ", which returns to the pool with the answer in its history.";
+    pub const STOPPED: &str = "` **stopped** its run: ";
+    pub const STOPPED_BY: &str = ", by ";
+    pub const STOPPED_AFTER: &str = ". Nothing was committed or pushed";
     pub const REFUSED: &str = "` was **refused** by the board: it could not ";
     pub const REFUSED_FIX: &str = ". To fix: ";
     pub const REFUSED_END: &str = ". journeyman does not retry this as is.";
@@ -377,6 +388,15 @@ impl Event {
             Event::EpicGivenBack { pod, child } => {
                 write!(s, "pod `{pod}{EPIC_GIVEN_BACK}{child}{EPIC_GIVEN_BACK_END}")
             }
+            Event::Stopped {
+                pod,
+                what,
+                by,
+                after,
+            } => write!(
+                s,
+                "pod `{pod}{STOPPED}{what}{STOPPED_BY}{by}{STOPPED_AFTER}{after}"
+            ),
             Event::SpikeAnswered { pod, by, wp } => {
                 write!(s, "pod `{pod}{ANSWERED}{by}{ANSWERED_ON}{wp}{ANSWERED_END}")
             }

@@ -150,6 +150,16 @@ fn pod_first(rest: &str) -> Option<Event> {
             reason: reason.strip_suffix('.')?.into(),
         });
     }
+    if let Some(rest) = tail.strip_prefix(STOPPED) {
+        let (what, rest) = rest.split_once(STOPPED_BY)?;
+        let (by, after) = rest.split_once(STOPPED_AFTER)?;
+        return Some(Event::Stopped {
+            pod,
+            what: what.into(),
+            by: by.into(),
+            after: after.into(),
+        });
+    }
     if let Some(rest) = tail.strip_prefix(ANSWERED) {
         let (by, wp) = rest.strip_suffix(ANSWERED_END)?.rsplit_once(ANSWERED_ON)?;
         return Some(Event::SpikeAnswered {

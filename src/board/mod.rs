@@ -9,11 +9,13 @@ pub mod decide;
 pub mod eligible;
 pub mod model;
 pub mod policy;
+pub mod watch;
 
 pub use decide::{Action, Progress, Release, Rule, Target, decide, target};
 pub use eligible::{Ineligible, eligible_count, ineligibility, nearest_epic};
 pub use model::{Catalog, Item, Snapshot};
 pub use policy::{Paced, Pause, Policy};
+pub use watch::{StopReason, Watched, WatchedEpic, verdict};
 
 #[cfg(test)]
 mod tests;

@@ -60,6 +60,7 @@ impl<E: Execute> Worker<E> {
             start,
             pod: self.pod.clone(),
             history,
+            stop: Default::default(),
         })
     }
 

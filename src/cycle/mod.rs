@@ -17,6 +17,7 @@
 mod claim;
 mod context;
 mod report;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct Worker<E: Execute> {
     /// Trails read of work packages waiting behind a Spike, with the `updatedAt` they had: not read
     /// again until they change (pod-local, like the pause; a restarted pod reads them once more).
     trails_read: BTreeMap<u64, chrono::DateTime<Utc>>,
+    /// How often a running task's work package is looked at (the poll interval).
+    watch_every: std::time::Duration,
 }
 
 /// One cycle's working state: the snapshot the decisions are made on, and what they taught.
@@ -95,7 +98,14 @@ impl<E: Execute> Worker<E> {
             policy,
             pause: None,
             trails_read: BTreeMap::new(),
+            watch_every: watch::WATCH_EVERY,
         }
+    }
+
+    /// Looks at a running task's work package this often (the pod's poll interval).
+    pub fn with_watch_every(mut self, every: std::time::Duration) -> Worker<E> {
+        self.watch_every = every;
+        self
     }
 
     /// Why this pod is not claiming right now, if it is paused after an environment failure.
@@ -424,7 +434,9 @@ impl<E: Execute> Worker<E> {
                 reason,
                 ..
             } => (Paced::Environment, crate::audit::one_line(reason)),
-            Outcome::Interrupted { .. } => (Paced::Interrupted, String::new()),
+            Outcome::Interrupted { .. } | Outcome::Stopped(_) => {
+                (Paced::Interrupted, String::new())
+            }
             _ => (Paced::Ran, String::new()),
         };
         self.pause = Pause::after(self.pause.take(), paced, &reason, Utc::now());
@@ -512,7 +524,32 @@ impl<E: Execute> Worker<E> {
         }
         let started = std::time::Instant::now();
         let history = task.history.clone();
-        let outcome = self.exec.execute(task, audit, cancel.clone()).await;
+        // The run stops on a shutdown (the parent token) or on a human's change (the watcher).
+        let run = cancel.child_token();
+        let done = CancellationToken::new();
+        let w = watch::Watch {
+            wp: id,
+            epic: task.epic.as_ref().map(|e| e.id),
+            children: task
+                .wp
+                .links
+                .children
+                .iter()
+                .filter_map(hal::Link::id)
+                .collect(),
+            began: Utc::now(),
+            stop: task.stop.clone(),
+            run: run.clone(),
+            done: done.clone(),
+        };
+        let (outcome, ()) = tokio::join!(
+            async {
+                let outcome = self.exec.execute(task, audit, run.clone()).await;
+                done.cancel();
+                outcome
+            },
+            self.watch(w)
+        );
         let seconds = started.elapsed().as_secs_f64();
         metrics::histogram!("journeyman_task_duration_seconds").record(seconds);
         metrics::counter!("journeyman_tasks_total", "outcome" => outcome.label()).increment(1);

@@ -15,8 +15,9 @@ use tracing::info;
 use super::claim::Writes;
 use crate::audit::{Audit, Event, History, one_line, truncate};
 use crate::board::Snapshot;
+use crate::board::StopReason;
 use crate::openproject::{ApiError, ErrorKind, NewWorkPackage, Notify, WorkPackagePatch, hal};
-use crate::task::{FailureKind, Outcome};
+use crate::task::{BoardStop, FailureKind, Outcome};
 
 /// The board's reasons for a refusal, in one line.
 fn refusal_reason(err: &ApiError) -> String {
@@ -112,6 +113,75 @@ impl Writes<'_> {
                 audit.post(&Event::Released { pod, reason }).await;
                 self.release_own(id).await
             }
+            Outcome::Stopped(stop) => self.stopped(id, stop, &audit).await,
+        }
+    }
+
+    /// A run a human stopped from the board: say what stopped it, whose change it was and what was
+    /// kept; leave every value the human set as they set it. Three stops ask for a write on the
+    /// work package itself, whose status and pod field were the worker's: `@journeyman stop` and
+    /// a human's Spike send it back to the ready status with the pod field kept (it returns to
+    /// this pod and its checkout, with the comment in its history or once the Spike is closed); an
+    /// Epic taken away (unowned or closed) returns its child to the pool, as a release would.
+    async fn stopped(&self, id: u64, stop: &BoardStop, audit: &Audit) -> anyhow::Result<()> {
+        let by = stop.by.clone().unwrap_or_else(|| "a human".into());
+        let ready = self.r.status_name(self.r.ready_status);
+        let after = match stop.reason {
+            StopReason::StopComment => format!(
+                "; the checkout is kept on this pod, and the work package goes back to {ready} with its pod field kept, so it returns to this pod with the comment in its history."
+            ),
+            StopReason::Spike { .. } => format!(
+                "; the checkout is kept on this pod, and the work package goes back to {ready} with its pod field kept: it waits for the Spike, then returns to this pod."
+            ),
+            StopReason::EpicUnowned { .. } | StopReason::EpicClosed { .. } => format!(
+                "; the checkout is kept on this pod, and the work package goes back to {ready} for any pod, the Epic left as {by} set it."
+            ),
+            _ => format!(
+                "; the checkout is kept on this pod for its next run, and the work package is left as {by} set it."
+            ),
+        };
+        audit
+            .post(&Event::Stopped {
+                pod: self.pod.to_string(),
+                what: self.stop_text(&stop.reason),
+                by,
+                after,
+            })
+            .await;
+        match stop.reason {
+            StopReason::StopComment | StopReason::Spike { .. } => {
+                let ready = self.r.ready_status;
+                self.update_own(id, |wp| WorkPackagePatch {
+                    lock_version: wp.lock_version,
+                    status: Some(ready),
+                    ..WorkPackagePatch::default()
+                })
+                .await
+                .with_context(|| format!("returning #{id} to this pod's queue after a stop"))
+            }
+            StopReason::EpicUnowned { .. } | StopReason::EpicClosed { .. } => {
+                self.release_own(id).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// What a human did, in the words of the stop comment (no ": " in it: the event ends there).
+    fn stop_text(&self, reason: &StopReason) -> String {
+        match reason {
+            StopReason::Status { now } => {
+                format!("its status was set to {}", self.r.status_name(*now))
+            }
+            StopReason::PodField { now: None } => "its pod field was cleared".into(),
+            StopReason::PodField { now: Some(p) } => format!("its pod field was set to {p}"),
+            StopReason::Deleted => "it was deleted or is no longer visible to the agent".into(),
+            StopReason::Moved { project } => {
+                format!("it was moved to project {project}, which has no repository")
+            }
+            StopReason::Spike { id } => format!("Spike #{id} was opened under it"),
+            StopReason::StopComment => "a comment asked it to stop".into(),
+            StopReason::EpicUnowned { epic } => format!("Epic #{epic} is no longer this pod's"),
+            StopReason::EpicClosed { epic } => format!("Epic #{epic} was closed"),
         }
     }
 

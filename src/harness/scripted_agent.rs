@@ -14,6 +14,7 @@
 //! | `agent:needs-answer` | like `agent:fail` until the prompt's history block holds a human's `@journeyman` answer |
 //! | `agent:crash` | lines on stderr, exit 3, no result |
 //! | `agent:hang` | write `AGENT_PID`, sleep forever |
+//! | `agent:hold` | write `AGENT_PID`, wait until `$HOME/.journeyman-release-<wp>` exists, then the default edit |
 //! | `agent:hang-once` | like `agent:hang` the first time (marker in `$HOME`), then the default edit |
 //! | `agent:fork-hang` | start a child that ignores SIGTERM (`CHILD_PID`), write `AGENT_PID`, hang |
 //! | `agent:malformed` | print text that is not JSON, exit 0 |
@@ -199,6 +200,14 @@ impl Run {
             }
         } else if self.has("agent:hang") {
             hang();
+        }
+        if self.has("agent:hold") {
+            // Runs until the test releases it: a long run that ends well, on the test's signal.
+            write_atomically(Path::new("AGENT_PID"), &std::process::id().to_string());
+            let release = home().join(format!(".journeyman-release-{}", self.wp_id()));
+            while !release.exists() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         None
     }

@@ -42,6 +42,7 @@ impl Workspaces {
         git.reference(&local_ref(branch), start_at, true, "journeyman: prepare")
             .map_err(|e| git_error(&format!("set branch `{branch}`"), &e))?;
         clean_checkout(&git, branch, start_at)?;
+        self.restore_stopped(&git, branch)?;
         tracing::info!(commit = %start_at, ?start, "workspace prepared");
         Ok(Checkout {
             path,

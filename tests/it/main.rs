@@ -20,4 +20,5 @@ mod limits;
 mod process;
 mod real_board;
 mod secrets;
+mod stop;
 mod workspace;

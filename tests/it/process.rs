@@ -335,7 +335,7 @@ async fn a_bad_token_fails_at_start_with_a_clear_error() {
     );
 }
 
-fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     for entry in std::fs::read_dir(dir).ok()?.flatten() {
         let p = entry.path();
         if p.is_dir() {
@@ -350,7 +350,7 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Alive means: a /proc entry that is not a zombie.
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             stat.rsplit_once(')')

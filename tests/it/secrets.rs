@@ -116,8 +116,14 @@ async fn no_secret_reaches_the_board_the_remote_or_the_logs_whatever_the_agent_p
             .iter()
             .any(|c| c.contains("**failed**") || c.contains("**pushed**"))
     };
+    // The report is several writes (comment, Spike, status): wait for the last of them.
     eventually("both tickets reported", Duration::from_secs(60), || {
-        (reported(leak) && reported(fail)).then_some(())
+        (reported(leak)
+            && reported(fail)
+            && spike_of(leak).is_some()
+            && spike_of(fail).is_some()
+            && b.status_of(fail) == "New")
+            .then_some(())
     })
     .await;
     let spike = spike_of(leak).expect("the leaking run was not pushed: a Spike instead");
@@ -228,7 +234,13 @@ async fn a_git_server_that_never_answers_fails_the_task_within_the_git_timeout()
         comment.contains("timed out") || comment.contains("timeout"),
         "a clear reason: {comment}"
     );
-    assert_eq!(b.status_of(wp), "New", "the ticket is back in the pool");
+    // The comment is written before the status goes back: wait for the release, bounded.
+    eventually(
+        "the ticket back in the pool",
+        Duration::from_secs(10),
+        || (b.status_of(wp) == "New").then_some(()),
+    )
+    .await;
     kill(pod.pid(), Signal::SIGTERM).unwrap();
     assert_eq!(pod.exit_code(Duration::from_secs(20)).await, 0);
 }

@@ -892,3 +892,65 @@ fn commit_messages_are_cleaned_of_secrets() {
     drop(repo);
     ws.push(&co).expect("a clean commit is pushed");
 }
+
+#[test]
+fn a_stopped_runs_checkout_is_kept_across_other_tasks_and_restored_uncommitted_never_pushed() {
+    let remote = BareRemote::new();
+    let (_root, ws) = pod();
+    let co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    write(&co, "src/parser.rs", "half done\n");
+    write(&co, "README.md", "# demo, edited\n");
+    let kept = ws
+        .keep_stopped(&remote.mapping(), BRANCH)
+        .unwrap()
+        .expect("a change to keep");
+    let stopped_ref = format!("refs/journeyman/stopped/{BRANCH}");
+    assert_eq!(
+        open(&co).refname_to_id(&stopped_ref).unwrap().to_string(),
+        kept
+    );
+    // Another task of this pod cleans the shared clone in between.
+    let other = ws.prepare(&remote.mapping(), "agent/7-other-work").unwrap();
+    assert_eq!(read(&other, "src/parser.rs"), None);
+
+    let back = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    assert_eq!(read(&back, "src/parser.rs").as_deref(), Some("half done\n"));
+    assert_eq!(
+        read(&back, "README.md").as_deref(),
+        Some("# demo, edited\n")
+    );
+    assert_eq!(
+        head(&back),
+        remote.head("main").unwrap().to_string(),
+        "restored as changes, not as a commit"
+    );
+    assert!(
+        ["README.md", "src/"]
+            .iter()
+            .all(|p| dirty_paths(&back).contains(&p.to_string())),
+        "{:?}",
+        dirty_paths(&back)
+    );
+    assert!(
+        open(&back).find_reference(&stopped_ref).is_err(),
+        "the kept ref is used up"
+    );
+    assert!(remote.head(BRANCH).is_none(), "nothing was pushed");
+    // A third prepare starts clean again: the kept changes were given back once.
+    write(&back, "src/parser.rs", "x\n");
+    let again = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    assert_eq!(read(&again, "src/parser.rs"), None);
+}
+
+#[test]
+fn keeping_an_unchanged_checkout_or_another_branch_keeps_nothing() {
+    let remote = BareRemote::new();
+    let (_root, ws) = pod();
+    let _co = ws.prepare(&remote.mapping(), BRANCH).unwrap();
+    assert_eq!(ws.keep_stopped(&remote.mapping(), BRANCH).unwrap(), None);
+    assert_eq!(
+        ws.keep_stopped(&remote.mapping(), "agent/9-not-checked-out")
+            .unwrap(),
+        None
+    );
+}

@@ -437,6 +437,11 @@ impl BoardHandle {
             .unwrap_or_else(|e| panic!("{}", e.message));
     }
 
+    /// Deletes a work package and its descendants (a human's delete in the UI).
+    pub fn delete(&self, id: u64) {
+        self.board().delete_wp(id);
+    }
+
     /// Backdates a work package's `updatedAt` (for stale-Epic tests).
     pub fn set_updated_at(&self, id: u64, at: chrono::DateTime<chrono::Utc>) {
         if let Some(w) = self.board().wps.get_mut(&id) {

@@ -916,6 +916,28 @@ impl Board {
         Ok(())
     }
 
+    /// Deletes a work package with its descendants and their relations, as a human deleting it in
+    /// the UI (`DELETE /api/v3/work_packages/{id}`: OpenProject's `WorkPackages::DeleteService`
+    /// destroys the descendants too). Unknown ids are ignored.
+    pub fn delete_wp(&mut self, id: u64) {
+        let mut gone = vec![id];
+        let mut i = 0;
+        while i < gone.len() {
+            let children = self.children.remove(&gone[i]).unwrap_or_default();
+            gone.extend(children);
+            i += 1;
+        }
+        for g in &gone {
+            if let Some(w) = self.wps.remove(g)
+                && let Some(siblings) = w.parent.and_then(|p| self.children.get_mut(&p))
+            {
+                siblings.remove(g);
+            }
+        }
+        self.relations
+            .retain(|_, r| !gone.contains(&r.from) && !gone.contains(&r.to));
+    }
+
     /// A human's edit that changes nothing the worker reads but moves the lockVersion (as editing
     /// any attribute would). Used to stage concurrent writers in tests.
     pub fn touch(&mut self, user: u64, id: u64) {

@@ -1,0 +1,185 @@
+//! The board is the off switch: while the agent runs, the pod watches its own work package and the
+//! Epic above it, one small read each per poll interval (with the client's usual retries and
+//! backoff), and stops the run when a human takes the work away (`board::watch::verdict`).
+//!
+//! A stop cancels the run's token (the agent's whole process group is stopped, nothing is
+//! committed or pushed) and records who changed what in the task's [`StopFlag`]; the executor keeps
+//! the checkout and reports [`Outcome::Stopped`](crate::task::Outcome::Stopped). The trail is read
+//! only when the work package changed, to find a stop comment and whose change it was.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::Worker;
+use crate::board::{StopReason, Watched, WatchedEpic, verdict};
+use crate::openproject::{ApiError, ErrorKind, hal};
+use crate::task::{BoardStop, Execute, StopFlag};
+
+/// What the watcher keeps between its reads.
+pub(super) struct Watch {
+    pub wp: u64,
+    pub epic: Option<u64>,
+    /// The work package's children when the run began: a new open Spike among them is a human's.
+    pub children: BTreeSet<u64>,
+    pub began: DateTime<Utc>,
+    pub stop: StopFlag,
+    /// Cancelled to stop the run.
+    pub run: CancellationToken,
+    /// Cancelled when the run is over.
+    pub done: CancellationToken,
+}
+
+impl<E: Execute> Worker<E> {
+    /// Watches until the run is over or a human's change stops it.
+    pub(super) async fn watch(&self, w: Watch) {
+        let mut seen: Option<DateTime<Utc>> = None;
+        loop {
+            tokio::select! {
+                _ = w.done.cancelled() => return,
+                _ = tokio::time::sleep(self.watch_every) => {}
+            }
+            match self.look(&w, &mut seen).await {
+                Ok(Some(stop)) => {
+                    let (reason, by) = (stop.reason.label(), stop.by.clone());
+                    // The flag first: whatever ends the run from here on (a SIGTERM too), it
+                    // ends as stopped, and the human's values are never written over.
+                    w.stop.set(stop);
+                    w.run.cancel();
+                    metrics::counter!("journeyman_runs_stopped_total", "reason" => reason)
+                        .increment(1);
+                    info!(wp = w.wp, reason, by = ?by, "a human's change on the board stops the run");
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(wp = w.wp, error = %e, "cannot read the work package while its run goes on; trying again")
+                }
+            }
+        }
+    }
+
+    /// One look at the board: the verdict, with whose change it was.
+    async fn look(
+        &self,
+        w: &Watch,
+        seen: &mut Option<DateTime<Utc>>,
+    ) -> Result<Option<BoardStop>, ApiError> {
+        let r = self.resolved();
+        let wp = match self.client().work_package(w.wp).await {
+            Ok(wp) => Some(wp),
+            Err(e) if gone(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let epic = match w.epic {
+            Some(id) => Some(match self.client().work_package(id).await {
+                Ok(e) => watched_epic(&e, &r.pod_field),
+                Err(e) if gone(&e) => WatchedEpic {
+                    id,
+                    status: *r.catalog.closed_statuses.iter().next().unwrap_or(&0),
+                    pod: None,
+                },
+                Err(e) => return Err(e),
+            }),
+            None => None,
+        };
+        let Some(wp) = wp else {
+            return Ok(Some(BoardStop {
+                reason: StopReason::Deleted,
+                by: None,
+            }));
+        };
+        let changed = *seen != Some(wp.updated_at);
+        *seen = Some(wp.updated_at);
+        let (stop_comment, by) = if changed {
+            self.trail_since(w.wp, w.began).await?
+        } else {
+            (false, None)
+        };
+        let watched = Watched {
+            status: wp.links.status.id().unwrap_or(0),
+            pod: wp.custom_string(&r.pod_field).map(|s| s.trim().to_string()),
+            project: wp.links.project.id().unwrap_or(0),
+            new_open_spikes: self.new_open_spikes(&wp, &w.children).await?,
+        };
+        let reason = verdict(
+            &r.catalog,
+            &self.pod,
+            Some(&watched),
+            epic.as_ref(),
+            stop_comment,
+        );
+        Ok(reason.map(|reason| BoardStop { reason, by }))
+    }
+
+    /// Since the run began: whether a human wrote the stop mention, and who made the latest change
+    /// that was not the worker's own comment.
+    async fn trail_since(
+        &self,
+        wp: u64,
+        began: DateTime<Utc>,
+    ) -> Result<(bool, Option<String>), ApiError> {
+        let acts = self.client().activities(wp).await?;
+        let stop = format!("{} stop", self.policy.mention);
+        let recent = acts
+            .iter()
+            .filter(|a| a.created_at.is_none_or(|at| at >= began));
+        let mut stop_comment = false;
+        let mut by = None;
+        for a in recent {
+            let text = a.comment_raw();
+            if crate::audit::parse(text).is_some() {
+                continue; // the worker's own comment
+            }
+            if text.trim_start().starts_with(&stop) {
+                stop_comment = true;
+            }
+            by = a.links.user.as_ref().and_then(|u| u.title.clone()).or(by);
+        }
+        Ok((stop_comment, by))
+    }
+
+    /// Open Spikes among the children the work package did not have when the run began.
+    async fn new_open_spikes(
+        &self,
+        wp: &hal::WorkPackage,
+        at_start: &BTreeSet<u64>,
+    ) -> Result<Vec<u64>, ApiError> {
+        let r = self.resolved();
+        let mut out = Vec::new();
+        for child in wp.links.children.iter().filter_map(hal::Link::id) {
+            if at_start.contains(&child) {
+                continue;
+            }
+            let c = self.client().work_package(child).await?;
+            let open = c
+                .links
+                .status
+                .id()
+                .is_some_and(|s| !r.catalog.closed_statuses.contains(&s));
+            if c.links.type_.id() == Some(r.spike_type) && open {
+                out.push(child);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn gone(e: &ApiError) -> bool {
+    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::Forbidden)
+}
+
+fn watched_epic(e: &hal::WorkPackage, pod_field: &str) -> WatchedEpic {
+    WatchedEpic {
+        id: e.id,
+        status: e.links.status.id().unwrap_or(0),
+        pod: e.custom_string(pod_field).map(|s| s.trim().to_string()),
+    }
+}
+
+/// How often a running task's work package is looked at when nothing else says: the default
+/// poll interval.
+pub(super) const WATCH_EVERY: Duration = Duration::from_secs(60);
