@@ -3,7 +3,8 @@
 //! Pure bookkeeping with the clock passed in, so windows rolling over are tested without waiting.
 //! When a window is exhausted the pod stops claiming (work stays queued for other pods), says so in
 //! metrics and `/readyz`, and resumes by itself when the window rolls over. Per-task caps (cost,
-//! turns, wall time) are enforced by the executor and the agent runner, not here.
+//! turns, wall time, stall) are enforced live by the agent runner (`agent::monitor`), not here; the
+//! running task's spend so far is counted in the windows while it runs ([`Budget::running`]).
 
 use std::collections::VecDeque;
 
@@ -16,6 +17,9 @@ pub struct Budget {
     daily: f64,
     /// (when, usd), oldest first; entries older than a day are dropped.
     spent: VecDeque<(DateTime<Utc>, f64)>,
+    /// The running task's spend so far (from its stream), counted in both windows until the run
+    /// ends and its cost is recorded.
+    running: f64,
 }
 
 /// Which cap stops the pod, if any.
@@ -31,18 +35,22 @@ impl Budget {
             hourly: hourly_usd,
             daily: daily_usd,
             spent: VecDeque::new(),
+            running: 0.0,
         }
     }
 
-    /// Records a run's cost (negative or non-finite costs count as zero).
+    /// Records a run's cost (negative or non-finite costs count as zero); the run is over, so its
+    /// live spend is replaced by this.
     pub fn record(&mut self, now: DateTime<Utc>, usd: f64) {
-        let usd = if usd.is_finite() && usd > 0.0 {
-            usd
-        } else {
-            0.0
-        };
-        self.spent.push_back((now, usd));
+        self.spent.push_back((now, money(usd)));
+        self.running = 0.0;
         self.prune(now);
+    }
+
+    /// The running task's spend so far: counted now, so the pod stops claiming before its cap,
+    /// not after.
+    pub fn running(&mut self, usd: f64) {
+        self.running = money(usd);
     }
 
     fn prune(&mut self, now: DateTime<Utc>) {
@@ -56,11 +64,13 @@ impl Budget {
     }
 
     fn spent_since(&self, since: DateTime<Utc>) -> f64 {
-        self.spent
-            .iter()
-            .filter(|(t, _)| *t > since)
-            .map(|(_, u)| u)
-            .sum()
+        self.running
+            + self
+                .spent
+                .iter()
+                .filter(|(t, _)| *t > since)
+                .map(|(_, u)| u)
+                .sum::<f64>()
     }
 
     /// What is left in the (hourly, daily) windows at `now`.
@@ -80,6 +90,14 @@ impl Budget {
         } else {
             None
         }
+    }
+}
+
+fn money(usd: f64) -> f64 {
+    if usd.is_finite() && usd > 0.0 {
+        usd
+    } else {
+        0.0
     }
 }
 
@@ -121,6 +139,32 @@ mod tests {
             b.exhausted(t(24, 1)),
             None,
             "the first run left the day window"
+        );
+    }
+
+    #[test]
+    fn a_running_tasks_live_spend_counts_until_its_cost_is_recorded() {
+        let mut b = Budget::new(10.0, 100.0);
+        b.record(t(0, 0), 4.0);
+        b.running(6.5);
+        assert_eq!(
+            b.exhausted(t(0, 10)),
+            Some(Exhausted::Hourly),
+            "4 + 6.5 live"
+        );
+        assert_eq!(b.remaining(t(0, 10)), (0.0, 89.5));
+        b.running(f64::NAN);
+        assert_eq!(
+            b.remaining(t(0, 11)),
+            (6.0, 96.0),
+            "junk live spend counts as zero"
+        );
+        b.running(7.0);
+        b.record(t(0, 20), 7.5);
+        assert_eq!(
+            b.remaining(t(0, 21)),
+            (0.0, 88.5),
+            "the recorded cost replaces the live figure, not on top of it"
         );
     }
 

@@ -14,14 +14,17 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::live::{Live, Prices};
 use crate::agent::prompt::{HistoryItem, PromptContext, Ticket};
-use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, prompt};
+use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, RunBudget, prompt};
 use crate::audit::{Audit, Event, Question, RunEnd, Usage};
 use crate::budget::Budget;
 use crate::config::{Config, Limits};
 use crate::openproject::hal;
 use crate::task::{Execute, FailureKind, Outcome, Task};
 use crate::workspace::{BranchStart, Checkout, WorkspaceError, Workspaces, branch_name};
+
+mod live;
 
 /// What the agent must check before it finishes, unless configured otherwise.
 pub const DEFAULT_VERIFY: &str =
@@ -41,6 +44,8 @@ pub struct Executor<A: Agent> {
     budget: Option<Arc<Mutex<Budget>>>,
     /// `JOURNEYMAN_RESUME_SESSIONS`: continue this pod's last agent session on a work package.
     resume_sessions: bool,
+    /// `JOURNEYMAN_MODEL_PRICES`: the run's live spend.
+    prices: Prices,
 }
 
 impl<A: Agent> Executor<A> {
@@ -52,6 +57,7 @@ impl<A: Agent> Executor<A> {
             verify: vec![DEFAULT_VERIFY.to_string()],
             budget: None,
             resume_sessions: true,
+            prices: Prices::default(),
         }
     }
 
@@ -69,10 +75,15 @@ impl<A: Agent> Executor<A> {
 
     fn record_usage(&self, r: &AgentReport) {
         record_usage(r);
+        self.record_spend(r.cost_usd);
+    }
+
+    /// Records what a run cost in this pod's spend windows (replacing its live figure).
+    fn record_spend(&self, usd: f64) {
         if let Some(b) = &self.budget
             && let Ok(mut b) = b.lock()
         {
-            b.record(chrono::Utc::now(), r.cost_usd);
+            b.record(chrono::Utc::now(), usd);
         }
     }
 
@@ -83,6 +94,13 @@ impl<A: Agent> Executor<A> {
             config.limits.clone(),
         )
         .with_resume_sessions(config.resume_sessions)
+        .with_prices(config.agent.prices.clone())
+    }
+
+    /// The price table the run's live spend is estimated with.
+    pub fn with_prices(mut self, prices: Prices) -> Executor<A> {
+        self.prices = prices;
+        self
     }
 }
 
@@ -343,32 +361,47 @@ impl<A: Agent> Executor<A> {
                 })
                 .collect(),
         };
+        let (tx, rx) = tokio::sync::watch::channel(Live::default());
         let req = AgentRequest {
             workdir: co.path.clone(),
             prompt: prompt::build(&ctx),
             max_turns: self.limits.max_turns,
             timeout: self.limits.task_timeout,
             resume: None,
+            budget: Some(self.run_budget()),
+            progress: Some(Arc::new(tx)),
         };
         let started = Instant::now();
-        let report = match self.run_resuming(task, req, audit, cancel).await {
+        let reporter = live::Reporter {
+            audit,
+            pod: &task.pod,
+            every: self.limits.progress_every,
+            prices: &self.prices,
+            budget: self.budget.as_ref(),
+            new_comments: &task.new_comments,
+        };
+        let done = CancellationToken::new();
+        let (result, last) = tokio::join!(
+            async {
+                let r = self.run_resuming(task, req, audit, cancel).await;
+                done.cancel();
+                r
+            },
+            reporter.run(rx, &done)
+        );
+        let report = match result {
             Ok(r) => r,
-            Err(AgentFailure::Cancelled) => return Err(Outcome::Interrupted { reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into() }),
+            Err(f) if f.report().is_none() => {
+                // Stopped, timed out or crashed without a result: what the stream showed it spent.
+                self.record_spend(last.cost_usd(&self.prices));
+                return Err(self.failed_run(f));
+            }
             Err(f) => {
                 if let Some(r) = f.report() {
                     audit.post(&usage(RunEnd::Failed, r, started)).await;
                     self.record_usage(r);
                 }
-                let kind = if f.is_environment() {
-                    FailureKind::Environment(Question::AgentCommand)
-                } else {
-                    FailureKind::Agent
-                };
-                return Err(Outcome::Failed {
-                    kind,
-                    reason: f.reason(),
-                    evidence: f.evidence(),
-                });
+                return Err(self.failed_run(f));
             }
         };
         self.record_usage(&report);
@@ -384,6 +417,57 @@ impl<A: Agent> Executor<A> {
             });
         }
         Ok(report)
+    }
+
+    /// How a failed run ends the task: a shutdown releases it, the environment's failure pauses
+    /// the pod, any other is the agent's (a Spike).
+    fn failed_run(&self, f: AgentFailure) -> Outcome {
+        if matches!(f, AgentFailure::Cancelled) {
+            return Outcome::Interrupted {
+                reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into(),
+            };
+        }
+        let kind = if f.is_environment() {
+            FailureKind::Environment(Question::AgentCommand)
+        } else {
+            FailureKind::Agent
+        };
+        if let AgentFailure::Budget { breach, .. } = &f {
+            metrics::counter!("journeyman_tasks_over_budget_total", "budget" => breach.label())
+                .increment(1);
+        }
+        Outcome::Failed {
+            kind,
+            reason: f.reason(),
+            evidence: f.evidence(),
+        }
+    }
+
+    /// The run's live budgets: the task's cost budget, or what is left of the pod's hourly or
+    /// daily budget if that is less; the stall budget.
+    fn run_budget(&self) -> RunBudget {
+        let task = self.limits.task_budget_usd;
+        let mut budget = RunBudget {
+            cost_usd: task,
+            cost_named: format!("JOURNEYMAN_TASK_BUDGET_USD=${task:.2}"),
+            stall: self.limits.stall_timeout,
+        };
+        if let Some(b) = &self.budget
+            && let Ok(b) = b.lock()
+        {
+            let (hour, day) = b.remaining(chrono::Utc::now());
+            if hour < budget.cost_usd {
+                budget.cost_usd = hour;
+                budget.cost_named =
+                    format!("what was left of JOURNEYMAN_HOURLY_BUDGET_USD when the run began");
+            }
+            if day < budget.cost_usd {
+                budget.cost_usd = day;
+                budget.cost_named =
+                    format!("what was left of JOURNEYMAN_DAILY_BUDGET_USD when the run began");
+            }
+        }
+        budget
     }
 
     /// Runs the agent, continuing this pod's last session on the work package where it still lives

@@ -38,6 +38,9 @@ pub struct Task {
     pub last_session: Option<String>,
     /// Set when a human's change on the board stops the run (the run's cancel token fires too).
     pub stop: StopFlag,
+    /// Human comments on the work package since the run began, as the watcher last counted them
+    /// (the progress comment says so; the next run reads them).
+    pub new_comments: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// Why a human's change on the board stopped a run, once it did. Shared between the watcher that

@@ -16,9 +16,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::env::AgentEnv;
+use super::live::{Budgets, Live, Prices};
+use super::monitor;
 use super::options::{AgentOptions, EnvWrapper};
 use super::process::{self, CaptureLimits, Ending, ProcessSpec};
-use super::{Agent, AgentFailure, AgentReport, AgentRequest, env, result};
+use super::{Agent, AgentFailure, AgentReport, AgentRequest, RunBudget, env, result};
 
 /// The Claude Code CLI (or a stand-in with its interface), run as a child process.
 #[derive(Debug, Clone)]
@@ -33,6 +35,7 @@ pub struct ClaudeCli {
     env: AgentEnv,
     group_file: Option<std::path::PathBuf>,
     home: Option<std::path::PathBuf>,
+    prices: Prices,
 }
 
 impl ClaudeCli {
@@ -60,6 +63,7 @@ impl ClaudeCli {
             env: options.env.clone(),
             group_file: options.group_file.clone(),
             home: options.home.clone(),
+            prices: options.prices.clone(),
         }
     }
 
@@ -105,7 +109,8 @@ impl ClaudeCli {
     }
 
     /// The full command line, program first: `<wrapper...> <command> -p <prompt> --output-format
-    /// json --max-turns N --allowedTools A,B --disallowedTools C,D`.
+    /// stream-json --verbose --max-turns N [--max-budget-usd X] --allowedTools A,B
+    /// --disallowedTools C,D`.
     pub fn argv(&self, req: &AgentRequest) -> Vec<OsString> {
         let mut argv: Vec<OsString> = match &self.wrapper {
             EnvWrapper::None => Vec::new(),
@@ -123,8 +128,17 @@ impl ClaudeCli {
             argv.push("--resume".into());
             argv.push(session.into());
         }
-        argv.extend(["--output-format", "json", "--max-turns"].map(OsString::from));
+        // The stream is read as it comes (`agent::live`); print mode needs `--verbose` for it.
+        argv.extend(
+            ["--output-format", "stream-json", "--verbose", "--max-turns"].map(OsString::from),
+        );
         argv.push(req.max_turns.to_string().into());
+        if let Some(b) = &req.budget {
+            // The CLI's own cap too (it knows its prices); the worker's live estimate is the other.
+            // Never 0 (the CLI refuses it), and precise to the cent's hundredth.
+            argv.push("--max-budget-usd".into());
+            argv.push(format!("{:.4}", b.cost_usd.max(0.0001)).into());
+        }
         for (flag, tools) in [
             ("--allowedTools", &self.allowed_tools),
             ("--disallowedTools", &self.disallowed_tools),
@@ -194,19 +208,28 @@ impl ClaudeCli {
             limits: self.limits,
             group_file: self.group_file.clone(),
         };
-        let finished = process::run(&spec, cancel)
+        let watch = self.watch(req);
+        let watched = monitor::run(&spec, cancel, &watch)
             .await
             .map_err(|source| AgentFailure::Spawn {
                 program: program_name,
                 source,
             })?;
+        let finished = watched.finished;
         let stderr_tail = finished.stderr.tail_text(self.limits.stderr_tail);
         match finished.ending {
+            Ending::Cancelled => match watched.breach {
+                Some(breach) => Err(AgentFailure::Budget {
+                    breach,
+                    report: live_report(&watched.live, &watch.prices),
+                    stderr_tail,
+                }),
+                None => Err(AgentFailure::Cancelled),
+            },
             Ending::TimedOut => Err(AgentFailure::Timeout {
                 after: req.timeout,
                 stderr_tail,
             }),
-            Ending::Cancelled => Err(AgentFailure::Cancelled),
             Ending::Exited(exit) => result::judge(
                 exit,
                 &finished.stdout.parse_view(),
@@ -215,6 +238,43 @@ impl ClaudeCli {
                 stderr_tail,
             ),
         }
+    }
+
+    /// The run's live budgets: the request's, or only the turn cap (and the timeout) without one.
+    fn watch(&self, req: &AgentRequest) -> monitor::Watch {
+        let budget = req.budget.clone().unwrap_or(RunBudget {
+            cost_usd: f64::INFINITY,
+            cost_named: "no cost budget".into(),
+            stall: req.timeout,
+        });
+        monitor::Watch {
+            prices: self.prices.clone(),
+            budgets: Budgets {
+                cost_usd: budget.cost_usd,
+                cost_named: budget.cost_named,
+                max_turns: req.max_turns,
+                stall: budget.stall,
+            },
+            progress: req.progress.clone(),
+        }
+    }
+}
+
+/// What a run stopped on a budget had spent, from its stream (it printed no result object).
+fn live_report(live: &Live, prices: &Prices) -> AgentReport {
+    let t = live.tokens();
+    AgentReport {
+        session_id: live.session_id.clone(),
+        num_turns: live.turns(),
+        input_tokens: t.input,
+        output_tokens: t.output,
+        cache_read_tokens: t.cache_read,
+        cache_creation_tokens: t.cache_write,
+        cost_usd: live.cost_usd(prices),
+        duration_ms: 0,
+        subtype: "stopped_on_budget".into(),
+        is_error: true,
+        result: String::new(),
     }
 }
 
@@ -320,6 +380,8 @@ mod tests {
             max_turns: 7,
             timeout: Duration::from_secs(1),
             resume: None,
+            budget: None,
+            progress: None,
         }
     }
 
@@ -337,11 +399,12 @@ mod tests {
                 "-p",
                 "do it",
                 "--output-format",
-                "json",
+                "stream-json",
+                "--verbose",
                 "--max-turns",
                 "7",
                 "--allowedTools",
-                "Read,Edit,Write,Glob,Grep,Bash",
+                "Read,Edit,Write,Glob,Grep,Bash,TodoWrite",
                 "--disallowedTools",
                 "Bash(git:*),WebFetch,WebSearch,Agent,Task",
             ]

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use super::live::Breach;
 use super::report::AgentReport;
 
 /// A failed agent run.
@@ -46,6 +47,14 @@ pub enum AgentFailure {
     Unparsable {
         reason: String,
         stdout_tail: String,
+        stderr_tail: String,
+    },
+    /// The run crossed a live budget (cost, turns, stall) and its process group was stopped; what
+    /// it had spent, from its stream, is the report.
+    #[error("{breach}")]
+    Budget {
+        breach: Breach,
+        report: AgentReport,
         stderr_tail: String,
     },
     /// The run was cancelled (shutdown); the process group was stopped.
@@ -100,6 +109,18 @@ impl AgentFailure {
         match self {
             AgentFailure::Timeout { stderr_tail, .. }
             | AgentFailure::Exited { stderr_tail, .. } => add("stderr", stderr_tail),
+            AgentFailure::Budget {
+                report,
+                stderr_tail,
+                ..
+            } => {
+                let spent = format!(
+                    "{} turns, {} input and {} output tokens, ${:.4} estimated",
+                    report.num_turns, report.input_tokens, report.output_tokens, report.cost_usd
+                );
+                add("spent before the stop", &spent);
+                add("stderr", stderr_tail);
+            }
             AgentFailure::Unparsable {
                 stdout_tail,
                 stderr_tail,
@@ -126,7 +147,9 @@ impl AgentFailure {
     /// The result object, when the run printed one (its cost counts against the budget).
     pub fn report(&self) -> Option<&AgentReport> {
         match self {
-            AgentFailure::Reported { report, .. } => Some(report),
+            AgentFailure::Reported { report, .. } | AgentFailure::Budget { report, .. } => {
+                Some(report)
+            }
             AgentFailure::Exited { report, .. } => report.as_ref(),
             _ => None,
         }

@@ -18,6 +18,8 @@
 //! - [`env`](mod@env): the environment allowlist, and [`AgentEnv`], the variables configuration
 //!   captured for the agent at start-up (pure).
 //! - [`process`]: spawn, capture, timeout, kill the group.
+//! - [`live`]: the `stream-json` events read as they come, and the budgets they cross (pure);
+//!   [`monitor`]: the process watched with them, stopped on a crossed budget.
 //! - [`options`]: how the agent is run (command, wrapper, tools, kill grace) and the defaults.
 //! - [`claude`]: the command line and the [`Agent`] implementation, built from [`AgentOptions`].
 
@@ -31,6 +33,8 @@ pub mod claude;
 pub mod env;
 mod failure;
 pub mod leftovers;
+pub mod live;
+pub mod monitor;
 pub mod options;
 pub mod process;
 pub mod prompt;
@@ -40,11 +44,12 @@ pub mod result;
 pub use claude::ClaudeCli;
 pub use env::AgentEnv;
 pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
+pub use monitor::LiveSender;
 pub use options::{AgentOptions, EnvWrapper};
 pub use report::{AgentReport, Exit};
 
 /// One run of the agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AgentRequest {
     /// The checkout to work in (the agent's current directory).
     pub workdir: PathBuf,
@@ -56,6 +61,21 @@ pub struct AgentRequest {
     pub timeout: Duration,
     /// An earlier session to continue (`--resume`): the prompt then carries what happened since.
     pub resume: Option<String>,
+    /// The budgets held while the run goes on (`None`: the turn cap and the timeout only).
+    pub budget: Option<RunBudget>,
+    /// Where the run's progress is published while it goes on.
+    pub progress: Option<monitor::LiveSender>,
+}
+
+/// The live budgets of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunBudget {
+    /// Stop the run once its estimated spend is over this.
+    pub cost_usd: f64,
+    /// What that figure is, for the Spike (`JOURNEYMAN_TASK_BUDGET_USD=$5.00`).
+    pub cost_named: String,
+    /// Stop the run after this long without a tool call or a change in the checkout.
+    pub stall: Duration,
 }
 
 /// Runs a coding agent. Implementations must stop everything they started when `cancel` fires or

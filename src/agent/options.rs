@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::env::AgentEnv;
+use super::live::Prices;
 
 /// The agent command when `JOURNEYMAN_AGENT_COMMAND` is unset.
 pub const DEFAULT_COMMAND: &str = "claude";
@@ -21,7 +22,9 @@ pub const DEFAULT_COMMAND: &str = "claude";
 pub const DEFAULT_WRAPPER: &[&str] = &["nix", "develop", "--command"];
 
 /// The agent's tool permissions (`--allowedTools`), the default when `JOURNEYMAN_ALLOWED_TOOLS` is unset.
-pub const DEFAULT_ALLOWED_TOOLS: &[&str] = &["Read", "Edit", "Write", "Glob", "Grep", "Bash"];
+/// `TodoWrite` is the agent's plan, posted on the ticket as a checklist.
+pub const DEFAULT_ALLOWED_TOOLS: &[&str] =
+    &["Read", "Edit", "Write", "Glob", "Grep", "Bash", "TodoWrite"];
 
 /// The agent's denied tools (`--disallowedTools`), the default when `JOURNEYMAN_DISALLOWED_TOOLS` is
 /// unset: no git (the worker commits and pushes), no network tools, no sub-agents.
@@ -47,7 +50,7 @@ impl Default for EnvWrapper {
 }
 
 /// How the agent is run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgentOptions {
     /// `JOURNEYMAN_AGENT_COMMAND`: `claude`, or any stand-in with its command-line interface.
     pub command: String,
@@ -74,6 +77,8 @@ pub struct AgentOptions {
     /// `JOURNEYMAN_AGENT_SECRET_ENV`: variables passed to the agent whose values are secrets (on top
     /// of the model credentials): redacted from everything the worker writes.
     pub secret_env: Vec<String>,
+    /// `JOURNEYMAN_MODEL_PRICES`: what a run's tokens cost, for its live spend.
+    pub prices: Prices,
 }
 
 impl Default for AgentOptions {
@@ -89,6 +94,7 @@ impl Default for AgentOptions {
             group_file: None,
             home: None,
             secret_env: Vec::new(),
+            prices: Prices::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::live::Lines;
 use super::report::Exit;
 
 /// How often the group is probed while waiting for it to empty.
@@ -173,9 +174,25 @@ impl Captured {
     }
 }
 
+/// Called with each line of the child's stdout as it arrives (without the newline; a line over
+/// [`LINE_CAP`] is cut), from the task that reads the pipe: it must not block.
+pub type LineSink = Box<dyn FnMut(&[u8]) + Send>;
+
+/// The longest stdout line passed whole to a [`LineSink`].
+pub const LINE_CAP: usize = 4 << 20;
+
 /// Runs `spec` to the end, the timeout or `cancel`, whichever comes first, and returns only when
 /// the process group is gone. An error means the process could not be started.
 pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Result<Finished> {
+    run_with(spec, cancel, None).await
+}
+
+/// [`run`], with every stdout line also passed to `lines` as it arrives.
+pub async fn run_with(
+    spec: &ProcessSpec,
+    cancel: &CancellationToken,
+    lines: Option<LineSink>,
+) -> std::io::Result<Finished> {
     tracing::debug!(
         program = %spec.program.to_string_lossy(),
         workdir = %spec.workdir.display(),
@@ -192,7 +209,7 @@ pub async fn run(spec: &ProcessSpec, cancel: &CancellationToken) -> std::io::Res
     {
         tracing::warn!(path = %path.display(), "cannot record the agent's process group: {e}");
     }
-    let output = Output::start(&mut child, spec.limits);
+    let output = Output::start(&mut child, spec.limits, lines);
 
     let event = tokio::select! {
         status = child.wait() => Event::Exited(status),
@@ -262,15 +279,15 @@ struct Output {
 
 impl Output {
     /// Starts reading the child's pipes into captures of `limits`.
-    fn start(child: &mut Child, limits: CaptureLimits) -> Output {
+    fn start(child: &mut Child, limits: CaptureLimits, lines: Option<LineSink>) -> Output {
         let stop = CancellationToken::new();
         let stdout = child.stdout.take().map(|r| {
             let cap = Captured::new(limits.stdout_head, limits.stdout_tail);
-            tokio::spawn(capture(r, cap, stop.clone()))
+            tokio::spawn(capture(r, cap, lines, stop.clone()))
         });
         let stderr = child.stderr.take().map(|r| {
             let cap = Captured::new(0, limits.stderr_tail);
-            tokio::spawn(capture(r, cap, stop.clone()))
+            tokio::spawn(capture(r, cap, None, stop.clone()))
         });
         Output {
             stdout,
@@ -396,9 +413,11 @@ fn exit_of(status: ExitStatus) -> Exit {
 async fn capture(
     mut reader: impl AsyncRead + Unpin,
     mut kept: Captured,
+    mut sink: Option<LineSink>,
     stop: CancellationToken,
 ) -> Captured {
     let mut buf = vec![0u8; 64 << 10];
+    let mut lines = Lines::new(LINE_CAP);
     loop {
         let n = tokio::select! {
             n = reader.read(&mut buf) => n,
@@ -406,12 +425,20 @@ async fn capture(
         };
         match n {
             Ok(0) => break,
-            Ok(n) => kept.push(&buf[..n]),
+            Ok(n) => {
+                kept.push(&buf[..n]);
+                if let Some(sink) = sink.as_mut() {
+                    lines.feed(&buf[..n], sink);
+                }
+            }
             Err(e) => {
                 tracing::warn!("reading agent output: {e}");
                 break;
             }
         }
+    }
+    if let Some(sink) = sink.as_mut() {
+        lines.finish(sink);
     }
     kept.trim();
     kept

@@ -112,6 +112,9 @@ fn failure_message(report: &AgentReport) -> String {
             report.num_turns
         ),
         "error_during_execution" => format!("the agent failed during execution: {detail}"),
+        "error_max_budget_usd" => {
+            format!("the agent stopped at its own cost budget (--max-budget-usd): {detail}")
+        }
         other => format!("the agent ended with unknown subtype `{other}`: {detail}"),
     }
 }
@@ -206,11 +209,18 @@ fn report_from(v: &Value) -> Result<AgentReport, ParseError> {
         cost_usd: cost,
         duration_ms: count(v, "duration_ms"),
         is_error: v.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+        // A run the CLI ended itself (its budget, its turn cap) may say why in `errors` instead.
         result: v
             .get("result")
             .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+            .filter(|r| !r.is_empty())
+            .map(String::from)
+            .or_else(|| {
+                let errors = v.get("errors")?.as_array()?;
+                let lines: Vec<&str> = errors.iter().filter_map(Value::as_str).collect();
+                (!lines.is_empty()).then(|| lines.join("\n"))
+            })
+            .unwrap_or_default(),
         subtype,
     })
 }
@@ -284,6 +294,39 @@ mod tests {
             }
         );
         assert!(judge_ok(&real_sample()).is_ok());
+    }
+
+    #[test]
+    fn the_real_clis_stream_ends_in_a_result_that_is_read() {
+        let stream = include_str!("live/stream-2.1.330.jsonl");
+        let r = judge_ok(stream).unwrap();
+        assert_eq!(
+            r.session_id.as_deref(),
+            Some("4c436429-25ab-4e5a-aafb-c4cf76e5d2a3")
+        );
+        assert_eq!((r.input_tokens, r.output_tokens), (24, 14));
+        assert_eq!(r.cost_usd, 0.000376);
+    }
+
+    #[test]
+    fn the_real_clis_own_budget_stop_is_a_failure_that_says_so() {
+        // `claude -p ... --output-format stream-json --verbose --max-budget-usd 0.0001`, offline.
+        let stream = include_str!("live/stream-budget-2.1.330.jsonl");
+        let exit = Exit {
+            code: Some(1),
+            signal: None,
+        };
+        let f = judge(exit, stream.as_bytes(), false, String::new(), String::new()).unwrap_err();
+        assert!(
+            f.reason()
+                .contains("stopped at its own cost budget (--max-budget-usd): Reached maximum budget ($0.0001)"),
+            "{}",
+            f.reason()
+        );
+        assert!(
+            f.report().is_some_and(|r| r.cost_usd > 0.0),
+            "its spend is kept"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 
 use std::fmt::Write as _;
 
+use super::progress::{self, PlanItem, Progress};
+
 /// Every comment of the worker starts with this.
 pub const PREFIX: &str = "journeyman: ";
 
@@ -112,6 +114,10 @@ pub enum Event {
         by: String,
         after: String,
     },
+    /// The agent's plan (its todo list) as a checklist, posted once per run.
+    Plan { pod: String, items: Vec<PlanItem> },
+    /// The run so far: one comment per run, edited in place.
+    Progress(Progress),
     /// The board refused a write as invalid (422): `what` the pod tried, the board's `reason`, and
     /// the `fix` a human can make. Never retried as is.
     Refused {
@@ -272,6 +278,11 @@ pub(super) mod phrase {
 impl Event {
     /// The comment's Markdown, exactly as posted on the board.
     pub fn render(&self) -> String {
+        match self {
+            Event::Plan { pod, items } => return progress::render_plan(pod, items),
+            Event::Progress(p) => return progress::render_progress(p),
+            _ => {}
+        }
         let mut s = String::from(PREFIX);
         if !self.render_run(&mut s) {
             self.render_outcome(&mut s);

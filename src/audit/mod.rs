@@ -14,12 +14,14 @@ mod event;
 mod history;
 mod parse;
 mod post;
+mod progress;
 
 pub use conversation::{Context, Item, SpikeThread, conversation};
 pub use event::{Event, PREFIX, Question, REASON_CHARS, RunEnd, Usage, one_line, truncate};
 pub use history::{Entry, History, Said};
 pub use parse::parse;
-pub use post::Audit;
+pub use post::{Audit, Posted};
+pub use progress::{ItemState, MAX_PLAN_ITEMS, PlanItem, Progress, TestRun};
 
 #[cfg(test)]
 mod tests;

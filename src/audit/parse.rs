@@ -6,6 +6,7 @@
 //! shift the fields. Pure and total: any text in, `Some(event)` or `None` out, never a panic.
 
 use super::event::{Event, PREFIX, Question, RunEnd, Usage, phrase::*};
+use super::progress;
 
 /// The worker event this comment records, or `None` for anything else (a human's comment).
 pub fn parse(markdown: &str) -> Option<Event> {
@@ -127,6 +128,12 @@ fn outcome(body: &str) -> Option<Event> {
 
 /// The comments that begin with "pod `NAME`".
 fn pod_first(rest: &str) -> Option<Event> {
+    if let Some((pod, items)) = progress::parse_plan(rest) {
+        return Some(Event::Plan { pod, items });
+    }
+    if let Some(p) = progress::parse_progress(rest) {
+        return Some(Event::Progress(p));
+    }
     let (pod, _) = rest.split_once('`')?;
     let pod = word(pod)?;
     let tail = &rest[pod.len()..];

@@ -12,6 +12,12 @@ use super::event::Event;
 use super::history::History;
 use crate::openproject::{Client, Notify};
 
+/// A comment the worker posted and may edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posted {
+    pub activity: u64,
+}
+
 /// Posts the worker's events on one work package.
 #[derive(Clone)]
 pub struct Audit {
@@ -38,6 +44,38 @@ impl Audit {
 
     pub fn wp(&self) -> u64 {
         self.wp
+    }
+
+    /// Posts `event` and returns its activity, so it can be edited in place (the run's progress).
+    /// `None` when the post failed (logged; never fatal).
+    pub async fn post_editable(&self, event: &Event) -> Option<Posted> {
+        match self
+            .client
+            .add_comment(self.wp, &event.render(), Notify::Routine)
+            .await
+        {
+            Ok(a) => Some(Posted { activity: a.id }),
+            Err(e) => {
+                warn!(wp = self.wp, error = %e, "could not post audit comment");
+                None
+            }
+        }
+    }
+
+    /// Replaces the text of a comment posted by [`post_editable`](Self::post_editable) with
+    /// `event` (`PATCH /api/v3/activities/{id}`: nobody is notified). False when the board refused.
+    pub async fn edit(&self, posted: Posted, event: &Event) -> bool {
+        match self
+            .client
+            .edit_comment(posted.activity, &event.render())
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                warn!(wp = self.wp, activity = posted.activity, error = %e, "could not edit the progress comment");
+                false
+            }
+        }
     }
 
     /// Posts the event as a comment, unless it is already on the ticket.

@@ -295,6 +295,43 @@ fn tricky() -> impl Strategy<Value = String> {
     .prop_map(|s| one_line(&s))
 }
 
+fn progress() -> impl Strategy<Value = Progress> {
+    (
+        (
+            name(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<(u64, u64)>(),
+            0.0..1000.0f64,
+            any::<u32>(),
+        ),
+        proptest::option::of((tricky(), proptest::option::of(-5i32..300), any::<bool>())),
+        proptest::option::of((reason(), 0usize..40, 0usize..40)),
+        any::<u32>(),
+    )
+        .prop_map(
+            |((pod, minutes, turns, tokens, cost, files), test, now, new_comments)| {
+                Progress {
+                    pod,
+                    minutes: u64::from(minutes),
+                    turns,
+                    input_tokens: tokens.0,
+                    output_tokens: tokens.1,
+                    cost_usd: cost,
+                    files_changed: u64::from(files),
+                    last_test: test.map(|(command, exit, failed)| TestRun {
+                        command,
+                        exit,
+                        failed,
+                    }),
+                    now,
+                    new_comments,
+                }
+                .normalised()
+            },
+        )
+}
+
 fn question() -> impl Strategy<Value = Question> {
     proptest::sample::select(Question::ALL.to_vec())
 }
@@ -385,6 +422,28 @@ fn event() -> impl Strategy<Value = Event> {
             by,
             wp
         }),
+        (name(), proptest::collection::vec((reason(), 0u8..3), 0..6)).prop_map(|(pod, items)| {
+            let items = items
+                .iter()
+                .map(|(t, s)| {
+                    PlanItem::new(t, ["pending", "in_progress", "completed"][*s as usize])
+                })
+                .collect();
+            Event::Plan { pod, items }
+        }),
+        progress().prop_map(Event::Progress),
+        (
+            name(),
+            "[a-z ]{1,30}",
+            "[a-zA-Z #0-9]{1,30}",
+            "[a-z ,;()]{0,60}"
+        )
+            .prop_map(|(pod, what, by, after)| Event::Stopped {
+                pod,
+                what,
+                by,
+                after
+            }),
         (name(), "[a-z ]{1,30}", tricky(), "[a-zA-Z ,=<>]{1,40}").prop_map(
             |(pod, what, reason, fix)| Event::Refused {
                 pod,

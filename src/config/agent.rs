@@ -1,5 +1,5 @@
 //! The agent's settings: `JOURNEYMAN_AGENT_COMMAND`, `_ENV_WRAPPER`, `_ALLOWED_TOOLS`,
-//! `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_SECRET_ENV` and `_AGENT_KILL_GRACE` into the agent's own
+//! `_DISALLOWED_TOOLS`, `_AGENT_ENV`, `_AGENT_SECRET_ENV`, `_AGENT_KILL_GRACE` and `_MODEL_PRICES` into the agent's own
 //! [`AgentOptions`], with the agent's defaults (`agent::options`), and the environment the agent
 //! will start from, captured from the same variables.
 //!
@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::agent::env::{AgentEnv, is_never_passed, is_valid_name};
+use crate::agent::live::{DEFAULT_PRICES, Prices};
 use crate::agent::options::{
     AgentOptions, DEFAULT_ALLOWED_TOOLS, DEFAULT_COMMAND, DEFAULT_DISALLOWED_TOOLS,
     DEFAULT_KILL_GRACE, EnvWrapper,
@@ -68,6 +69,15 @@ pub(super) fn options(
         group_file: Some(workdir.join(defaults::AGENT_GROUP_FILE)),
         home: Some(workdir.join(defaults::AGENT_HOME)),
         secret_env,
+        prices: match raw.model_prices.as_deref().map(str::trim) {
+            None | Some("") => Prices::default(),
+            Some(text) => Prices::parse(text).map_err(|e| {
+                err(
+                    "model_prices",
+                    format!("{e}; expected `model=input/output,...` in USD per million tokens, like `{DEFAULT_PRICES}`"),
+                )
+            })?,
+        },
     })
 }
 

@@ -32,6 +32,10 @@ pub const DAILY_BUDGET_USD: f64 = 100.0;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// `JOURNEYMAN_ENV_TIMEOUT`: a cold dev shell builds its inputs.
 pub const ENV_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
+/// `JOURNEYMAN_STALL_TIMEOUT`: no tool call and no change in the checkout for this long.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10 * MINUTE);
+/// `JOURNEYMAN_PROGRESS_EVERY`: the progress comment is edited at most this often.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(MINUTE);
 /// `JOURNEYMAN_SHUTDOWN_GRACE`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5 * MINUTE);
 

@@ -139,6 +139,11 @@ pub struct Limits {
     /// `JOURNEYMAN_ENV_TIMEOUT`: entering the checkout's environment before the agent (a cold
     /// `nix develop` builds the dev shell).
     pub env_timeout: Duration,
+    /// `JOURNEYMAN_STALL_TIMEOUT`: a run with no tool call and no change in its checkout for this
+    /// long is stopped.
+    pub stall_timeout: Duration,
+    /// `JOURNEYMAN_PROGRESS_EVERY`: how often, at most, a run's progress comment is edited.
+    pub progress_every: Duration,
 }
 
 /// The validated configuration of one worker pod.
@@ -192,6 +197,9 @@ struct Raw {
     max_attempts: Option<String>,
     shutdown_grace: Option<String>,
     env_timeout: Option<String>,
+    stall_timeout: Option<String>,
+    progress_every: Option<String>,
+    model_prices: Option<String>,
     epic_stale_after: Option<String>,
     http_timeout: Option<String>,
     notify: Option<String>,
@@ -383,6 +391,16 @@ fn limits(raw: &Raw) -> Result<Limits, ConfigError> {
             "env_timeout",
             raw.env_timeout.as_deref(),
             defaults::ENV_TIMEOUT,
+        )?,
+        stall_timeout: duration(
+            "stall_timeout",
+            raw.stall_timeout.as_deref(),
+            defaults::STALL_TIMEOUT,
+        )?,
+        progress_every: duration(
+            "progress_every",
+            raw.progress_every.as_deref(),
+            defaults::PROGRESS_EVERY,
         )?,
     };
     if limits.task_budget_usd > limits.hourly_budget_usd {

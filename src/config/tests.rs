@@ -201,11 +201,42 @@ fn env_wrapper_none_and_custom() {
 }
 
 #[test]
+fn live_budgets_and_prices_have_defaults_and_bad_values_name_their_variable() {
+    let c = Config::from_vars(vars(&[])).unwrap();
+    assert_eq!(c.limits.stall_timeout, Duration::from_secs(600));
+    assert_eq!(c.limits.progress_every, Duration::from_secs(60));
+    assert_eq!(c.agent.prices, crate::agent::live::Prices::default());
+    let c = Config::from_vars(vars(&[
+        ("JOURNEYMAN_MODEL_PRICES", "sonnet=3/15"),
+        ("JOURNEYMAN_STALL_TIMEOUT", "90s"),
+    ]))
+    .unwrap();
+    assert_eq!(c.limits.stall_timeout, Duration::from_secs(90));
+    assert_eq!(
+        c.agent.prices.of("claude-sonnet-4"),
+        crate::agent::live::Price {
+            input: 3.0,
+            output: 15.0
+        }
+    );
+    for (var, value, says) in [
+        ("JOURNEYMAN_MODEL_PRICES", "sonnet=cheap", "input/output"),
+        ("JOURNEYMAN_MODEL_PRICES", "sonnet=3/x", "not a price"),
+        ("JOURNEYMAN_STALL_TIMEOUT", "never", "like `30s`"),
+    ] {
+        let e = Config::from_vars(vars(&[(var, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(var) && e.contains(says), "{var}={value}: {e}");
+    }
+}
+
+#[test]
 fn agent_tools_and_env_have_tested_defaults() {
     let c = Config::from_vars(vars(&[])).unwrap();
     assert_eq!(
         c.agent.allowed_tools,
-        ["Read", "Edit", "Write", "Glob", "Grep", "Bash"]
+        ["Read", "Edit", "Write", "Glob", "Grep", "Bash", "TodoWrite"]
     );
     assert_eq!(
         c.agent.disallowed_tools,

@@ -61,6 +61,7 @@ impl<E: Execute> Worker<E> {
             pod: self.pod.clone(),
             history,
             stop: Default::default(),
+            new_comments: Default::default(),
         })
     }
 

@@ -539,6 +539,7 @@ impl<E: Execute> Worker<E> {
                 .collect(),
             began: Utc::now(),
             stop: task.stop.clone(),
+            new_comments: task.new_comments.clone(),
             run: run.clone(),
             done: done.clone(),
         };

@@ -8,6 +8,8 @@
 //! only when the work package changed, to find a stop comment and whose change it was.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,6 +29,8 @@ pub(super) struct Watch {
     pub children: BTreeSet<u64>,
     pub began: DateTime<Utc>,
     pub stop: StopFlag,
+    /// Human comments since the run began, as last counted.
+    pub new_comments: Arc<AtomicU32>,
     /// Cancelled to stop the run.
     pub run: CancellationToken,
     /// Cancelled when the run is over.
@@ -95,7 +99,9 @@ impl<E: Execute> Worker<E> {
         let changed = *seen != Some(wp.updated_at);
         *seen = Some(wp.updated_at);
         let (stop_comment, by) = if changed {
-            self.trail_since(w.wp, w.began).await?
+            let trail = self.trail_since(w.wp, w.began).await?;
+            w.new_comments.store(trail.comments, Ordering::Relaxed);
+            (trail.stop_comment, trail.by)
         } else {
             (false, None)
         };
@@ -115,31 +121,34 @@ impl<E: Execute> Worker<E> {
         Ok(reason.map(|reason| BoardStop { reason, by }))
     }
 
-    /// Since the run began: whether a human wrote the stop mention, and who made the latest change
-    /// that was not the worker's own comment.
-    async fn trail_since(
-        &self,
-        wp: u64,
-        began: DateTime<Utc>,
-    ) -> Result<(bool, Option<String>), ApiError> {
+    /// Since the run began: whether a human wrote the stop mention, who made the latest change
+    /// that was not the worker's own comment, and how many comments humans wrote.
+    async fn trail_since(&self, wp: u64, began: DateTime<Utc>) -> Result<Trail, ApiError> {
         let acts = self.client().activities(wp).await?;
         let stop = format!("{} stop", self.policy.mention);
         let recent = acts
             .iter()
             .filter(|a| a.created_at.is_none_or(|at| at >= began));
-        let mut stop_comment = false;
-        let mut by = None;
+        let mut trail = Trail::default();
         for a in recent {
             let text = a.comment_raw();
             if crate::audit::parse(text).is_some() {
                 continue; // the worker's own comment
             }
             if text.trim_start().starts_with(&stop) {
-                stop_comment = true;
+                trail.stop_comment = true;
             }
-            by = a.links.user.as_ref().and_then(|u| u.title.clone()).or(by);
+            if !text.trim().is_empty() {
+                trail.comments += 1;
+            }
+            trail.by = a
+                .links
+                .user
+                .as_ref()
+                .and_then(|u| u.title.clone())
+                .or(trail.by);
         }
-        Ok((stop_comment, by))
+        Ok(trail)
     }
 
     /// Open Spikes among the children the work package did not have when the run began.
@@ -166,6 +175,14 @@ impl<E: Execute> Worker<E> {
         }
         Ok(out)
     }
+}
+
+/// What the trail since the run began holds.
+#[derive(Debug, Default)]
+struct Trail {
+    stop_comment: bool,
+    by: Option<String>,
+    comments: u32,
 }
 
 fn gone(e: &ApiError) -> bool {

@@ -25,6 +25,11 @@
 //! | `agent:max-turns` | subtype `error_max_turns` after `--max-turns` turns, exit 1 |
 //! | `agent:expensive` | success with `total_cost_usd` 50.0 |
 //! | `agent:git` | try `git status`: denied when `--disallowedTools` covers git, else run it |
+//! | `agent:plan` | a todo list (`TodoWrite`) worked step by step: a file written, `cargo test` failing then passing; then the default edit |
+//! | `agent:spend=USD` | `agent:turns=N` (default 20) turns, each costing USD at the worker's default price; stops at its own `--max-budget-usd` (`error_max_budget_usd`) |
+//! | `agent:ignore-max-turns` | five turns more than `--max-turns`, as a CLI that ignored its cap would |
+//! | `agent:quiet-edits` | edits `quiet.txt` every 100 ms for `agent:quiet-ms=N` (2000) with nothing on its stream |
+//! | `agent:step-ms=N` | N ms between the turns of the runs above |
 //! | `agent:chatty` | 16 MiB of noise on stdout and stderr, then a success result |
 //!
 //! Like the real CLI it keeps its sessions under `$HOME/.claude/projects/` and continues one with
@@ -40,6 +45,7 @@
 //! demo` works from a single built binary.
 
 mod args;
+mod stream;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -49,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use args::{Args, parse_args};
+use stream::{Stream, Tool, bash, pause, todos, tokens_costing, write};
 
 /// The name that selects the scripted agent when `journeyman` is invoked through a symlink.
 pub const NAME: &str = "journeyman-scripted-agent";
@@ -98,10 +105,28 @@ pub fn main() -> ExitCode {
         eprintln!("No conversation found with session ID: {id}");
         return ExitCode::from(1);
     }
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let session = args.resume.clone().unwrap_or_else(|| {
+        format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            std::process::id(),
+            nanos % (1 << 48)
+        )
+    });
+    let stream = Stream::new(args.output_format == "stream-json", &session);
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    stream.init(&cwd, &args.allowed);
     Run {
         started: Instant::now(),
         args,
         prompt,
+        session,
+        stream: std::cell::RefCell::new(stream),
     }
     .act()
 }
@@ -110,6 +135,8 @@ struct Run {
     started: Instant,
     args: Args,
     prompt: String,
+    session: String,
+    stream: std::cell::RefCell<Stream>,
 }
 
 impl Run {
@@ -159,16 +186,130 @@ impl Run {
         if let Some(code) = self.fail() {
             return code;
         }
+        if let Some(code) = self.live() {
+            return code;
+        }
         if self.has("agent:chatty") {
             chatter();
         }
         let (summary, denials) = self.work();
+        let spent = self.stream.borrow().cost;
         let cost = if self.has("agent:expensive") {
             50.0
         } else {
-            0.01
+            0.01 + spent
         };
-        self.finish("success", false, &summary, cost, denials, 2)
+        let turns = {
+            let mut s = self.stream.borrow_mut();
+            let id = self.wp_id();
+            s.turn(
+                "",
+                vec![Tool {
+                    name: "Write",
+                    input: json!({"file_path": format!("wp-{id}.txt")}),
+                    result: format!("File created successfully at: wp-{id}.txt"),
+                    is_error: false,
+                }],
+                20,
+            );
+            s.turn(&summary, vec![], 20);
+            s.turns().max(2)
+        };
+        self.finish("success", false, &summary, cost, denials, turns)
+    }
+
+    /// The number after `agent:<key>=` in the ticket, if any.
+    fn param(&self, key: &str) -> Option<f64> {
+        let at = self.ticket().find(&format!("agent:{key}="))?;
+        let rest = &self.ticket()[at + key.len() + 7..];
+        let value: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        value.parse().ok()
+    }
+
+    /// The runs that show while they happen (see `stream`): a plan, spending, an ignored turn
+    /// cap, quiet edits. `Some` ends the run (the agent's own budget stopped it).
+    fn live(&self) -> Option<ExitCode> {
+        let step = self.param("step-ms").unwrap_or(0.0) as u64;
+        let mut s = self.stream.borrow_mut();
+        if self.has("agent:plan") {
+            let items = ["Read the code", "Make the change", "Run the tests"];
+            s.turn("I will plan first.", vec![todos(&items, 0)], 50);
+            pause(step);
+            s.turn("", vec![bash("cat README.md", 0, "# demo")], 50);
+            pause(step);
+            s.turn(
+                "",
+                vec![todos(&items, 1), write("plan-step.txt", "changed\n")],
+                80,
+            );
+            pause(step);
+            s.turn(
+                "",
+                vec![todos(&items, 2), bash("cargo test", 101, "1 test failed")],
+                60,
+            );
+            pause(step);
+            s.turn(
+                "",
+                vec![bash("cargo test", 0, "test result: ok. 1 passed")],
+                60,
+            );
+            pause(step);
+        }
+        if let Some(usd) = self.param("spend") {
+            let turns = self.param("turns").unwrap_or(20.0) as u32;
+            for i in 0..turns {
+                s.turn(
+                    "",
+                    vec![write(&format!("spend-{i}.txt"), "x\n")],
+                    tokens_costing(usd),
+                );
+                if let Some(max) = self.args.max_budget_usd
+                    && s.cost > max
+                {
+                    let turns = s.turns();
+                    let spent = s.cost;
+                    drop(s);
+                    return Some(self.finish_over_budget(max, spent, turns));
+                }
+                pause(step);
+            }
+        }
+        if self.has("agent:ignore-max-turns") {
+            for _ in 0..self.args.max_turns + 5 {
+                s.turn("", vec![bash("true", 0, "")], 10);
+                pause(step);
+            }
+        }
+        if self.has("agent:quiet-edits") {
+            // Edits the checkout for a while without a word on its stream.
+            let ms = self.param("quiet-ms").unwrap_or(2000.0) as u64;
+            let until = Instant::now() + Duration::from_millis(ms);
+            let mut n = 0u64;
+            while Instant::now() < until {
+                n += 1;
+                write_file("quiet.txt", &"x".repeat(n as usize % 4096));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        None
+    }
+
+    /// The real CLI's end at its own `--max-budget-usd`: subtype `error_max_budget_usd`, exit 1.
+    fn finish_over_budget(&self, max: f64, spent: f64, turns: u32) -> ExitCode {
+        eprintln!("scripted agent: reached the maximum budget (${max})");
+        self.finish_with(
+            "error_max_budget_usd",
+            true,
+            "",
+            spent,
+            json!([]),
+            turns,
+            Some(json!([format!("Reached maximum budget (${max})")])),
+        )
     }
 
     /// The ways of going wrong without a result object: crash, print garbage, or hang (hanging
@@ -343,17 +484,22 @@ impl Run {
         denials: Value,
         turns: u32,
     ) -> ExitCode {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let session = self.args.resume.clone().unwrap_or_else(|| {
-            format!(
-                "{:08x}-0000-4000-8000-{:012x}",
-                std::process::id(),
-                nanos % (1 << 48)
-            )
-        });
+        self.finish_with(subtype, is_error, result, cost, denials, turns, None)
+    }
+
+    // The result object's fields, as the real CLI's.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_with(
+        &self,
+        subtype: &str,
+        is_error: bool,
+        result: &str,
+        cost: f64,
+        denials: Value,
+        turns: u32,
+        errors: Option<Value>,
+    ) -> ExitCode {
+        let session = self.session.clone();
         if let Some(file) = session_file(&session) {
             let line = json!({ "type": "user", "prompt": self.prompt }).to_string() + "\n";
             let _ = file.parent().map(std::fs::create_dir_all);
@@ -386,7 +532,10 @@ impl Run {
         if !result.is_empty() {
             object["result"] = Value::from(result);
         }
-        if self.args.output_format == "json" {
+        if let Some(errors) = errors {
+            object["errors"] = errors;
+        }
+        if self.args.output_format != "text" {
             println!("{object}");
         } else {
             println!("{result}");

@@ -114,6 +114,20 @@ impl Client {
         .await
     }
 
+    /// `PATCH /api/v3/activities/{id}`: edits a comment this user wrote, in place. The body is
+    /// `{"comment": "<markdown>"}`, the shape OpenProject's source declares (`requires :comment,
+    /// type: String` in `lib/api/v3/activities/activities_api.rb`) and its request spec sends. Edits
+    /// notify nobody and touch neither the work package's `lockVersion` nor its `updatedAt`.
+    pub async fn edit_comment(
+        &self,
+        activity: u64,
+        markdown: &str,
+    ) -> Result<hal::Activity, ApiError> {
+        let url = self.url(&format!("api/v3/activities/{activity}"), &[]);
+        self.json(Method::PATCH, url, Some(&json!({ "comment": markdown })))
+            .await
+    }
+
     /// `GET /api/v3/work_packages/{id}/activities`.
     pub async fn activities(&self, id: u64) -> Result<Vec<hal::Activity>, ApiError> {
         self.elements(&format!("api/v3/work_packages/{id}/activities"))

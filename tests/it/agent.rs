@@ -62,6 +62,8 @@ fn request(dir: &Path, description: &str, timeout: Duration) -> AgentRequest {
         max_turns: 5,
         timeout,
         resume: None,
+        budget: None,
+        progress: None,
     }
 }
 
@@ -528,6 +530,8 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
         max_turns: 5,
         timeout: Duration::from_secs(180),
         resume: None,
+        budget: None,
+        progress: None,
     };
     let report = match run(&cli, &req).await {
         Ok(report) => report,
@@ -607,6 +611,8 @@ fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
         max_turns: 7,
         timeout: Duration::from_secs(1),
         resume: None,
+        budget: None,
+        progress: None,
     };
     let argv: Vec<String> = cli
         .argv(&req)
@@ -668,6 +674,8 @@ async fn real_claude_cli_resumes_the_session_it_wrote_and_the_api_sees_the_earli
         max_turns: 5,
         timeout: Duration::from_secs(180),
         resume: None,
+        budget: None,
+        progress: None,
     };
     let report = run(&cli, &first).await.expect("the first run succeeds");
     let session = report.session_id.clone().expect("a session id");

@@ -158,7 +158,9 @@ async fn no_secret_reaches_the_board_the_remote_or_the_logs_whatever_the_agent_p
         .iter()
         .filter(|e| e.user == AGENT_USER)
         .map(|e| match &e.action {
-            JournalAction::Commented { text } => text.clone(),
+            JournalAction::Commented { text } | JournalAction::EditedComment { text, .. } => {
+                text.clone()
+            }
             other => format!("{other:?}"),
         })
         .collect();

@@ -103,8 +103,10 @@ fn describe(
             None
         }
         JournalAction::Commented { text } => Some(format!("on #{wp}: {}", tidy(text, replace))),
-        // Ancestors re-derived by the board, and relations (only made while seeding): noise here.
-        JournalAction::Derived { .. } | JournalAction::Related { .. } => None,
+        // Ancestors re-derived by the board, relations (only made while seeding), progress edits.
+        JournalAction::Derived { .. }
+        | JournalAction::Related { .. }
+        | JournalAction::EditedComment { .. } => None,
     }
 }
 

@@ -15,6 +15,9 @@ pub(super) struct Args {
     pub(super) disallowed: Vec<String>,
     /// `--resume <session>`: continue that session.
     pub(super) resume: Option<String>,
+    /// `--max-budget-usd <amount>`: stop once the run's own cost is over it.
+    pub(super) max_budget_usd: Option<f64>,
+    pub(super) verbose: bool,
 }
 
 /// Parses the arguments after the program name; `Err` is the message the real CLI would print.
@@ -78,19 +81,35 @@ pub(super) fn parse_args(argv: Vec<String>) -> Result<Args, String> {
                     args.disallowed.extend(tools);
                 }
             }
+            "--max-budget-usd" => {
+                let v = value(&flag)?;
+                args.max_budget_usd = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|b: &f64| b.is_finite() && *b > 0.0)
+                        .ok_or_else(|| {
+                            format!("--max-budget-usd expects a positive amount, got `{v}`")
+                        })?,
+                );
+            }
+            "--verbose" => args.verbose = true,
             // Accepted and ignored: they change nothing a script can imitate.
-            "--verbose" | "--no-session-persistence" => {}
+            "--no-session-persistence" => {}
             "--model" | "--permission-mode" | "--append-system-prompt" | "--session-id" => {
                 value(&flag)?;
             }
             _ => return Err(format!("unknown option '{flag}'")),
         }
     }
-    if !matches!(args.output_format.as_str(), "text" | "json") {
+    if !matches!(args.output_format.as_str(), "text" | "json" | "stream-json") {
         return Err(format!(
-            "the scripted agent supports --output-format text or json, not `{}`",
+            "the scripted agent supports --output-format text, json or stream-json, not `{}`",
             args.output_format
         ));
+    }
+    if args.print && args.output_format == "stream-json" && !args.verbose {
+        // The real CLI's own words (2.1.330).
+        return Err("When using --print, --output-format=stream-json requires --verbose".into());
     }
     Ok(args)
 }

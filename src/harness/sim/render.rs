@@ -238,7 +238,7 @@ pub fn activity(board: &Board, a: &Act) -> Value {
         "version": a.version,
         "internal": false,
         "createdAt": time(a.created_at),
-        "updatedAt": time(a.created_at),
+        "updatedAt": time(a.updated_at),
         "_links": {
             "self": { "href": format!("/api/v3/activities/{}", a.id) },
             "workPackage": { "href": format!("/api/v3/work_packages/{}", a.wp), "title": subject },

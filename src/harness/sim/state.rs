@@ -207,6 +207,8 @@ pub struct Act {
     pub details: Vec<String>,
     pub version: u64,
     pub created_at: DateTime<Utc>,
+    /// Moves when its author edits the comment (`PATCH /api/v3/activities/{id}`).
+    pub updated_at: DateTime<Utc>,
     /// A note the board wrote itself (an ancestor re-derived), not a person's or a pod's comment.
     pub automatic: bool,
 }
@@ -244,6 +246,11 @@ pub enum JournalAction {
         child: u64,
     },
     Commented {
+        text: String,
+    },
+    /// Its author edited comment `activity` to `text`.
+    EditedComment {
+        activity: u64,
         text: String,
     },
     Related {
@@ -539,6 +546,7 @@ impl Board {
             details,
             version,
             created_at: Utc::now(),
+            updated_at: Utc::now(),
             automatic: false,
         });
         id
@@ -936,6 +944,51 @@ impl Board {
         }
         self.relations
             .retain(|_, r| !gone.contains(&r.from) && !gone.contains(&r.to));
+    }
+
+    /// Activity `id` as `user` may see it: 404 unless its work package is visible.
+    pub fn visible_activity(&self, user: u64, id: u64) -> Result<&Act, SimError> {
+        let a = self
+            .activities
+            .iter()
+            .find(|a| a.id == id)
+            .ok_or_else(SimError::not_found)?;
+        self.visible_wp(user, a.wp)?;
+        Ok(a)
+    }
+
+    /// `PATCH /api/v3/activities/{id}`: the author edits its comment (OpenProject's
+    /// `Journals::UpdateContract`: `edit_own_work_package_notes` for one's own notes; the admin may
+    /// edit any). The work package is not touched: neither its `lockVersion` nor its `updatedAt`
+    /// moves, and nobody is notified (`Journals::UpdateService` sends no mail).
+    pub fn edit_comment(&mut self, user: u64, id: u64, text: &str) -> Result<(), SimError> {
+        let (author, wp) = {
+            let a = self.visible_activity(user, id)?;
+            (a.user, a.wp)
+        };
+        if user != author && user != ADMIN_USER {
+            return Err(SimError::new(
+                403,
+                "MissingPermission",
+                "You are not allowed to edit the comment of this journal entry.",
+            ));
+        }
+        if text.trim().is_empty() {
+            return Err(SimError::violation("comment", "Comment can't be blank."));
+        }
+        if let Some(a) = self.activities.iter_mut().find(|a| a.id == id) {
+            a.comment = Some(text.to_string());
+            a.updated_at = Utc::now();
+        }
+        self.journal(
+            user,
+            wp,
+            JournalAction::EditedComment {
+                activity: id,
+                text: text.to_string(),
+            },
+        );
+        Ok(())
     }
 
     /// A human's edit that changes nothing the worker reads but moves the lockVersion (as editing
