@@ -30,6 +30,8 @@ pub(crate) struct Rig {
     _workdir: TempDir,
     pub(crate) worker: Worker<Executor<ClaudeCli>>,
     pub(crate) config: Config,
+    /// The pod's spend windows, which the executor records into (live spend too).
+    pub(crate) budget: Arc<std::sync::Mutex<journeyman::budget::Budget>>,
 }
 
 /// The parent environment the agent is started from: PATH/HOME plus secrets a careless worker
@@ -78,11 +80,16 @@ pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig 
     )
     .expect("config");
     let agent = ClaudeCli::from_options(&config.agent).with_env(parent_env(&board));
-    let exec = Arc::new(Executor::new(
-        agent,
-        Workspaces::from_config(&config),
-        config.limits.clone(),
-    ));
+    let budget = journeyman::pod::budget(&config);
+    let exec = Arc::new(
+        Executor::new(
+            agent,
+            Workspaces::from_config(&config),
+            config.limits.clone(),
+        )
+        .with_prices(config.agent.prices.clone())
+        .with_budget(budget.clone()),
+    );
     let c = client(&board);
     let resolved = resolve(&c, &config).await.expect("resolve");
     let worker = journeyman::pod::worker(&config, c, resolved, exec);
@@ -92,6 +99,7 @@ pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig 
         _workdir: workdir,
         worker,
         config,
+        budget,
     }
 }
 
