@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::live::{Live, Prices};
-use crate::agent::prompt::{HistoryItem, PromptContext, Ticket};
-use crate::agent::{Agent, AgentFailure, AgentReport, AgentRequest, RunBudget, prompt};
+use crate::agent::live::Prices;
+use crate::agent::prompt::Ticket;
+use crate::agent::{Agent, AgentReport};
 use crate::audit::{Audit, Event, Question, RunEnd, Usage};
 use crate::budget::Budget;
 use crate::config::{Config, Limits};
@@ -25,6 +25,7 @@ use crate::task::{Execute, FailureKind, Outcome, Task};
 use crate::workspace::{BranchStart, Checkout, WorkspaceError, Workspaces, branch_name};
 
 mod live;
+mod run;
 
 /// What the agent must check before it finishes, unless configured otherwise.
 pub const DEFAULT_VERIFY: &str =
@@ -291,220 +292,6 @@ impl<A: Agent> Executor<A> {
             commit: pushed.commit,
             summary: "resumed: pushed the commit of an interrupted run".into(),
         }))
-    }
-
-    /// The environment-ready step: the checkout's dev shell entered once, with its own timeout. A
-    /// failure here is the pod's environment's (the pod pauses and asks its one question; no Spike
-    /// blames the ticket), with the wrapper's own error as evidence.
-    async fn enter_environment(
-        &self,
-        co: &Checkout,
-        audit: &Audit,
-        cancel: &CancellationToken,
-    ) -> Step<()> {
-        let timeout = self.limits.env_timeout;
-        match self
-            .agent
-            .enter_environment(&co.path, timeout, cancel)
-            .await
-        {
-            Ok(None) => Ok(()),
-            Ok(Some(took)) => {
-                let lock = git2::Oid::hash_file(git2::ObjectType::Blob, co.path.join("flake.lock"))
-                    .map_or_else(
-                        |_| "none".to_string(),
-                        |oid| oid.to_string()[..12].to_string(),
-                    );
-                metrics::histogram!("journeyman_environment_seconds").record(took.as_secs_f64());
-                let seconds = (took.as_secs_f64() * 10.0).round() / 10.0;
-                audit.post(&Event::EnvironmentReady { seconds, lock }).await;
-                Ok(())
-            }
-            Err(AgentFailure::Cancelled) => Err(Outcome::Interrupted {
-                reason: "the pod is shutting down while entering the environment; nothing was run"
-                    .into(),
-            }),
-            Err(f) => {
-                let question = if f.is_environment() {
-                    Question::AgentCommand
-                } else {
-                    Question::DevShell
-                };
-                Err(Outcome::Failed {
-                    kind: FailureKind::Environment(question),
-                    reason: format!("entering the environment failed: {}", f.reason()),
-                    evidence: f.evidence(),
-                })
-            }
-        }
-    }
-
-    /// The agent's run on the checkout, its usage posted and recorded, its budget checked.
-    async fn run_agent(
-        &self,
-        task: &Task,
-        co: &Checkout,
-        audit: &Audit,
-        cancel: &CancellationToken,
-    ) -> Step<AgentReport> {
-        let ctx = PromptContext {
-            epic: task.epic.as_ref().map(ticket),
-            story: task.story.as_ref().map(ticket),
-            work_package: ticket(&task.wp),
-            verify: self.verify.clone(),
-            history: task
-                .conversation
-                .iter()
-                .map(|i| HistoryItem {
-                    heading: i.heading.clone(),
-                    body: i.body.clone(),
-                })
-                .collect(),
-        };
-        let (tx, rx) = tokio::sync::watch::channel(Live::default());
-        let req = AgentRequest {
-            workdir: co.path.clone(),
-            prompt: prompt::build(&ctx),
-            max_turns: self.limits.max_turns,
-            timeout: self.limits.task_timeout,
-            resume: None,
-            budget: Some(self.run_budget()),
-            progress: Some(Arc::new(tx)),
-        };
-        let started = Instant::now();
-        let reporter = live::Reporter {
-            audit,
-            pod: &task.pod,
-            every: self.limits.progress_every,
-            prices: &self.prices,
-            budget: self.budget.as_ref(),
-            new_comments: &task.new_comments,
-        };
-        let done = CancellationToken::new();
-        let (result, last) = tokio::join!(
-            async {
-                let r = self.run_resuming(task, req, audit, cancel).await;
-                done.cancel();
-                r
-            },
-            reporter.run(rx, &done)
-        );
-        let report = match result {
-            Ok(r) => r,
-            Err(f) if f.report().is_none() => {
-                // Stopped, timed out or crashed without a result: what the stream showed it spent.
-                self.record_spend(last.cost_usd(&self.prices));
-                return Err(self.failed_run(f));
-            }
-            Err(f) => {
-                if let Some(r) = f.report() {
-                    audit.post(&usage(RunEnd::Failed, r, started)).await;
-                    self.record_usage(r);
-                }
-                return Err(self.failed_run(f));
-            }
-        };
-        self.record_usage(&report);
-        audit.post(&usage(RunEnd::Complete, &report, started)).await;
-        if report.cost_usd > self.limits.task_budget_usd {
-            return Err(Outcome::Failed {
-                kind: FailureKind::Agent,
-                reason: format!(
-                    "the run cost ${:.2}, over the task budget of ${:.2}; nothing was committed",
-                    report.cost_usd, self.limits.task_budget_usd
-                ),
-                evidence: prompt_tail(&report.result),
-            });
-        }
-        Ok(report)
-    }
-
-    /// How a failed run ends the task: a shutdown releases it, the environment's failure pauses
-    /// the pod, any other is the agent's (a Spike).
-    fn failed_run(&self, f: AgentFailure) -> Outcome {
-        if matches!(f, AgentFailure::Cancelled) {
-            return Outcome::Interrupted {
-                reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into(),
-            };
-        }
-        let kind = if f.is_environment() {
-            FailureKind::Environment(Question::AgentCommand)
-        } else {
-            FailureKind::Agent
-        };
-        if let AgentFailure::Budget { breach, .. } = &f {
-            metrics::counter!("journeyman_tasks_over_budget_total", "budget" => breach.label())
-                .increment(1);
-        }
-        Outcome::Failed {
-            kind,
-            reason: f.reason(),
-            evidence: f.evidence(),
-        }
-    }
-
-    /// The run's live budgets: the task's cost budget, or what is left of the pod's hourly or
-    /// daily budget if that is less; the stall budget.
-    fn run_budget(&self) -> RunBudget {
-        let task = self.limits.task_budget_usd;
-        let mut budget = RunBudget {
-            cost_usd: task,
-            cost_named: format!("JOURNEYMAN_TASK_BUDGET_USD=${task:.2}"),
-            stall: self.limits.stall_timeout,
-        };
-        if let Some(b) = &self.budget
-            && let Ok(b) = b.lock()
-        {
-            let (hour, day) = b.remaining(chrono::Utc::now());
-            if hour < budget.cost_usd {
-                budget.cost_usd = hour;
-                budget.cost_named =
-                    format!("what was left of JOURNEYMAN_HOURLY_BUDGET_USD when the run began");
-            }
-            if day < budget.cost_usd {
-                budget.cost_usd = day;
-                budget.cost_named =
-                    format!("what was left of JOURNEYMAN_DAILY_BUDGET_USD when the run began");
-            }
-        }
-        budget
-    }
-
-    /// Runs the agent, continuing this pod's last session on the work package where it still lives
-    /// (the prompt then carries the conversation since); a fresh session, said on the ticket, when
-    /// it is gone or the agent refuses it.
-    async fn run_resuming(
-        &self,
-        task: &Task,
-        req: AgentRequest,
-        audit: &Audit,
-        cancel: &CancellationToken,
-    ) -> Result<AgentReport, AgentFailure> {
-        let Some(session) = task.last_session.clone().filter(|_| self.resume_sessions) else {
-            return self.agent.run(&req, cancel).await;
-        };
-        if !self.agent.has_session(&session) {
-            let why = "it is not in this pod's agent home any more".to_string();
-            audit.post(&Event::FreshSession { session, why }).await;
-            return self.agent.run(&req, cancel).await;
-        }
-        audit
-            .post(&Event::Resumed {
-                session: session.clone(),
-            })
-            .await;
-        let resumed = AgentRequest {
-            resume: Some(session.clone()),
-            ..req.clone()
-        };
-        match self.agent.run(&resumed, cancel).await {
-            Err(f) if f.unreported() => {
-                let why = format!("the agent refused it: {}", f.reason());
-                audit.post(&Event::FreshSession { session, why }).await;
-                self.agent.run(&req, cancel).await
-            }
-            other => other,
-        }
     }
 
     /// Commits everything the agent changed (as the orchestrator, with the trailer) and pushes.

@@ -114,6 +114,8 @@ pub enum Event {
         by: String,
         after: String,
     },
+    /// On a work package pinned to a pod that is busy: it waits behind `behind` (said once).
+    Queued { pod: String, behind: u64 },
     /// The agent's plan (its todo list) as a checklist, posted once per run.
     Plan { pod: String, items: Vec<PlanItem> },
     /// The run so far: one comment per run, edited in place.
@@ -270,6 +272,9 @@ pub(super) mod phrase {
     pub const STOPPED: &str = "` **stopped** its run: ";
     pub const STOPPED_BY: &str = ", by ";
     pub const STOPPED_AFTER: &str = ". Nothing was committed or pushed";
+    pub const QUEUED: &str = "` is busy with #";
+    pub const QUEUED_END: &str =
+        ": this work package, pinned to it, is **queued** behind it and starts when that is done.";
     pub const REFUSED: &str = "` was **refused** by the board: it could not ";
     pub const REFUSED_FIX: &str = ". To fix: ";
     pub const REFUSED_END: &str = ". journeyman does not retry this as is.";
@@ -411,6 +416,7 @@ impl Event {
             Event::SpikeAnswered { pod, by, wp } => {
                 write!(s, "pod `{pod}{ANSWERED}{by}{ANSWERED_ON}{wp}{ANSWERED_END}")
             }
+            Event::Queued { pod, behind } => write!(s, "pod `{pod}{QUEUED}{behind}{QUEUED_END}"),
             Event::Refused {
                 pod,
                 what,

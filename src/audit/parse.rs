@@ -128,12 +128,26 @@ fn outcome(body: &str) -> Option<Event> {
 
 /// The comments that begin with "pod `NAME`".
 fn pod_first(rest: &str) -> Option<Event> {
+    during_run(rest).or_else(|| pod_event(rest))
+}
+
+/// What the pod says while a run goes on: its plan, its progress, work queued behind it.
+fn during_run(rest: &str) -> Option<Event> {
     if let Some((pod, items)) = progress::parse_plan(rest) {
         return Some(Event::Plan { pod, items });
     }
     if let Some(p) = progress::parse_progress(rest) {
         return Some(Event::Progress(p));
     }
+    let (pod, tail) = rest.split_once('`')?;
+    let behind = tail.strip_prefix(QUEUED.trim_start_matches('`'))?;
+    Some(Event::Queued {
+        pod: word(pod)?,
+        behind: number(behind.strip_suffix(QUEUED_END)?)?,
+    })
+}
+
+fn pod_event(rest: &str) -> Option<Event> {
     let (pod, _) = rest.split_once('`')?;
     let pod = word(pod)?;
     let tail = &rest[pod.len()..];

@@ -432,6 +432,7 @@ fn event() -> impl Strategy<Value = Event> {
             Event::Plan { pod, items }
         }),
         progress().prop_map(Event::Progress),
+        (name(), any::<u64>()).prop_map(|(pod, behind)| Event::Queued { pod, behind }),
         (
             name(),
             "[a-z ]{1,30}",

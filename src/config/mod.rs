@@ -285,26 +285,15 @@ impl Config {
             .as_deref()
             .map_or_else(defaults::workdir, PathBuf::from);
         let agent = agent::options(raw, &workdir, vars)?;
+        let (poll_interval, epic_stale_after, http_timeout) = timing(raw)?;
         Ok(Config {
             openproject_url,
             openproject_token,
             pod_name,
             repos,
-            poll_interval: duration(
-                "poll_interval",
-                raw.poll_interval.as_deref(),
-                defaults::POLL_INTERVAL,
-            )?,
-            epic_stale_after: duration(
-                "epic_stale_after",
-                raw.epic_stale_after.as_deref(),
-                defaults::EPIC_STALE_AFTER,
-            )?,
-            http_timeout: duration(
-                "http_timeout",
-                raw.http_timeout.as_deref(),
-                defaults::HTTP_TIMEOUT,
-            )?,
+            poll_interval,
+            epic_stale_after,
+            http_timeout,
             notify: notify_policy(raw.notify.as_deref())?,
             resume_sessions: parse::boolean(
                 "resume_sessions",
@@ -351,6 +340,27 @@ impl Config {
     pub fn repo_for(&self, project: &str) -> Option<&RepoMapping> {
         self.repos.iter().find(|r| r.project == project)
     }
+}
+
+/// The poll interval, the stale-Epic age and the board's request timeout.
+fn timing(raw: &Raw) -> Result<(Duration, Duration, Duration), ConfigError> {
+    Ok((
+        duration(
+            "poll_interval",
+            raw.poll_interval.as_deref(),
+            defaults::POLL_INTERVAL,
+        )?,
+        duration(
+            "epic_stale_after",
+            raw.epic_stale_after.as_deref(),
+            defaults::EPIC_STALE_AFTER,
+        )?,
+        duration(
+            "http_timeout",
+            raw.http_timeout.as_deref(),
+            defaults::HTTP_TIMEOUT,
+        )?,
+    ))
 }
 
 /// Timeouts, turns and budgets; a task's budget must fit the hour's, the hour's the day's.

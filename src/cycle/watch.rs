@@ -5,7 +5,8 @@
 //! A stop cancels the run's token (the agent's whole process group is stopped, nothing is
 //! committed or pushed) and records who changed what in the task's [`StopFlag`]; the executor keeps
 //! the checkout and reports [`Outcome::Stopped`](crate::task::Outcome::Stopped). The trail is read
-//! only when the work package changed, to find a stop comment and whose change it was.
+//! only when the work package changed, to find a stop comment and whose change it was. On the same
+//! tick, ready work pinned to this pod is told once that it is queued behind this run.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::Worker;
+use crate::audit::{Audit, Event};
 use crate::board::{StopReason, Watched, WatchedEpic, verdict};
-use crate::openproject::{ApiError, ErrorKind, hal};
+use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery, hal};
 use crate::task::{BoardStop, Execute, StopFlag};
 
 /// What the watcher keeps between its reads.
@@ -41,10 +43,14 @@ impl<E: Execute> Worker<E> {
     /// Watches until the run is over or a human's change stops it.
     pub(super) async fn watch(&self, w: Watch) {
         let mut seen: Option<DateTime<Utc>> = None;
+        let mut said = BTreeSet::new();
         loop {
             tokio::select! {
                 _ = w.done.cancelled() => return,
                 _ = tokio::time::sleep(self.watch_every) => {}
+            }
+            if let Err(e) = self.say_queued(&w, &mut said).await {
+                warn!(wp = w.wp, error = %e, "cannot read the work pinned to this pod; trying again");
             }
             match self.look(&w, &mut seen).await {
                 Ok(Some(stop)) => {
@@ -149,6 +155,51 @@ impl<E: Execute> Worker<E> {
                 .or(trail.by);
         }
         Ok(trail)
+    }
+
+    /// Work pinned to this pod and ready while it is busy: said once on each ("queued behind #N"),
+    /// so a human who pinned it knows why nothing happens; the count is a metric.
+    async fn say_queued(&self, w: &Watch, said: &mut BTreeSet<u64>) -> Result<(), ApiError> {
+        let r = self.resolved();
+        let query = WorkPackageQuery {
+            filters: vec![
+                Filter::new("status", "=", &r.catalog.ready_statuses),
+                Filter::new(&r.pod_field, "~", [self.pod.as_str()]),
+            ],
+            ..WorkPackageQuery::default()
+        };
+        let pinned: Vec<_> = self
+            .client()
+            .work_packages(&query)
+            .await?
+            .into_iter()
+            .filter(|wp| wp.id != w.wp)
+            .filter(|wp| wp.custom_string(&r.pod_field).map(str::trim) == Some(self.pod.as_str()))
+            .collect();
+        metrics::gauge!("journeyman_pinned_queued").set(pinned.len() as f64);
+        let event = Event::Queued {
+            pod: self.pod.to_string(),
+            behind: w.wp,
+        };
+        for wp in &pinned {
+            if !said.insert(wp.id) {
+                continue;
+            }
+            // Said once per run it waits behind, also across a restart of this pod.
+            let trail = self.client().activities(wp.id).await?;
+            let already = trail
+                .iter()
+                .any(|a| crate::audit::parse(a.comment_raw()).as_ref() == Some(&event));
+            if !already {
+                Audit::new(self.client().clone(), wp.id).post(&event).await;
+                info!(
+                    wp = wp.id,
+                    behind = w.wp,
+                    "pinned work queued behind this pod's run"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Open Spikes among the children the work package did not have when the run began.

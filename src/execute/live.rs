@@ -15,9 +15,66 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Executor;
 use crate::agent::live::{Live, Prices};
+use crate::agent::{Agent, AgentFailure, RunBudget};
+use crate::audit::Question;
 use crate::audit::{Audit, Event, PlanItem, Posted, Progress, TestRun};
 use crate::budget::Budget;
+use crate::task::{FailureKind, Outcome};
+
+impl<A: Agent> Executor<A> {
+    /// How a failed run ends the task: a shutdown releases it, the environment's failure pauses
+    /// the pod, any other is the agent's (a Spike).
+    pub(super) fn failed_run(&self, f: AgentFailure) -> Outcome {
+        if matches!(f, AgentFailure::Cancelled) {
+            return Outcome::Interrupted {
+                reason: "the pod is shutting down; the agent was stopped before it finished and nothing was committed".into(),
+            };
+        }
+        let kind = if f.is_environment() {
+            FailureKind::Environment(Question::AgentCommand)
+        } else {
+            FailureKind::Agent
+        };
+        if let AgentFailure::Budget { breach, .. } = &f {
+            metrics::counter!("journeyman_tasks_over_budget_total", "budget" => breach.label())
+                .increment(1);
+        }
+        Outcome::Failed {
+            kind,
+            reason: f.reason(),
+            evidence: f.evidence(),
+        }
+    }
+
+    /// The run's live budgets: the task's cost budget, or what is left of the pod's hourly or
+    /// daily budget if that is less; the stall budget.
+    pub(super) fn run_budget(&self) -> RunBudget {
+        let task = self.limits.task_budget_usd;
+        let mut budget = RunBudget {
+            cost_usd: task,
+            cost_named: format!("JOURNEYMAN_TASK_BUDGET_USD=${task:.2}"),
+            stall: self.limits.stall_timeout,
+        };
+        if let Some(b) = &self.budget
+            && let Ok(b) = b.lock()
+        {
+            let (hour, day) = b.remaining(chrono::Utc::now());
+            if hour < budget.cost_usd {
+                budget.cost_usd = hour;
+                budget.cost_named =
+                    "what was left of JOURNEYMAN_HOURLY_BUDGET_USD when the run began".to_string();
+            }
+            if day < budget.cost_usd {
+                budget.cost_usd = day;
+                budget.cost_named =
+                    "what was left of JOURNEYMAN_DAILY_BUDGET_USD when the run began".to_string();
+            }
+        }
+        budget
+    }
+}
 
 /// Turns the runner's published state into the ticket's plan and progress comments.
 pub(super) struct Reporter<'a> {

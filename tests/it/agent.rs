@@ -513,6 +513,7 @@ async fn real_claude_cli_writes_a_file_through_the_stand_in_messages_api() {
         trigger: "create hello.txt".into(),
         file_path: target.clone(),
         content: "hello from the stand-in\n".into(),
+        ..Script::default()
     })
     .await;
     let env = env_with(&[
@@ -658,6 +659,7 @@ async fn real_claude_cli_resumes_the_session_it_wrote_and_the_api_sees_the_earli
         trigger: "create hello.txt".into(),
         file_path: checkout.join("hello.txt"),
         content: "hello\n".into(),
+        ..Script::default()
     })
     .await;
     let env = env_with(&[
@@ -709,5 +711,134 @@ async fn real_claude_cli_resumes_the_session_it_wrote_and_the_api_sees_the_earli
             && request.conversation.contains("also add a newline"),
         "the earlier turns are sent along with the new prompt: {}",
         request.conversation
+    );
+}
+
+/// The real CLI, if the test environment has it (CI must).
+fn real_claude(test: &str) -> Option<std::ffi::OsString> {
+    let claude = std::env::var_os("JOURNEYMAN_TEST_CLAUDE");
+    if claude.is_none() {
+        if std::env::var_os("CI").is_some() {
+            panic!("CI is set but JOURNEYMAN_TEST_CLAUDE is not: CI must run the real CLI");
+        }
+        eprintln!("SKIPPED {test}: JOURNEYMAN_TEST_CLAUDE is unset");
+    }
+    claude
+}
+
+fn offline_env(api: &FakeAnthropic, home: &Path) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    env_with(&[
+        ("HOME", home.to_str().unwrap()),
+        ("ANTHROPIC_BASE_URL", &api.url()),
+        ("ANTHROPIC_API_KEY", "dummy"),
+        ("DISABLE_TELEMETRY", "1"),
+        ("DISABLE_AUTOUPDATER", "1"),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
+    ])
+}
+
+/// The real CLI's stream, read as it comes: its plan (a `TodoWrite` call), the file it wrote,
+/// its turns and tokens, all published while it runs; the result object read as before.
+#[tokio::test]
+async fn real_claude_cli_streams_its_plan_and_progress_as_it_runs() {
+    let Some(claude) = real_claude("real_claude_cli_streams_its_plan_and_progress_as_it_runs")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let checkout = dir.path().canonicalize().unwrap();
+    let api = FakeAnthropic::start(Script {
+        trigger: "create hello.txt".into(),
+        file_path: checkout.join("hello.txt"),
+        content: "hello\n".into(),
+        plan: true,
+        ..Script::default()
+    })
+    .await;
+    let cli = ClaudeCli::new(&claude)
+        .with_env(offline_env(&api, home.path()))
+        .with_tools(
+            vec!["Write".into(), "TodoWrite".into()],
+            vec!["Bash(git:*)".into()],
+        );
+    let (tx, rx) = tokio::sync::watch::channel(journeyman::agent::live::Live::default());
+    let req = AgentRequest {
+        workdir: checkout.clone(),
+        prompt: prompt_for("Greeting file", "Please create hello.txt with a greeting."),
+        max_turns: 5,
+        timeout: Duration::from_secs(180),
+        resume: None,
+        budget: Some(journeyman::agent::RunBudget {
+            cost_usd: 5.0,
+            cost_named: "JOURNEYMAN_TASK_BUDGET_USD=$5.00".into(),
+            stall: Duration::from_secs(120),
+        }),
+        progress: Some(std::sync::Arc::new(tx)),
+    };
+    let report = run(&cli, &req)
+        .await
+        .unwrap_or_else(|e| panic!("{}\n{}\n{:#?}", e.reason(), e.evidence(), api.seen()));
+    assert_eq!(report.subtype, "success");
+    let live = rx.borrow().clone();
+    let plan: Vec<_> = live.todos.iter().map(|t| t.text.as_str()).collect();
+    assert_eq!(plan, ["Write the greeting", "Check it"], "{live:?}");
+    assert_eq!(live.current_todo().unwrap().text, "Write the greeting");
+    assert_eq!(live.files_changed, 1, "{live:?}");
+    assert!(live.turns() >= 2 && live.tool_calls >= 1, "{live:?}");
+    assert_eq!(live.session_id, report.session_id);
+    assert!(live.finished, "the result event was seen in the stream");
+    assert!(live.cost_usd(&journeyman::agent::live::Prices::default()) > 0.0);
+    assert!(std::fs::read_to_string(checkout.join("hello.txt")).is_ok());
+}
+
+/// The real CLI, each reply of the stand-in reporting a million output tokens: the run is stopped
+/// on its cost budget, by the worker's live estimate or the CLI's own `--max-budget-usd`, and the
+/// failure says which, with the spend kept.
+#[tokio::test]
+async fn real_claude_cli_is_stopped_on_its_cost_budget() {
+    let Some(claude) = real_claude("real_claude_cli_is_stopped_on_its_cost_budget") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let checkout = dir.path().canonicalize().unwrap();
+    let api = FakeAnthropic::start(Script {
+        trigger: "create hello.txt".into(),
+        file_path: checkout.join("hello.txt"),
+        content: "hello\n".into(),
+        output_tokens: Some(1_000_000),
+        ..Script::default()
+    })
+    .await;
+    let cli = ClaudeCli::new(&claude).with_env(offline_env(&api, home.path()));
+    let req = AgentRequest {
+        workdir: checkout,
+        prompt: prompt_for("Greeting file", "Please create hello.txt with a greeting."),
+        max_turns: 5,
+        timeout: Duration::from_secs(180),
+        resume: None,
+        budget: Some(journeyman::agent::RunBudget {
+            cost_usd: 1.0,
+            cost_named: "JOURNEYMAN_TASK_BUDGET_USD=$1.00".into(),
+            stall: Duration::from_secs(120),
+        }),
+        progress: None,
+    };
+    let failure = run(&cli, &req).await.expect_err("over budget");
+    let reason = failure.reason();
+    match &failure {
+        AgentFailure::Budget { .. } => {
+            assert!(reason.contains("crossed its cost budget"), "{reason}")
+        }
+        AgentFailure::Reported { subtype, .. } => {
+            assert_eq!(subtype, "error_max_budget_usd", "{reason}");
+            assert!(reason.contains("its own cost budget"), "{reason}");
+        }
+        other => panic!("not a budget stop: {other:?}"),
+    }
+    assert!(
+        failure.report().is_some_and(|r| r.cost_usd > 1.0),
+        "the spend is kept: {failure:?}"
     );
 }

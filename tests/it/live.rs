@@ -289,3 +289,58 @@ async fn live_spend_counts_in_the_pods_hourly_window_while_the_run_goes_on() {
     );
     assert_eq!(rig.board.status_of(wp), "In testing");
 }
+
+#[tokio::test]
+async fn work_pinned_to_a_busy_pod_is_told_once_that_it_is_queued_and_taken_next() {
+    let mut rig = rig_with("60s", &[("JOURNEYMAN_POLL_INTERVAL", "100ms")]).await;
+    let busy = rig
+        .board
+        .create(&SeedWp::new("Task", "Long work").description("agent:hold"));
+    let home = rig.config.workdir.join("agent-home");
+    let work = rig.config.workdir.clone();
+    let never = tokio_util::sync::CancellationToken::new();
+    let Rig { board, worker, .. } = &mut rig;
+    let board: &journeyman::harness::sim::BoardHandle = board;
+    let human = async {
+        crate::support::eventually("the agent to start", Duration::from_secs(30), || {
+            crate::process::find_file(&work, "AGENT_PID")
+        })
+        .await;
+        let pinned = board.create(&SeedWp::new("Task", "Pinned work").pod("pod-0"));
+        let queued = |b: &journeyman::harness::sim::BoardHandle| {
+            b.comments(pinned)
+                .iter()
+                .filter(|c| c.contains("**queued**"))
+                .count()
+        };
+        let said =
+            crate::support::eventually("the queued comment", Duration::from_secs(30), || {
+                board
+                    .comments(pinned)
+                    .into_iter()
+                    .find(|c| c.contains("**queued**"))
+            })
+            .await;
+        // Several more ticks of the watcher: still said once.
+        let seen = board.requests();
+        crate::support::eventually("more ticks", Duration::from_secs(30), || {
+            (board.requests() >= seen + 8).then_some(())
+        })
+        .await;
+        assert_eq!(queued(board), 1, "said once, not every tick");
+        std::fs::write(home.join(format!(".journeyman-release-{busy}")), "go\n").unwrap();
+        (pinned, said)
+    };
+    let run = async { worker.cycle(&never, &never).await.expect("cycle") };
+    let (first, (pinned, said)) = tokio::join!(run, human);
+    assert_eq!(
+        said,
+        format!(
+            "journeyman: pod `pod-0` is busy with #{busy}: this work package, pinned to it, is **queued** behind it and starts when that is done."
+        )
+    );
+    assert_eq!(first.worked, Some(busy));
+    let next = rig.cycle().await;
+    assert_eq!(next.worked, Some(pinned), "the pinned work is next");
+    assert_eq!(rig.board.status_of(pinned), "In testing");
+}

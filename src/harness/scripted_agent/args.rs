@@ -64,34 +64,18 @@ pub(super) fn parse_args(argv: Vec<String>) -> Result<Args, String> {
             }
             // Variadic in the real CLI: values until the next option; each comma or space separated.
             "--allowedTools" | "--allowed-tools" | "--disallowedTools" | "--disallowed-tools" => {
-                let mut values = Vec::new();
-                if let Some(v) = inline {
-                    values.push(v);
-                }
+                let mut values: Vec<String> = inline.into_iter().collect();
                 while let Some(next) = it.next_if(|a| !a.starts_with('-')) {
                     values.push(next);
                 }
-                if values.is_empty() {
-                    return Err(format!("option '{flag} <tools...>' argument missing"));
-                }
-                let tools = values.iter().flat_map(|v| split_tools(v));
+                let tools = tool_values(&flag, &values)?;
                 if flag.starts_with("--allowed") {
                     args.allowed.extend(tools);
                 } else {
                     args.disallowed.extend(tools);
                 }
             }
-            "--max-budget-usd" => {
-                let v = value(&flag)?;
-                args.max_budget_usd = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|b: &f64| b.is_finite() && *b > 0.0)
-                        .ok_or_else(|| {
-                            format!("--max-budget-usd expects a positive amount, got `{v}`")
-                        })?,
-                );
-            }
+            "--max-budget-usd" => args.max_budget_usd = Some(amount(&value(&flag)?)?),
             "--verbose" => args.verbose = true,
             // Accepted and ignored: they change nothing a script can imitate.
             "--no-session-persistence" => {}
@@ -112,6 +96,22 @@ pub(super) fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         return Err("When using --print, --output-format=stream-json requires --verbose".into());
     }
     Ok(args)
+}
+
+/// The tools of one variadic list option: at least one.
+fn tool_values(flag: &str, values: &[String]) -> Result<Vec<String>, String> {
+    if values.is_empty() {
+        return Err(format!("option '{flag} <tools...>' argument missing"));
+    }
+    Ok(values.iter().flat_map(|v| split_tools(v)).collect())
+}
+
+/// A positive amount of US dollars.
+fn amount(v: &str) -> Result<f64, String> {
+    v.parse()
+        .ok()
+        .filter(|b: &f64| b.is_finite() && *b > 0.0)
+        .ok_or_else(|| format!("--max-budget-usd expects a positive amount, got `{v}`"))
 }
 
 /// Splits on commas and spaces outside parentheses: `Bash(git *),Edit Read`.

@@ -18,13 +18,17 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 /// What the stand-in does when the trigger phrase appears in the conversation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Script {
     /// Text in the user's prompt that triggers the tool call.
     pub trigger: String,
     /// Absolute path the `Write` tool call creates.
     pub file_path: PathBuf,
     pub content: String,
+    /// Also a `TodoWrite` plan in the same reply, before the `Write`.
+    pub plan: bool,
+    /// Output tokens each reply reports (7 when unset).
+    pub output_tokens: Option<u64>,
 }
 
 /// One request the CLI sent.
@@ -130,10 +134,18 @@ async fn handle(
             "file_path": shared.script.file_path,
             "content": shared.script.content,
         });
-        (
-            vec![json!({"type": "tool_use", "id": "toolu_01", "name": "Write", "input": input})],
-            "tool_use",
-        )
+        let mut blocks = vec![];
+        if shared.script.plan {
+            let todos = json!({"todos": [
+                {"content": "Write the greeting", "status": "in_progress", "activeForm": "Writing the greeting"},
+                {"content": "Check it", "status": "pending", "activeForm": "Checking it"},
+            ]});
+            blocks.push(
+                json!({"type": "tool_use", "id": "toolu_00", "name": "TodoWrite", "input": todos}),
+            );
+        }
+        blocks.push(json!({"type": "tool_use", "id": "toolu_01", "name": "Write", "input": input}));
+        (blocks, "tool_use")
     } else {
         (vec![json!({"type": "text", "text": "Done."})], "end_turn")
     };
@@ -141,10 +153,13 @@ async fn handle(
         .as_str()
         .unwrap_or("claude-stand-in")
         .to_string();
+    // Every reply its own id, as the real API's are (a reader counts a message's usage once).
+    let n = shared.seen.lock().unwrap().len();
+    let output_tokens = shared.script.output_tokens.unwrap_or(7);
     let message = json!({
-        "id": "msg_stand_in", "type": "message", "role": "assistant", "model": model,
+        "id": format!("msg_stand_in_{n:04}"), "type": "message", "role": "assistant", "model": model,
         "content": content, "stop_reason": stop, "stop_sequence": null,
-        "usage": {"input_tokens": 12, "output_tokens": 7},
+        "usage": {"input_tokens": 12, "output_tokens": output_tokens},
     });
     if stream {
         sse_response(message, &content, stop)
@@ -200,7 +215,7 @@ fn sse_response(message: Value, content: &[Value], stop: &str) -> Response {
     event(
         "message_delta",
         json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
-               "usage": {"output_tokens": 7}}),
+               "usage": {"output_tokens": message["usage"]["output_tokens"]}}),
     );
     event("message_stop", json!({"type": "message_stop"}));
     Response::builder()
