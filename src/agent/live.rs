@@ -20,90 +20,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+mod lines;
+mod prices;
+
+pub use lines::Lines;
+pub use prices::{DEFAULT_PRICES, Price, Prices};
+
 /// Longest text kept from the stream (a command, a todo item, a file path).
 const MAX_TEXT: usize = 200;
 /// Most files and todo items kept (the counts go on).
 const MAX_ITEMS: usize = 100;
-
-/// Price of a model in USD per million tokens. Cache reads cost a tenth of the input price and
-/// cache writes a quarter more (Anthropic's published multipliers).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price {
-    pub input: f64,
-    pub output: f64,
-}
-
-/// The per-model price table: the first entry whose key the model name contains wins.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Prices {
-    entries: Vec<(String, Price)>,
-}
-
-/// `JOURNEYMAN_MODEL_PRICES` by default: Anthropic's list prices per million tokens (input/output)
-/// for the current Opus, Sonnet and Haiku (Opus 4 and 4.1 cost 15/75: configure it for them).
-pub const DEFAULT_PRICES: &str = "opus=5/25,sonnet=3/15,haiku=1/5";
-
-impl Prices {
-    /// Parses `key=input/output,...` (USD per million tokens).
-    pub fn parse(text: &str) -> Result<Prices, String> {
-        let mut entries = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, price) = part
-                .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not `model=input/output`"))?;
-            let (input, output) = price.split_once('/').ok_or_else(|| {
-                format!("`{price}` is not `input/output` (USD per million tokens)")
-            })?;
-            let number = |s: &str| {
-                s.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|n| n.is_finite() && *n >= 0.0)
-                    .ok_or_else(|| format!("`{s}` in `{part}` is not a price"))
-            };
-            entries.push((
-                key.trim().to_ascii_lowercase(),
-                Price {
-                    input: number(input)?,
-                    output: number(output)?,
-                },
-            ));
-        }
-        if entries.is_empty() {
-            return Err("the price table is empty".into());
-        }
-        Ok(Prices { entries })
-    }
-
-    /// The price of `model`: its entry, else the dearest entry (an unknown model never runs free).
-    pub fn of(&self, model: &str) -> Price {
-        let model = model.to_ascii_lowercase();
-        self.entries
-            .iter()
-            .find(|(key, _)| model.contains(key.as_str()))
-            .map(|(_, p)| *p)
-            .unwrap_or_else(|| self.dearest())
-    }
-
-    fn dearest(&self) -> Price {
-        self.entries.iter().map(|(_, p)| *p).fold(
-            Price {
-                input: 0.0,
-                output: 0.0,
-            },
-            |a, b| Price {
-                input: a.input.max(b.input),
-                output: a.output.max(b.output),
-            },
-        )
-    }
-}
-
-impl Default for Prices {
-    fn default() -> Self {
-        Prices::parse(DEFAULT_PRICES).expect("the default price table parses")
-    }
-}
 
 /// Tokens of one message or of the run so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -448,58 +374,6 @@ pub fn breach(live: &Live, prices: &Prices, b: &Budgets, quiet: Duration) -> Opt
         quiet,
         limit: b.stall,
     })
-}
-
-/// Splits a byte stream into lines within fixed memory: a line longer than `cap` is passed on
-/// cut to `cap` bytes (it will not parse, and is counted as skipped).
-#[derive(Debug)]
-pub struct Lines {
-    buf: Vec<u8>,
-    cap: usize,
-    overlong: bool,
-}
-
-impl Lines {
-    pub fn new(cap: usize) -> Lines {
-        Lines {
-            buf: Vec::new(),
-            cap,
-            overlong: false,
-        }
-    }
-
-    /// Feeds a chunk; calls `each` with every line it completes (without the newline).
-    pub fn feed(&mut self, mut chunk: &[u8], each: &mut impl FnMut(&[u8])) {
-        while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
-            self.take(&chunk[..nl]);
-            each(&self.buf);
-            self.buf.clear();
-            self.overlong = false;
-            chunk = &chunk[nl + 1..];
-        }
-        self.take(chunk);
-    }
-
-    /// The last line if the stream did not end with a newline.
-    pub fn finish(&mut self, each: &mut impl FnMut(&[u8])) {
-        if !self.buf.is_empty() {
-            each(&self.buf);
-            self.buf.clear();
-        }
-    }
-
-    fn take(&mut self, part: &[u8]) {
-        if self.overlong {
-            return;
-        }
-        let room = self.cap - self.buf.len();
-        if part.len() > room {
-            self.buf.extend_from_slice(&part[..room]);
-            self.overlong = true;
-        } else {
-            self.buf.extend_from_slice(part);
-        }
-    }
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

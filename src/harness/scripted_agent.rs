@@ -46,6 +46,7 @@
 
 mod args;
 mod stream;
+mod sys;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -55,7 +56,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use args::{Args, parse_args};
-use stream::{Stream, Tool, bash, pause, todos, tokens_costing, write};
+use stream::{Stream, Tool};
+use sys::*;
 
 /// The name that selects the scripted agent when `journeyman` is invoked through a symlink.
 pub const NAME: &str = "journeyman-scripted-agent";
@@ -216,100 +218,6 @@ impl Run {
             s.turns().max(2)
         };
         self.finish("success", false, &summary, cost, denials, turns)
-    }
-
-    /// The number after `agent:<key>=` in the ticket, if any.
-    fn param(&self, key: &str) -> Option<f64> {
-        let at = self.ticket().find(&format!("agent:{key}="))?;
-        let rest = &self.ticket()[at + key.len() + 7..];
-        let value: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        value.parse().ok()
-    }
-
-    /// The runs that show while they happen (see `stream`): a plan, spending, an ignored turn
-    /// cap, quiet edits. `Some` ends the run (the agent's own budget stopped it).
-    fn live(&self) -> Option<ExitCode> {
-        let step = self.param("step-ms").unwrap_or(0.0) as u64;
-        let mut s = self.stream.borrow_mut();
-        if self.has("agent:plan") {
-            let items = ["Read the code", "Make the change", "Run the tests"];
-            s.turn("I will plan first.", vec![todos(&items, 0)], 50);
-            pause(step);
-            s.turn("", vec![bash("cat README.md", 0, "# demo")], 50);
-            pause(step);
-            s.turn(
-                "",
-                vec![todos(&items, 1), write("plan-step.txt", "changed\n")],
-                80,
-            );
-            pause(step);
-            s.turn(
-                "",
-                vec![todos(&items, 2), bash("cargo test", 101, "1 test failed")],
-                60,
-            );
-            pause(step);
-            s.turn(
-                "",
-                vec![bash("cargo test", 0, "test result: ok. 1 passed")],
-                60,
-            );
-            pause(step);
-        }
-        if let Some(usd) = self.param("spend") {
-            let turns = self.param("turns").unwrap_or(20.0) as u32;
-            for i in 0..turns {
-                s.turn(
-                    "",
-                    vec![write(&format!("spend-{i}.txt"), "x\n")],
-                    tokens_costing(usd),
-                );
-                if let Some(max) = self.args.max_budget_usd
-                    && s.cost > max
-                {
-                    let turns = s.turns();
-                    let spent = s.cost;
-                    drop(s);
-                    return Some(self.finish_over_budget(max, spent, turns));
-                }
-                pause(step);
-            }
-        }
-        if self.has("agent:ignore-max-turns") {
-            for _ in 0..self.args.max_turns + 5 {
-                s.turn("", vec![bash("true", 0, "")], 10);
-                pause(step);
-            }
-        }
-        if self.has("agent:quiet-edits") {
-            // Edits the checkout for a while without a word on its stream.
-            let ms = self.param("quiet-ms").unwrap_or(2000.0) as u64;
-            let until = Instant::now() + Duration::from_millis(ms);
-            let mut n = 0u64;
-            while Instant::now() < until {
-                n += 1;
-                write_file("quiet.txt", &"x".repeat(n as usize % 4096));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        None
-    }
-
-    /// The real CLI's end at its own `--max-budget-usd`: subtype `error_max_budget_usd`, exit 1.
-    fn finish_over_budget(&self, max: f64, spent: f64, turns: u32) -> ExitCode {
-        eprintln!("scripted agent: reached the maximum budget (${max})");
-        self.finish_with(
-            "error_max_budget_usd",
-            true,
-            "",
-            spent,
-            json!([]),
-            turns,
-            Some(json!([format!("Reached maximum budget (${max})")])),
-        )
     }
 
     /// The ways of going wrong without a result object: crash, print garbage, or hang (hanging
@@ -546,123 +454,4 @@ impl Run {
             ExitCode::SUCCESS
         }
     }
-}
-
-/// 16 MiB of noise on stdout and stderr, interleaved.
-fn chatter() {
-    let line = "scripted agent: chatty log line, chatty log line, chatty log line\n";
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    for _ in 0..(16 << 20) / line.len() {
-        let _ = out.write_all(line.as_bytes());
-        let _ = err.write_all(line.as_bytes());
-    }
-}
-
-fn write_file(name: &str, text: &str) {
-    if let Err(e) = std::fs::write(name, text) {
-        eprintln!("scripted agent: cannot write {name}: {e}");
-    }
-}
-
-fn append_file(name: &str, text: &str) {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(name);
-    if let Err(e) = file.and_then(|mut f| f.write_all(text.as_bytes())) {
-        eprintln!("scripted agent: cannot append to {name}: {e}");
-    }
-}
-
-/// Writes `AGENT_PID` (so a test can watch this process) and sleeps until killed.
-fn hang() -> ! {
-    write_atomically(Path::new("AGENT_PID"), &std::process::id().to_string());
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-/// Starts this binary again as a child that ignores SIGTERM, and waits until it says so by writing
-/// `CHILD_PID`.
-fn start_child_ignoring_sigterm() -> std::io::Result<()> {
-    let exe = std::env::current_exe()?;
-    std::process::Command::new(exe)
-        .args([CHILD_MODE, "CHILD_PID"])
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !Path::new("CHILD_PID").exists() {
-        if Instant::now() > deadline {
-            return Err(std::io::Error::other("the child did not start within 10s"));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Ok(())
-}
-
-fn child_ignoring_sigterm(pid_file: &str) -> ExitCode {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: installing SIG_IGN runs no handler code; nothing else in this process handles signals.
-    if let Err(e) = unsafe { signal(Signal::SIGTERM, SigHandler::SigIgn) } {
-        eprintln!("scripted agent child: cannot ignore SIGTERM: {e}");
-        return ExitCode::from(2);
-    }
-    write_atomically(Path::new(pid_file), &std::process::id().to_string());
-    loop {
-        std::thread::sleep(Duration::from_secs(3600));
-    }
-}
-
-fn write_atomically(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .is_err()
-    {
-        eprintln!("scripted agent: cannot write {}", path.display());
-    }
-}
-
-/// This process's environment as `NAME=value` lines, sorted.
-fn environment() -> String {
-    let mut vars: Vec<String> = std::env::vars_os()
-        .map(|(k, v)| format!("{}={}", k.to_string_lossy(), v.to_string_lossy()))
-        .collect();
-    vars.sort();
-    vars.join("\n")
-}
-
-/// Where a session is kept, as Claude Code keeps its own: under `$HOME/.claude/projects/`.
-fn session_file(id: &str) -> Option<std::path::PathBuf> {
-    let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    let home = std::env::var_os("HOME")?;
-    valid.then(|| {
-        std::path::PathBuf::from(home)
-            .join(".claude/projects/scripted")
-            .join(format!("{id}.jsonl"))
-    })
-}
-
-/// Appends the prompt to `$HOME/journeyman-prompts.log` (tests read what the worker said).
-fn record_prompt(resume: Option<&str>, prompt: &str) {
-    let Some(home) = std::env::var_os("HOME") else {
-        return;
-    };
-    let path = std::path::PathBuf::from(home).join("journeyman-prompts.log");
-    let entry = format!(
-        "=== prompt (resume: {}) ===\n{prompt}\n=== end ===\n",
-        resume.unwrap_or("none")
-    );
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(entry.as_bytes()));
-}
-
-/// `$HOME`, or the temporary directory.
-fn home() -> std::path::PathBuf {
-    std::env::var_os("HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
 }

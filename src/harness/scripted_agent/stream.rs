@@ -16,9 +16,12 @@
 //! `--max-budget-usd` would.
 
 use std::io::Write;
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use super::write_file;
 
 /// The model the scripted agent says it is.
 pub(super) const MODEL: &str = "claude-scripted-1";
@@ -167,5 +170,101 @@ pub(super) fn bash(command: &str, exit: i32, output: &str) -> Tool {
 pub(super) fn pause(ms: u64) {
     if ms > 0 {
         std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+impl super::Run {
+    /// The number after `agent:<key>=` in the ticket, if any.
+    fn param(&self, key: &str) -> Option<f64> {
+        let at = self.ticket().find(&format!("agent:{key}="))?;
+        let rest = &self.ticket()[at + key.len() + 7..];
+        let value: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        value.parse().ok()
+    }
+
+    /// The runs that show while they happen (see `stream`): a plan, spending, an ignored turn
+    /// cap, quiet edits. `Some` ends the run (the agent's own budget stopped it).
+    pub(super) fn live(&self) -> Option<ExitCode> {
+        let step = self.param("step-ms").unwrap_or(0.0) as u64;
+        let mut s = self.stream.borrow_mut();
+        if self.has("agent:plan") {
+            let items = ["Read the code", "Make the change", "Run the tests"];
+            s.turn("I will plan first.", vec![todos(&items, 0)], 50);
+            pause(step);
+            s.turn("", vec![bash("cat README.md", 0, "# demo")], 50);
+            pause(step);
+            s.turn(
+                "",
+                vec![todos(&items, 1), write("plan-step.txt", "changed\n")],
+                80,
+            );
+            pause(step);
+            s.turn(
+                "",
+                vec![todos(&items, 2), bash("cargo test", 101, "1 test failed")],
+                60,
+            );
+            pause(step);
+            s.turn(
+                "",
+                vec![bash("cargo test", 0, "test result: ok. 1 passed")],
+                60,
+            );
+            pause(step);
+        }
+        if let Some(usd) = self.param("spend") {
+            let turns = self.param("turns").unwrap_or(20.0) as u32;
+            for i in 0..turns {
+                s.turn(
+                    "",
+                    vec![write(&format!("spend-{i}.txt"), "x\n")],
+                    tokens_costing(usd),
+                );
+                if let Some(max) = self.args.max_budget_usd
+                    && s.cost > max
+                {
+                    let turns = s.turns();
+                    let spent = s.cost;
+                    drop(s);
+                    return Some(self.finish_over_budget(max, spent, turns));
+                }
+                pause(step);
+            }
+        }
+        if self.has("agent:ignore-max-turns") {
+            for _ in 0..self.args.max_turns + 5 {
+                s.turn("", vec![bash("true", 0, "")], 10);
+                pause(step);
+            }
+        }
+        if self.has("agent:quiet-edits") {
+            // Edits the checkout for a while without a word on its stream.
+            let ms = self.param("quiet-ms").unwrap_or(2000.0) as u64;
+            let until = Instant::now() + Duration::from_millis(ms);
+            let mut n = 0u64;
+            while Instant::now() < until {
+                n += 1;
+                write_file("quiet.txt", &"x".repeat(n as usize % 4096));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        None
+    }
+
+    /// The real CLI's end at its own `--max-budget-usd`: subtype `error_max_budget_usd`, exit 1.
+    fn finish_over_budget(&self, max: f64, spent: f64, turns: u32) -> ExitCode {
+        eprintln!("scripted agent: reached the maximum budget (${max})");
+        self.finish_with(
+            "error_max_budget_usd",
+            true,
+            "",
+            spent,
+            json!([]),
+            turns,
+            Some(json!([format!("Reached maximum budget (${max})")])),
+        )
     }
 }
