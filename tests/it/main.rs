@@ -17,6 +17,7 @@ mod execution;
 mod fidelity;
 mod fuzz;
 mod limits;
+mod nix;
 mod process;
 mod real_board;
 mod secrets;
