@@ -8,6 +8,7 @@
 //! these tests start gets the settings of `scripts/lib/nix-offline.conf` as `NIX_CONFIG`.
 
 mod claude;
+mod doctor;
 mod execution;
 
 use std::path::Path;
