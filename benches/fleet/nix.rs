@@ -30,14 +30,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
     };
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     println!(
-        "{version}, single-user, settings of `scripts/lib/nix-offline.conf`. The flake has no inputs; its dev shell is a plain derivation (`tests/fixtures/nix/offline-flake.nix`), so this is Nix's own cost: copying the checkout to the store, evaluating, building the shell's environment, starting bash. A shell with nixpkgs adds its evaluation (seconds) and, cold, its downloads.\n"
+        "{version}, single-user, settings of `scripts/lib/nix-offline.conf`. The flake has no inputs; its dev shell is a plain derivation (`tests/fixtures/nix/offline-flake.nix`), so this is Nix's own cost: copying the checkout to the store, evaluating, building the shell's environment, starting bash. A shell built from nixpkgs adds the evaluation of nixpkgs and, cold, its downloads (not measured here: that needs GitHub and a binary cache).\n"
     );
     let dir = tempfile::tempdir()?;
     let checkout = dir.path().join("checkout");
     let repo = git2::Repository::init(&checkout)?;
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp)?;
     let cli = ClaudeCli::new("true")
         .with_wrapper(EnvWrapper::default())
-        .with_env(environment(&dir.path().join("home")));
+        .with_env(environment(&dir.path().join("home"), &tmp));
     let cancel = CancellationToken::new();
     let enter = || async {
         cli.enter_environment(&checkout, TIMEOUT, &cancel)
@@ -66,15 +68,24 @@ pub async fn run(plan: &Plan) -> anyhow::Result<()> {
             ms(samples[samples.len() - 1])
         );
     }
-    println!();
+    let left = std::fs::read_dir(&tmp)?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("nix-shell."))
+        .count();
+    println!(
+        "\n{left} `$TMPDIR/nix-shell.*` directories were left behind by {} entries (Nix execs the command, so nothing removes the shell's temporary directory).\n",
+        plan.nix_cold + plan.nix_warm
+    );
     Ok(())
 }
 
-/// What the agent's environment would hold: `PATH`, a `HOME` of its own, the offline settings.
-fn environment(home: &Path) -> Vec<(OsString, OsString)> {
+/// What the agent's environment would hold: `PATH`, a `HOME` of its own, the offline settings,
+/// a `TMPDIR` of the bench's.
+fn environment(home: &Path, tmp: &Path) -> Vec<(OsString, OsString)> {
     let mut env = vec![
         ("HOME".into(), home.as_os_str().to_owned()),
         ("NIX_CONFIG".into(), NIX_CONFIG.into()),
+        ("TMPDIR".into(), tmp.as_os_str().to_owned()),
     ];
     if let Some(path) = std::env::var_os("PATH") {
         env.push(("PATH".into(), path));

@@ -46,6 +46,7 @@ async fn real_claude_cli_runs_in_the_flakes_dev_shell_and_its_result_passes_thro
     };
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let checkout = dir.path().canonicalize().unwrap();
     let target = checkout.join("hello.txt");
     let api = FakeAnthropic::start(Script {
@@ -70,6 +71,7 @@ async fn real_claude_cli_runs_in_the_flakes_dev_shell_and_its_result_passes_thro
         .collect();
     for (k, v) in [
         ("HOME", home.path().to_str().unwrap()),
+        ("TMPDIR", tmp.path().to_str().unwrap()),
         ("NIX_CONFIG", OFFLINE_NIX_CONFIG),
         ("ANTHROPIC_API_KEY", "dummy"),
         ("DISABLE_TELEMETRY", "1"),

@@ -24,6 +24,7 @@ async fn doctor(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir.path())
+        .env("TMPDIR", dir.path())
         .env("NIX_CONFIG", OFFLINE_NIX_CONFIG)
         .env("JOURNEYMAN_OPENPROJECT_URL", board.url().as_str())
         .env("JOURNEYMAN_OPENPROJECT_TOKEN", board.token())

@@ -9,6 +9,7 @@ use journeyman::agent::EnvWrapper;
 use journeyman::harness::sim::seed::SeedWp;
 use journeyman::task::{FailureKind, Outcome};
 use journeyman::workspace::{STARTER_FLAKE_MESSAGE, Workspaces};
+use tempfile::TempDir;
 
 use super::{
     BUILD_ERROR_FLAKE, EVAL_ERROR_FLAKE, OFFLINE_FLAKE_LOCK, OFFLINE_NIX_CONFIG, lock_id,
@@ -18,13 +19,19 @@ use crate::execution::{Rig, rig_custom};
 use crate::support::eventually;
 
 /// A rig with the worker's default wrapper and the offline Nix settings in the agent's
-/// environment, its remote's `main` carrying `flake` (and `lock` as flake.lock).
-async fn nix_rig(task_timeout: &str, flake: &str, lock: Option<&str>) -> Rig {
+/// environment, its remote's `main` carrying `flake` (and `lock` as flake.lock). The agent's
+/// `TMPDIR` is the returned directory: `nix develop` leaves a `nix-shell.*` directory there on
+/// every entry, removed with it.
+async fn nix_rig(task_timeout: &str, flake: &str, lock: Option<&str>) -> (Rig, TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
     let rig = rig_custom(
         task_timeout,
         &[],
         &["JOURNEYMAN_ENV_WRAPPER"],
-        &[("NIX_CONFIG", OFFLINE_NIX_CONFIG)],
+        &[
+            ("NIX_CONFIG", OFFLINE_NIX_CONFIG),
+            ("TMPDIR", tmp.path().to_str().unwrap()),
+        ],
     )
     .await;
     assert_eq!(
@@ -38,7 +45,7 @@ async fn nix_rig(task_timeout: &str, flake: &str, lock: Option<&str>) -> Rig {
         rig.remote
             .commit_file("main", "flake.lock", lock, "Lock the dev shell");
     }
-    rig
+    (rig, tmp)
 }
 
 /// The working tree the agent runs in (the repository's cached clone).
@@ -64,7 +71,7 @@ async fn the_agent_runs_in_the_flakes_dev_shell_in_the_checkout_and_its_result_i
         return;
     }
     let marker = unique_marker();
-    let mut rig = nix_rig("120s", &offline_flake(&marker), Some(OFFLINE_FLAKE_LOCK)).await;
+    let (mut rig, _tmp) = nix_rig("120s", &offline_flake(&marker), Some(OFFLINE_FLAKE_LOCK)).await;
     // Text that a shell would run if `nix develop` passed the prompt on unquoted.
     let hostile = "It's \"quoted\"; $(touch PWNED) `touch PWNED` \\ and a newline\nhere.";
     let wp = rig.board.create(
@@ -125,7 +132,7 @@ async fn the_agents_failures_pass_through_nix_unchanged_as_spikes() {
     if !nix_or_skip("nix::execution::the_agents_failures_pass_through_nix_unchanged_as_spikes") {
         return;
     }
-    let mut rig = nix_rig("120s", &offline_flake(&unique_marker()), None).await;
+    let (mut rig, _tmp) = nix_rig("120s", &offline_flake(&unique_marker()), None).await;
     let failing = rig
         .board
         .create(&SeedWp::new("Task", "fails").description("agent:fail"));
@@ -205,7 +212,7 @@ async fn a_timeout_in_the_dev_shell_kills_nix_the_shell_the_agent_and_its_child(
         return;
     }
     let marker = unique_marker();
-    let mut rig = nix_rig("5s", &offline_flake(&marker), None).await;
+    let (mut rig, _tmp) = nix_rig("5s", &offline_flake(&marker), None).await;
     let co = checkout(&rig);
     rig.board
         .create(&SeedWp::new("Task", "hangs").description("agent:fork-hang"));
@@ -246,6 +253,15 @@ async fn a_timeout_in_the_dev_shell_kills_nix_the_shell_the_agent_and_its_child(
         )
         .await;
     }
+    eventually(
+        &format!("process group {group} to be empty"),
+        Duration::from_secs(10),
+        || {
+            let probe = ::nix::sys::signal::killpg(::nix::unistd::Pid::from_raw(group), None);
+            (probe == Err(::nix::errno::Errno::ESRCH)).then_some(())
+        },
+    )
+    .await;
     let left = |p: &super::Proc| {
         p.environ.contains(&marker)
             || p.cmdline.contains(co.to_str().unwrap())
@@ -266,7 +282,7 @@ async fn a_timeout_in_the_dev_shell_kills_nix_the_shell_the_agent_and_its_child(
 /// Runs one task on a repository whose flake is `flake`, which must fail to enter: the outcome's
 /// reason and evidence.
 async fn environment_failure(flake: &str) -> (String, String) {
-    let mut rig = nix_rig("120s", flake, None).await;
+    let (mut rig, _tmp) = nix_rig("120s", flake, None).await;
     let wp = rig.board.create(&SeedWp::new("Task", "Add a greeting"));
     let r = rig.cycle().await;
     let Some(Outcome::Failed {
@@ -345,7 +361,7 @@ async fn the_environment_ready_step_enters_the_dev_shell_through_nix_and_names_t
     ) {
         return;
     }
-    let mut rig = nix_rig(
+    let (mut rig, _tmp) = nix_rig(
         "120s",
         &offline_flake(&unique_marker()),
         Some(OFFLINE_FLAKE_LOCK),
