@@ -5,7 +5,9 @@
 //! 1. requests and bytes per cycle, ours against a naive per-work-package reader (cost.rs);
 //! 2. `decide` time (decide.rs); 3. claim latency and conflicts with many pods (claims.rs);
 //! 4. resident memory of the board and an idle worker (memory.rs); 5. the board's own throughput
-//!    (throughput.rs). `JOURNEYMAN_BENCH_QUICK=1` runs a smaller plan as a smoke test (CI).
+//!    (throughput.rs); 6. entering a Nix dev shell, cold and warm (nix.rs; skipped without Nix).
+//!
+//! `JOURNEYMAN_BENCH_QUICK=1` runs a smaller plan as a smoke test (CI).
 
 #[path = "fleet/claims.rs"]
 mod claims;
@@ -17,6 +19,8 @@ mod cost;
 mod decide;
 #[path = "fleet/memory.rs"]
 mod memory;
+#[path = "fleet/nix.rs"]
+mod nix_shell;
 #[path = "fleet/throughput.rs"]
 mod throughput;
 
@@ -34,7 +38,8 @@ fn main() -> anyhow::Result<()> {
         decide::run(&plan)?;
         claims::run(&plan).await?;
         memory::run(&plan).await?;
-        throughput::run(&plan).await
+        throughput::run(&plan).await?;
+        nix_shell::run(&plan).await
     })?;
     println!(
         "Total bench time: {:.0} s.",

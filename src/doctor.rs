@@ -5,7 +5,12 @@
 //! statuses, types and projects exist and make sense; the "Agent pod" custom field is active; each
 //! repository can be listed with the configured credentials and has its base branch; the agent
 //! command and the environment wrapper are installed (on the `PATH` the agent will have, as
-//! configuration captured it); the workdir is writable.
+//! configuration captured it); the workdir is writable. With `--deep`, one repository's dev shell is
+//! entered as the worker enters it, in a scratch clone ([`dev_shell`]).
+
+mod dev_shell;
+
+pub use dev_shell::{dev_shell, nix_error};
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -28,7 +28,15 @@ enum Command {
     /// Run one cycle, then exit (for debugging and cron). Exit code 0 whether or not work was found.
     Once,
     /// Check configuration, board access, board names, git credentials and tools; print fixes.
-    Doctor,
+    Doctor {
+        /// Also enter one repository's dev shell as the worker does (`nix develop --command true`
+        /// in a scratch clone, nothing pushed) and say how long it took.
+        #[arg(long)]
+        deep: bool,
+        /// The project (of JOURNEYMAN_REPOS) whose repository `--deep` enters; the first by default.
+        #[arg(long, requires = "deep", value_name = "PROJECT")]
+        repo: Option<String>,
+    },
     /// Run the whole cycle on the embedded default: a bundled board, a local git remote, several pods.
     Demo {
         /// Keep the board running after the demo so you can look at it.
@@ -73,7 +81,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Run | Command::Once | Command::Doctor => worker(cli.command),
+        Command::Run | Command::Once | Command::Doctor { .. } => worker(cli.command),
         Command::Demo { .. } | Command::Board { .. } => harness(cli.command),
     }
 }
@@ -105,8 +113,11 @@ fn worker(command: Command) -> ExitCode {
             Command::Once => journeyman::run::run(config, journeyman::pod::Mode::Once)
                 .await
                 .map(|()| ExitCode::SUCCESS),
-            _ => {
-                let checks = journeyman::doctor::run(&config).await;
+            Command::Doctor { deep, repo } => {
+                let mut checks = journeyman::doctor::run(&config).await;
+                if deep {
+                    checks.push(journeyman::doctor::dev_shell(&config, repo.as_deref()).await);
+                }
                 print!("{}", journeyman::doctor::render(&checks));
                 Ok(if checks.iter().all(|c| c.ok) {
                     ExitCode::SUCCESS
@@ -114,6 +125,7 @@ fn worker(command: Command) -> ExitCode {
                     ExitCode::FAILURE
                 })
             }
+            _ => Ok(ExitCode::FAILURE),
         }
     });
     exit(result)

@@ -29,6 +29,9 @@ pub struct Plan {
     pub throughput_boards: Vec<usize>,
     pub throughput_window: Duration,
     pub concurrency: Vec<usize>,
+    /// Cold and warm entries into the Nix dev shell (section 6).
+    pub nix_cold: usize,
+    pub nix_warm: usize,
 }
 
 impl Plan {
@@ -48,6 +51,8 @@ impl Plan {
                 throughput_boards: vec![100],
                 throughput_window: Duration::from_millis(300),
                 concurrency: vec![1, 4],
+                nix_cold: 2,
+                nix_warm: 5,
             }
         } else {
             Plan {
@@ -62,6 +67,8 @@ impl Plan {
                 throughput_boards: vec![100, 10_000],
                 throughput_window: Duration::from_secs(1),
                 concurrency: vec![1, 4, 16],
+                nix_cold: 5,
+                nix_warm: 20,
             }
         }
     }

@@ -54,6 +54,18 @@ pub(crate) async fn rig(task_timeout: &str) -> Rig {
 
 /// A rig with `extra` configuration on top (the environment wrapper, timeouts).
 pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig {
+    rig_custom(task_timeout, extra, &[], &[]).await
+}
+
+/// A rig with `extra` configuration on top, without the rig's own settings named in `unset` (so
+/// that the worker's default applies: `JOURNEYMAN_ENV_WRAPPER` unset is `nix develop --command`),
+/// and with `agent_env` added to the agent's parent environment (`NIX_CONFIG`, say).
+pub(crate) async fn rig_custom(
+    task_timeout: &str,
+    extra: &[(&str, &str)],
+    unset: &[&str],
+    agent_env: &[(&str, &str)],
+) -> Rig {
     let board = board().await;
     let remote = BareRemote::new();
     let workdir = tempfile::tempdir().unwrap();
@@ -70,7 +82,7 @@ pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig 
         ("JOURNEYMAN_GIT_AUTHOR_NAME", "Journeyman Test".to_string()),
         ("JOURNEYMAN_GIT_AUTHOR_EMAIL", "bot@example.com".to_string()),
     ];
-    let overridden = |k: &str| extra.iter().any(|(e, _)| *e == k);
+    let overridden = |k: &str| extra.iter().any(|(e, _)| *e == k) || unset.contains(&k);
     let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string()));
     let config = Config::from_vars(
         vars.into_iter()
@@ -79,7 +91,9 @@ pub(crate) async fn rig_with(task_timeout: &str, extra: &[(&str, &str)]) -> Rig 
             .chain(extra),
     )
     .expect("config");
-    let agent = ClaudeCli::from_options(&config.agent).with_env(parent_env(&board));
+    let mut env = parent_env(&board);
+    env.extend(agent_env.iter().map(|(k, v)| (k.into(), v.into())));
+    let agent = ClaudeCli::from_options(&config.agent).with_env(env);
     let budget = journeyman::pod::budget(&config);
     let exec = Arc::new(
         Executor::new(

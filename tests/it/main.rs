@@ -18,6 +18,7 @@ mod fidelity;
 mod fuzz;
 mod limits;
 mod live;
+mod nix;
 mod process;
 mod real_board;
 mod secrets;
