@@ -10,7 +10,8 @@
 
 mod dev_shell;
 
-pub use dev_shell::{dev_shell, nix_error};
+pub use crate::agent::nix_error;
+pub use dev_shell::dev_shell;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

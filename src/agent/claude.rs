@@ -152,15 +152,45 @@ impl ClaudeCli {
     }
 
     /// The child's whole environment: the captured variables filtered through the allowlist, with
-    /// `HOME` set to the agent's own home when there is one.
+    /// `HOME` set to the agent's own home and `TMPDIR` to its own temporary directory (beside the
+    /// home, emptied before and after each run) when there is one.
     pub fn env(&self) -> Vec<(OsString, OsString)> {
         let vars = self.env.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
         let mut env = env::agent_env(vars, &self.extra_env);
         if let Some(home) = &self.home {
-            env.retain(|(k, _)| k != "HOME");
+            env.retain(|(k, _)| k != "HOME" && k != "TMPDIR");
             env.push(("HOME".into(), home.clone().into_os_string()));
+            env.push(("TMPDIR".into(), tmp_beside(home).into_os_string()));
         }
         env
+    }
+
+    /// The agent's home (kept: its sessions live there) and an empty temporary directory.
+    fn prepare_dirs(&self) -> std::io::Result<()> {
+        let Some(home) = &self.home else {
+            return Ok(());
+        };
+        let named = |what: &str, path: &std::path::Path, e: std::io::Error| {
+            std::io::Error::new(
+                e.kind(),
+                format!("creating the agent's {what} {}: {e}", path.display()),
+            )
+        };
+        std::fs::create_dir_all(home).map_err(|e| named("home", home, e))?;
+        self.empty_tmp();
+        let tmp = tmp_beside(home);
+        std::fs::create_dir_all(&tmp).map_err(|e| named("temporary directory", &tmp, e))
+    }
+
+    fn empty_tmp(&self) {
+        if let Some(home) = &self.home {
+            let tmp = tmp_beside(home);
+            if let Err(e) = std::fs::remove_dir_all(&tmp)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %tmp.display(), "cannot empty the agent's temporary directory: {e}");
+            }
+        }
     }
 
     /// Gives the agent its own `HOME` (see [`AgentOptions::home`]).
@@ -178,15 +208,10 @@ impl ClaudeCli {
         // `argv` always holds at least the command itself.
         let program = argv.next().expect("argv has a program");
         let program_name = program.to_string_lossy().into_owned();
-        if let Some(home) = &self.home
-            && let Err(e) = std::fs::create_dir_all(home)
-        {
+        if let Err(source) = self.prepare_dirs() {
             return Err(AgentFailure::Spawn {
                 program: program_name,
-                source: std::io::Error::new(
-                    e.kind(),
-                    format!("creating the agent's home {}: {e}", home.display()),
-                ),
+                source,
             });
         }
         if !req.workdir.is_dir() {
@@ -209,12 +234,14 @@ impl ClaudeCli {
             group_file: self.group_file.clone(),
         };
         let watch = self.watch(req);
-        let watched = monitor::run(&spec, cancel, &watch)
-            .await
-            .map_err(|source| AgentFailure::Spawn {
-                program: program_name,
-                source,
-            })?;
+        let watched = monitor::run(&spec, cancel, &watch).await;
+        // What the run left in its temporary directory goes with it (Claude Code leaves some, and
+        // `nix develop` a `nix-shell.*` directory each time: it execs, so it never cleans up).
+        self.empty_tmp();
+        let watched = watched.map_err(|source| AgentFailure::Spawn {
+            program: program_name,
+            source,
+        })?;
         let finished = watched.finished;
         let stderr_tail = finished.stderr.tail_text(self.limits.stderr_tail);
         match finished.ending {
@@ -260,6 +287,11 @@ impl ClaudeCli {
     }
 }
 
+/// The agent's temporary directory: `agent-tmp` beside its home in the pod's workdir.
+fn tmp_beside(home: &std::path::Path) -> std::path::PathBuf {
+    home.with_file_name("agent-tmp")
+}
+
 /// What a run stopped on a budget had spent, from its stream (it printed no result object).
 fn live_report(live: &Live, prices: &Prices) -> AgentReport {
     let t = live.tokens();
@@ -292,6 +324,12 @@ impl Agent for ClaudeCli {
         let Some((program, args)) = words.split_first() else {
             return Ok(None);
         };
+        if let Err(source) = self.prepare_dirs() {
+            return Err(AgentFailure::Spawn {
+                program: program.clone(),
+                source,
+            });
+        }
         let spec = ProcessSpec {
             program: program.into(),
             args: args
@@ -316,6 +354,12 @@ impl Agent for ClaudeCli {
         let stderr_tail = finished.stderr.tail_text(self.limits.stderr_tail);
         match finished.ending {
             Ending::Exited(exit) if exit.success() => Ok(Some(started.elapsed())),
+            Ending::Exited(exit) if exit.code.is_some() => Err(AgentFailure::EnvironmentFailed {
+                command: format!("{} true", words.join(" ")),
+                code: exit.code,
+                error: super::nix_error(&stderr_tail),
+                stderr_tail,
+            }),
             Ending::Exited(exit) => Err(AgentFailure::Exited {
                 code: exit.code,
                 signal: exit.signal,

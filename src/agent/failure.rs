@@ -57,6 +57,15 @@ pub enum AgentFailure {
         report: AgentReport,
         stderr_tail: String,
     },
+    /// Entering the environment (`<wrapper> true`) failed: the command, how it ended, and the
+    /// first error line it printed (Nix's `error: ...`), if any.
+    #[error("`{command}` exited with code {}{}", code.map_or("none".into(), |c| c.to_string()), error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    EnvironmentFailed {
+        command: String,
+        code: Option<i32>,
+        error: Option<String>,
+        stderr_tail: String,
+    },
     /// The run was cancelled (shutdown); the process group was stopped.
     #[error("cancelled")]
     Cancelled,
@@ -108,7 +117,8 @@ impl AgentFailure {
         };
         match self {
             AgentFailure::Timeout { stderr_tail, .. }
-            | AgentFailure::Exited { stderr_tail, .. } => add("stderr", stderr_tail),
+            | AgentFailure::Exited { stderr_tail, .. }
+            | AgentFailure::EnvironmentFailed { stderr_tail, .. } => add("stderr", stderr_tail),
             AgentFailure::Budget {
                 report,
                 stderr_tail,
@@ -166,10 +176,31 @@ impl AgentFailure {
                 code: Some(126 | 127),
                 report: None,
                 ..
+            }
+            | AgentFailure::EnvironmentFailed {
+                code: Some(126 | 127),
+                ..
             } => true,
             _ => false,
         }
     }
+}
+
+/// Nix's error in one line: its first `error:` line (errors it ignored left out), with the last
+/// line of a failed builder's log when there is one.
+pub fn nix_error(stderr: &str) -> Option<String> {
+    let error = stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("error:"))?;
+    let log = stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("> "))
+        .next_back();
+    Some(match log {
+        Some(last) => format!("{error} last log line: {last}"),
+        None => error.to_string(),
+    })
 }
 
 /// The last `max_lines` lines of `text`, at most `max_bytes` (cut at a character boundary, marked).

@@ -43,7 +43,7 @@ pub mod result;
 
 pub use claude::ClaudeCli;
 pub use env::AgentEnv;
-pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, tail_lines};
+pub use failure::{AgentFailure, EVIDENCE_BYTES, EVIDENCE_LINES, nix_error, tail_lines};
 pub use monitor::LiveSender;
 pub use options::{AgentOptions, EnvWrapper};
 pub use report::{AgentReport, Exit};

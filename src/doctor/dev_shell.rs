@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{Check, fail, ok};
+use crate::agent::nix_error;
 use crate::agent::{Agent, AgentFailure, ClaudeCli, EnvWrapper};
 use crate::config::{Config, RepoMapping};
 use crate::workspace::{GitAuth, Workspaces};
@@ -178,26 +179,9 @@ fn report(
     }
 }
 
-/// Nix's error in one line: its first `error:` line (errors it ignored left out), with the last
-/// line of a failed builder's log when there is one.
-pub fn nix_error(stderr: &str) -> Option<String> {
-    let error = stderr
-        .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("error:"))?;
-    let log = stderr
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("> "))
-        .next_back();
-    Some(match log {
-        Some(last) => format!("{error} last log line: {last}"),
-        None => error.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::agent::nix_error;
 
     /// Nix 2.8's own words, as `nix develop --command true` printed them.
     const EVAL: &str = "warning: Git tree '/tmp/x' is dirty\n\

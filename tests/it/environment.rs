@@ -86,8 +86,10 @@ async fn an_environment_that_fails_is_the_pods_problem_with_its_own_error_as_evi
     };
     assert!(matches!(kind, FailureKind::Environment(_)), "{kind:?}");
     assert!(
-        reason.contains("entering the environment failed"),
-        "{reason}"
+        reason.contains("entering the environment failed")
+            && reason.contains(&format!("`{w} true` exited with code 1"))
+            && reason.contains("error: undefined variable 'pkgs' at /checkout/flake.nix:7:5"),
+        "the command, its exit and Nix's first error line: {reason}"
     );
     assert!(
         evidence.contains("undefined variable 'pkgs'"),
@@ -101,6 +103,10 @@ async fn an_environment_that_fails_is_the_pods_problem_with_its_own_error_as_evi
     assert!(
         last.contains("flake.nix build and enter on this pod"),
         "its one question: {last}"
+    );
+    assert!(
+        last.contains("error: undefined variable 'pkgs'"),
+        "the error is on the ticket, not only in the log: {last}"
     );
     assert!(rig.worker.paused().is_some(), "the pod pauses");
 }
@@ -126,4 +132,26 @@ async fn an_environment_that_hangs_times_out_as_the_pods_problem() {
     assert!(matches!(kind, FailureKind::Environment(_)), "{kind:?}");
     assert!(reason.contains("timed out after 1s"), "{reason}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[tokio::test]
+async fn the_agent_gets_its_own_temporary_directory_emptied_after_each_run() {
+    let mut rig = rig_with("60s", &[]).await;
+    rig.board
+        .create(&SeedWp::new("Task", "Dump the environment").description("agent:env-dump"));
+    let r = rig.cycle().await;
+    assert!(r.outcome.is_some(), "{r:?}");
+    let tmp = rig.config.workdir.join("agent-tmp");
+    let dump = crate::process::find_file(&rig.config.workdir.join("repos"), "ENV_DUMP.txt")
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .unwrap_or_default();
+    assert!(
+        dump.lines()
+            .any(|l| l == format!("TMPDIR={}", tmp.display())),
+        "TMPDIR is the pod's own: {dump}"
+    );
+    assert!(
+        std::fs::read_dir(&tmp).map_or(true, |mut d| d.next().is_none()),
+        "nothing left in it after the run"
+    );
 }
