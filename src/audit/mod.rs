@@ -15,6 +15,7 @@ mod history;
 mod parse;
 mod post;
 mod progress;
+mod text;
 
 pub use conversation::{Context, Item, SpikeThread, conversation};
 pub use event::{Event, PREFIX, Question, REASON_CHARS, RunEnd, Usage, one_line, truncate};

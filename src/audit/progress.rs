@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::event::{PREFIX, truncate};
+use super::text::{PREFIX, truncate};
 
 /// The longest text kept in a plan item, a command or the current step.
 const ITEM_CHARS: usize = 160;

@@ -628,14 +628,16 @@ fn the_configured_command_tools_and_captured_environment_reach_the_agent() {
         "Write".into()
     ]));
     let home = config.workdir.join("agent-home");
+    let tmp = config.workdir.join("agent-tmp");
     assert_eq!(
         cli.env(),
         vec![
             ("PATH".into(), "/opt/bin:/bin".into()),
             ("RUST_LOG".into(), "debug".into()),
             ("HOME".into(), home.into_os_string()),
+            ("TMPDIR".into(), tmp.into_os_string()),
         ],
-        "the agent's own HOME under the pod's workdir, never the worker's"
+        "the agent's own HOME and TMPDIR under the pod's workdir, never the worker's"
     );
 }
 

@@ -69,7 +69,7 @@ impl CustomFieldDef {
             CfFormat::String => value.map_or(Value::Null, |v| json!(v)),
             CfFormat::Text => {
                 let raw = value.unwrap_or("");
-                json!({ "format": "markdown", "raw": raw, "html": super::render::html(raw) })
+                super::markdown::formattable(raw)
             }
         }
     }

@@ -19,6 +19,7 @@
 
 pub mod custom_fields;
 mod form;
+mod markdown;
 pub mod notify;
 mod query;
 mod relations;
@@ -28,6 +29,7 @@ pub mod seed;
 pub mod state;
 mod visibility;
 pub mod workflow;
+mod workflow_table;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -203,7 +205,7 @@ pub async fn start(opts: BoardOptions) -> anyhow::Result<BoardHandle> {
     }
     board.behaviour.max_page_size = opts.max_page_size;
     board.behaviour.render_nulls = opts.render_nulls;
-    board.workflows = workflow::Workflows::preset(&board, opts.workflows);
+    board.workflows = board.preset_workflows(opts.workflows);
     let shared = Arc::new(Shared {
         board: Mutex::new(board),
         faults: Mutex::new(Faults {
@@ -537,16 +539,14 @@ impl BoardHandle {
     pub fn forbid_transition(&self, type_name: &str, to_status: &str) {
         let mut b = self.board();
         let (t, s) = type_and_status(&b, type_name, to_status);
-        let snapshot = b.clone();
-        b.workflows.forbid(&snapshot, t, s);
+        b.forbid_transition(t, s);
     }
 
     /// Allows the agent's role every transition into `to_status` for `type_name` again.
     pub fn allow_transition(&self, type_name: &str, to_status: &str) {
         let mut b = self.board();
         let (t, s) = type_and_status(&b, type_name, to_status);
-        let snapshot = b.clone();
-        b.workflows.allow(&snapshot, t, s);
+        b.allow_transition(t, s);
     }
 
     /// OpenProject's standard seed workflows for the agent's role (`workflow.rs`): e.g. a Task may
@@ -554,7 +554,7 @@ impl BoardHandle {
     pub fn use_standard_seed_workflows(&self) {
         let mut b = self.board();
         let blocked_may_close = b.workflows.blocked_may_close;
-        b.workflows = workflow::Workflows::preset(&b, WorkflowPreset::StandardSeed);
+        b.workflows = b.preset_workflows(WorkflowPreset::StandardSeed);
         b.workflows.blocked_may_close = blocked_may_close;
     }
 

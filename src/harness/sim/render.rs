@@ -20,23 +20,7 @@ pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Minimal Markdown-to-HTML: escape everything, paragraphs per blank line. Enough for `html`.
-pub fn html(raw: &str) -> String {
-    let escaped = raw
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    escaped
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| format!("<p class=\"op-uc-p\">{}</p>", p.trim()))
-        .collect()
-}
-
-pub(super) fn formattable(raw: &str) -> Value {
-    json!({ "format": "markdown", "raw": raw, "html": html(raw) })
-}
+pub(super) use super::markdown::{formattable, html};
 
 pub(super) fn link(href: String, title: Option<&str>) -> Value {
     match title {

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use super::custom_fields::{CfFormat, CustomFieldDef};
 pub use super::notify::{Notification, WriteKind};
-use super::workflow::Workflows;
+use super::workflow_table::Workflows;
 
 /// An error the API would answer with: status, short identifier, message, optional attribute.
 #[derive(Debug, Clone, PartialEq)]

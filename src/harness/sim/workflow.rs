@@ -25,9 +25,10 @@
 //! The board's admin stands for seeding and tests (`BoardHandle`), and is not held to workflows. The
 //! default is what an instance configured for journeyman has: every transition allowed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::state::{ADMIN_USER, Board, SimError, Wp};
+pub use super::workflow_table::Workflows;
 
 /// Which workflows a board starts with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,16 +39,6 @@ pub enum WorkflowPreset {
     /// OpenProject's standard seed for the agent's role (`app/seeders/standard.yml`); the board's own
     /// Spike type gets the Task's workflow, as an admin who copies it would give it.
     StandardSeed,
-}
-
-/// The transitions the agent's role may make, per type.
-#[derive(Debug, Clone, Default)]
-pub struct Workflows {
-    /// `None`: every transition allowed. `Some`: type id -> allowed `(from, to)` status pairs.
-    transitions: Option<BTreeMap<u64, BTreeSet<(u64, u64)>>>,
-    /// OpenProject refuses closed statuses for a blocked work package (`new_statuses_allowed_from`).
-    /// `true` lifts that rule (no real instance can).
-    pub blocked_may_close: bool,
 }
 
 /// The standard seed's statuses per type (`app/seeders/standard.yml`, `workflows:`), by name.
@@ -101,84 +92,50 @@ const STANDARD: &[(&[&str], &[&str])] = &[
     ),
 ];
 
-impl Workflows {
-    /// The preset's workflows for `board`'s types and statuses.
-    pub fn preset(board: &Board, preset: WorkflowPreset) -> Workflows {
+impl Board {
+    /// The preset's workflows for this board's types and statuses.
+    pub fn preset_workflows(&self, preset: WorkflowPreset) -> Workflows {
         match preset {
             WorkflowPreset::AllowAll => Workflows::default(),
-            WorkflowPreset::StandardSeed => Workflows::standard_seed(board),
-        }
-    }
-
-    fn standard_seed(board: &Board) -> Workflows {
-        let mut table = BTreeMap::new();
-        for (types, statuses) in STANDARD {
-            let ids: Vec<u64> = statuses
-                .iter()
-                .filter_map(|s| board.status_named(s).map(|s| s.id))
-                .collect();
-            for t in types.iter().filter_map(|t| board.type_named(t)) {
-                let pairs = ids
-                    .iter()
-                    .flat_map(|&from| ids.iter().map(move |&to| (from, to)))
-                    .collect();
-                table.insert(t.id, pairs);
+            WorkflowPreset::StandardSeed => {
+                let mut table = BTreeMap::new();
+                for (types, statuses) in STANDARD {
+                    let ids: Vec<u64> = statuses
+                        .iter()
+                        .filter_map(|s| self.status_named(s).map(|s| s.id))
+                        .collect();
+                    for t in types.iter().filter_map(|t| self.type_named(t)) {
+                        let pairs = ids
+                            .iter()
+                            .flat_map(|&from| ids.iter().map(move |&to| (from, to)))
+                            .collect();
+                        table.insert(t.id, pairs);
+                    }
+                }
+                Workflows::from_table(table)
             }
         }
-        Workflows {
-            transitions: Some(table),
-            blocked_may_close: false,
-        }
-    }
-
-    /// Whether the workflow lets the agent's role move a work package of `type_id` from `from` to
-    /// `to` (staying is always allowed).
-    pub fn allows(&self, type_id: u64, from: u64, to: u64) -> bool {
-        from == to
-            || self.transitions.as_ref().is_none_or(|t| {
-                t.get(&type_id)
-                    .is_some_and(|pairs| pairs.contains(&(from, to)))
-            })
     }
 
     /// Forbids every transition into `to` for `type_id`.
-    pub fn forbid(&mut self, board: &Board, type_id: u64, to: u64) {
-        let table = self.materialise(board);
-        if let Some(pairs) = table.get_mut(&type_id) {
-            pairs.retain(|&(_, t)| t != to);
-        }
+    pub fn forbid_transition(&mut self, type_id: u64, to: u64) {
+        let (statuses, types) = self.status_and_type_ids();
+        self.workflows.forbid(&statuses, &types, type_id, to);
     }
 
-    /// Allows every transition into `to` for `type_id` (the counterpart of [`Workflows::forbid`]).
-    pub fn allow(&mut self, board: &Board, type_id: u64, to: u64) {
-        if let Some(table) = self.transitions.as_mut() {
-            let pairs = table.entry(type_id).or_default();
-            for s in &board.statuses {
-                pairs.insert((s.id, to));
-            }
-        }
+    /// Allows every transition into `to` for `type_id` again.
+    pub fn allow_transition(&mut self, type_id: u64, to: u64) {
+        let (statuses, _) = self.status_and_type_ids();
+        self.workflows.allow(&statuses, type_id, to);
     }
 
-    /// The explicit table (every pair allowed, if there was none yet).
-    fn materialise(&mut self, board: &Board) -> &mut BTreeMap<u64, BTreeSet<(u64, u64)>> {
-        self.transitions.get_or_insert_with(|| {
-            board
-                .types
-                .iter()
-                .map(|t| {
-                    let pairs = board
-                        .statuses
-                        .iter()
-                        .flat_map(|a| board.statuses.iter().map(move |b| (a.id, b.id)))
-                        .collect();
-                    (t.id, pairs)
-                })
-                .collect()
-        })
+    fn status_and_type_ids(&self) -> (Vec<u64>, Vec<u64>) {
+        (
+            self.statuses.iter().map(|s| s.id).collect(),
+            self.types.iter().map(|t| t.id).collect(),
+        )
     }
-}
 
-impl Board {
     /// Whether `wp` has an open blocker (`WorkPackage#blocked?`), seen or not by anyone.
     pub fn is_blocked(&self, wp: &Wp) -> bool {
         !self.is_closed(wp)
@@ -233,7 +190,7 @@ mod tests {
     #[test]
     fn standard_seed_keeps_a_task_out_of_in_testing_but_lets_it_progress() {
         let mut b = board_with(1);
-        b.workflows = Workflows::preset(&b, WorkflowPreset::StandardSeed);
+        b.workflows = b.preset_workflows(WorkflowPreset::StandardSeed);
         let testing = id(&b, "In testing");
         let change = |s| WpChange {
             status: Some(s),
@@ -282,9 +239,8 @@ mod tests {
     #[test]
     fn forbid_and_allow_are_counterparts_and_a_type_change_skips_the_check() {
         let mut b = board_with(1);
-        let w = b.clone();
         let testing = id(&b, "In testing");
-        b.workflows.forbid(&w, 1, testing);
+        b.forbid_transition(1, testing);
         assert!(!b.workflows.allows(1, 1, testing));
         assert!(b.workflows.allows(2, 1, testing), "other types untouched");
         let before = b.wps[&1].clone();
@@ -296,7 +252,7 @@ mod tests {
             b.transition_error(ADMIN_USER, &before, testing, false)
                 .is_none()
         );
-        b.workflows.allow(&w, 1, testing);
+        b.allow_transition(1, testing);
         assert!(b.workflows.allows(1, 1, testing));
     }
 }
