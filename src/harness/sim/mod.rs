@@ -19,6 +19,7 @@
 
 pub mod custom_fields;
 mod form;
+mod lifecycle;
 pub mod notify;
 mod query;
 mod relations;
@@ -159,6 +160,9 @@ pub struct BoardOptions {
     /// Render unset dates and durations as `null` like the real representer (default: left out,
     /// because the upstream schema rejects `null` there).
     pub render_nulls: bool,
+    /// Render work packages' `createdAt` / `updatedAt` in whole seconds, as OpenProject does
+    /// (`Behaviour::whole_seconds`; default: milliseconds).
+    pub whole_seconds: bool,
 }
 
 impl Default for BoardOptions {
@@ -172,6 +176,7 @@ impl Default for BoardOptions {
             max_page_size: 1000,
             workflows: WorkflowPreset::AllowAll,
             render_nulls: false,
+            whole_seconds: false,
         }
     }
 }
@@ -203,6 +208,7 @@ pub async fn start(opts: BoardOptions) -> anyhow::Result<BoardHandle> {
     }
     board.behaviour.max_page_size = opts.max_page_size;
     board.behaviour.render_nulls = opts.render_nulls;
+    board.behaviour.whole_seconds = opts.whole_seconds;
     board.workflows = workflow::Workflows::preset(&board, opts.workflows);
     let shared = Arc::new(Shared {
         board: Mutex::new(board),
@@ -434,6 +440,45 @@ impl BoardHandle {
         let mut change = WpChange::default();
         change.custom.insert(POD_FIELD, pod.map(String::from));
         b.update(ADMIN_USER, id, Some(lv), change)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// Moves a work package and its descendants to project `identifier` as the admin (a human's
+    /// edit; `lifecycle.rs`).
+    pub fn move_to_project(&self, id: u64, identifier: &str) {
+        let mut b = self.board();
+        let project = b
+            .project_by_key(identifier)
+            .unwrap_or_else(|| panic!("no project {identifier}"))
+            .id;
+        b.move_to_project(ADMIN_USER, id, project)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// Deletes a work package with its descendants and their relations as the admin
+    /// (`lifecycle.rs`); returns the ids deleted.
+    pub fn delete_wp(&self, id: u64) -> Vec<u64> {
+        self.board()
+            .delete(ADMIN_USER, id)
+            .unwrap_or_else(|e| panic!("{}", e.message))
+    }
+
+    /// Sets or clears a work package's parent as the admin (a human's edit).
+    pub fn set_parent(&self, id: u64, parent: Option<u64>) {
+        let mut b = self.board();
+        let lv = b.wps[&id].lock_version;
+        let change = WpChange {
+            parent: Some(parent),
+            ..Default::default()
+        };
+        b.update(ADMIN_USER, id, Some(lv), change)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// A human's comment on a work package (moves `updatedAt`, not `lockVersion`).
+    pub fn comment(&self, id: u64, text: &str) {
+        self.board()
+            .comment(ADMIN_USER, id, text)
             .unwrap_or_else(|e| panic!("{}", e.message));
     }
 

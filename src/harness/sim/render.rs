@@ -20,6 +20,16 @@ pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// A work package's `createdAt` / `updatedAt`: in whole seconds with `Behaviour::whole_seconds`,
+/// as OpenProject renders them (`lib/api/v3/utilities/date_time_formatter.rb`).
+pub fn wp_time(board: &Board, t: DateTime<Utc>) -> String {
+    if board.behaviour.whole_seconds {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        time(t)
+    }
+}
+
 /// Minimal Markdown-to-HTML: escape everything, paragraphs per blank line. Enough for `html`.
 pub fn html(raw: &str) -> String {
     let escaped = raw

@@ -269,6 +269,12 @@ pub struct Behaviour {
     /// instead of leaving them out. Off by default: the upstream schema types them as plain strings
     /// and rejects `null` (see the conformance tests).
     pub render_nulls: bool,
+    /// Render a work package's `createdAt` and `updatedAt` in whole seconds, as OpenProject does
+    /// (`API::V3::Utilities::DateTimeFormatter.format_datetime`: `datetime.to_datetime.utc.iso8601`,
+    /// in `lib/api/v3/utilities/date_time_formatter.rb`), while keeping the full precision for
+    /// filters and sorting (the database's). Off by default: the board's own tests stage a human's
+    /// answer within milliseconds of a Spike, which real humans never do.
+    pub whole_seconds: bool,
 }
 
 impl Default for Behaviour {
@@ -279,6 +285,7 @@ impl Default for Behaviour {
             default_page_size: 20,
             cross_project_relations: true,
             render_nulls: false,
+            whole_seconds: false,
         }
     }
 }
@@ -495,7 +502,7 @@ impl Board {
         self.children.get(&id).into_iter().flatten().copied()
     }
 
-    fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
+    pub(super) fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
         let seq = self.journal.len() as u64 + 1;
         self.journal.push(JournalEntry {
             seq,
@@ -521,7 +528,7 @@ impl Board {
         self.journal(user, wp, action);
     }
 
-    fn record_activity(
+    pub(super) fn record_activity(
         &mut self,
         wp: u64,
         user: u64,
@@ -545,7 +552,7 @@ impl Board {
     }
 
     /// Records a write's `notify` flag (`notify.rs`).
-    fn notification(&mut self, wp: u64, user: u64, kind: WriteKind, notify: bool) {
+    pub(super) fn notification(&mut self, wp: u64, user: u64, kind: WriteKind, notify: bool) {
         let seq = self.notifications.len() as u64 + 1;
         self.notifications.push(Notification {
             seq,
@@ -568,7 +575,7 @@ impl Board {
     /// former parent `former` (which lost a child): each is saved with lockVersion + 1 and a new
     /// `updatedAt`, journaled as derived, with the journal note OpenProject writes
     /// (`work_package.updated_automatically_by_child_changes`), and never notified.
-    fn bump_ancestors(&mut self, id: u64, user: u64, former: Option<u64>) {
+    pub(super) fn bump_ancestors(&mut self, id: u64, user: u64, former: Option<u64>) {
         if !self.behaviour.bump_ancestors {
             return;
         }
