@@ -7,6 +7,8 @@
 //!   in whole seconds and compares at full precision, so the window starts at the second of the
 //!   newest seen, minus [`OVERLAP`] for writes committed out of order: what was already read comes
 //!   back and merges as a no-op, what came later in the same second is not lost.
+//!   Read whatever part of the probe moved, so that a change the probe cannot see alone (to a
+//!   closed ancestor, or to one in another project) is caught up by the next read.
 //! - The `blocks` relations again, only when the relation part of the probe moved.
 //! - Ancestors and blockers the snapshot never held, by id, only when the merge asks for them.
 //!
@@ -47,20 +49,21 @@ impl BoardReader {
         before: &Signature,
         now: &Signature,
         since: DateTime<Utc>,
-        stale: bool,
     ) -> Result<Option<Delta>, ApiError> {
-        let mut changes = Changes::default();
-        let mut newest = since;
-        if stale || now.work_packages_changed(before) {
-            let Some(updated) = self.updated_since(since).await? else {
-                return Ok(None);
-            };
-            newest = updated
-                .iter()
-                .map(|i| i.updated_at)
-                .fold(since, DateTime::max);
-            changes.updated = updated;
-        }
+        // The work packages are read even when only the relations moved: a change the probe
+        // cannot see alone (to a closed ancestor, or one in another project) is caught up by
+        // whichever read comes next.
+        let Some(updated) = self.updated_since(since).await? else {
+            return Ok(None);
+        };
+        let newest = updated
+            .iter()
+            .map(|i| i.updated_at)
+            .fold(since, DateTime::max);
+        let mut changes = Changes {
+            updated,
+            ..Changes::default()
+        };
         if now.relations != before.relations {
             let blocks = self.client.blocks_relations().await?;
             changes.blocks = Some(

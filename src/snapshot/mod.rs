@@ -193,8 +193,8 @@ impl BoardReader {
         Ok(())
     }
 
-    /// The probe; `None` when it cannot be read (the newest work package too large, an outside
-    /// blocker gone): the snapshot is then read in full.
+    /// The probe; `None` when it cannot be read (the newest work package too large): the snapshot
+    /// is then read in full.
     async fn probe(&self) -> Result<Option<Signature>, ApiError> {
         let external = self
             .last
@@ -203,7 +203,7 @@ impl BoardReader {
             .unwrap_or_default();
         match self.signature(&external).await {
             Ok(s) => Ok(Some(s)),
-            Err(e) if matches!(e.kind(), ErrorKind::TooLarge | ErrorKind::BadRequest) => {
+            Err(e) if e.kind() == ErrorKind::TooLarge => {
                 tracing::warn!(error = %e, "the change probe cannot be read: reading the board in full");
                 Ok(None)
             }
@@ -278,7 +278,7 @@ impl BoardReader {
             return Ok(None);
         };
         let Some(delta) = self
-            .read_changes(&cache.snapshot, before, &now, since, cache.stale)
+            .read_changes(&cache.snapshot, before, &now, since)
             .await?
         else {
             return Ok(None);

@@ -9,9 +9,10 @@
 //! - The blockers outside the configured projects the snapshot holds: how many are still open,
 //!   and the newest update among them.
 //!
-//! What it cannot see alone is a change to a closed work package (an ancestor renamed or given a
-//! pod while closed); the next delta reads it, since a delta reads every status, and the periodic
-//! full read does too.
+//! What it cannot see alone is a change to a work package outside that count that the snapshot
+//! holds: a closed ancestor (given a pod, moved, renamed while closed) or an open ancestor in a
+//! project the worker does not read. The next read of any kind catches it up (a delta reads every
+//! status and project), and so does the periodic full read.
 
 use std::collections::BTreeSet;
 
@@ -19,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 use super::BoardReader;
 use super::full::ID_CHUNK;
-use crate::openproject::{ApiError, Filter, WorkPackageQuery};
+use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery};
 
 /// What identifies the board's state cheaply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +36,8 @@ pub(super) struct Signature {
     pub external: Option<(u64, Option<Latest>)>,
 }
 
-impl Signature {
-    /// Whether the work packages (not only the relations) changed since `before`.
-    pub fn work_packages_changed(&self, before: &Signature) -> bool {
-        (self.total, &self.latest, &self.external)
-            != (before.total, &before.latest, &before.external)
-    }
-}
+/// The external part of a probe that named a blocker no longer there: never equal to a real one.
+const GONE: (u64, Option<Latest>) = (u64::MAX, None);
 
 /// The most recently updated work package of a list: id, lockVersion, updatedAt.
 pub(super) type Latest = (u64, u64, DateTime<Utc>);
@@ -99,7 +95,14 @@ impl BoardReader {
             Filter::new("id", "=", &ids),
             Filter::new("status", "o", Vec::<String>::new()),
         ];
-        Ok(Some(self.latest(open).await?))
+        match self.latest(open).await {
+            Ok(latest) => Ok(Some(latest)),
+            // An `id` filter naming a work package that is gone (deleted, or no longer visible) is
+            // a 400 (API-NOTES section 13): the blockers changed, and the read that follows finds
+            // out how (its relations went with it).
+            Err(e) if e.kind() == ErrorKind::BadRequest => Ok(Some(GONE)),
+            Err(e) => Err(e),
+        }
     }
 
     /// The total and the most recently updated of the work packages matching `filters`.

@@ -9,6 +9,7 @@ mod client;
 mod conformance;
 mod conversation;
 mod cycle;
+mod delta;
 mod demo;
 mod doctor;
 mod environment;

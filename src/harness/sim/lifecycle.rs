@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
 use serde_json::Value;
 
 use super::notify::WriteKind;
@@ -41,7 +40,7 @@ impl Board {
             return Err(SimError::invalid_link("project"));
         }
         let moved: Vec<u64> = [id].into_iter().chain(self.descendants(id)).collect();
-        let now = Utc::now();
+        let now = self.now();
         for wp in &moved {
             let Some(w) = self.wps.get_mut(wp) else {
                 continue;

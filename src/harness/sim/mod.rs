@@ -482,6 +482,12 @@ impl BoardHandle {
             .unwrap_or_else(|e| panic!("{}", e.message));
     }
 
+    /// Moves the board's clock ahead by `by`: later writes are stamped as if that much time had
+    /// passed (tests of time windows, without waiting).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.board().behaviour.clock_offset += by;
+    }
+
     /// Backdates a work package's `updatedAt` (for stale-Epic tests).
     pub fn set_updated_at(&self, id: u64, at: chrono::DateTime<chrono::Utc>) {
         if let Some(w) = self.board().wps.get_mut(&id) {

@@ -259,7 +259,7 @@ impl Query {
             }
             let mut range = (None, None);
             if matches!(field, Field::UpdatedAt | Field::CreatedAt) {
-                range = date_range(&f.operator, &f.values).ok_or_else(invalid)?;
+                range = date_range(&f.operator, &f.values, board.now()).ok_or_else(invalid)?;
             }
             compiled.push(Compiled {
                 field,
@@ -351,8 +351,7 @@ type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 /// of each value, and `datetime_range_clauses.rb`: `>=` and `<=`). It is the only operator that
 /// takes a precise instant: the relative ones (`>t-`, `<t-`, `t-`) take a number of days, and `=d`
 /// is the 24 hours from its value (`on_date_time.rb`).
-fn date_range(op: &str, values: &[String]) -> Option<Span> {
-    let now = Utc::now();
+fn date_range(op: &str, values: &[String], now: DateTime<Utc>) -> Option<Span> {
     // Checked: a client may send any number of days, and an out-of-range one is a 400, not a panic.
     let ago = |v: &String| {
         let days = chrono::Duration::try_days(v.parse::<i64>().ok()?)?;

@@ -275,6 +275,9 @@ pub struct Behaviour {
     /// filters and sorting (the database's). Off by default: the board's own tests stage a human's
     /// answer within milliseconds of a Spike, which real humans never do.
     pub whole_seconds: bool,
+    /// How far the board's clock runs ahead of the real one: tests of time windows move it
+    /// instead of waiting (`BoardHandle::advance_clock`).
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for Behaviour {
@@ -286,6 +289,7 @@ impl Default for Behaviour {
             cross_project_relations: true,
             render_nulls: false,
             whole_seconds: false,
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -479,6 +483,11 @@ impl Board {
         self.custom_fields.iter().find(|c| c.name == name)
     }
 
+    /// The board's clock: every write's `updatedAt`, journal entry and activity is stamped with it.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.behaviour.clock_offset
+    }
+
     pub fn is_closed(&self, wp: &Wp) -> bool {
         self.status(wp.status).is_some_and(|s| s.is_closed)
     }
@@ -506,7 +515,7 @@ impl Board {
         let seq = self.journal.len() as u64 + 1;
         self.journal.push(JournalEntry {
             seq,
-            at: Utc::now(),
+            at: self.now(),
             user,
             wp,
             action,
@@ -545,7 +554,7 @@ impl Board {
             comment,
             details,
             version,
-            created_at: Utc::now(),
+            created_at: self.now(),
             automatic: false,
         });
         id
@@ -587,7 +596,7 @@ impl Board {
                 }
             }
         }
-        let now = Utc::now();
+        let now = self.now();
         let note =
             format!("_Updated automatically by changing values within child work package #{id}_");
         for a in chain {
@@ -678,7 +687,7 @@ impl Board {
         })?;
         let id = self.next_wp;
         self.next_wp += 1;
-        let now = Utc::now();
+        let now = self.now();
         let available: Vec<u64> = self
             .custom_fields
             .iter()
@@ -899,7 +908,7 @@ impl Board {
             return Ok(()); // no UPDATE, no new lockVersion (API-NOTES section 3)
         }
         after.lock_version += 1;
-        after.updated_at = Utc::now();
+        after.updated_at = self.now();
         let lv = after.lock_version;
         if before.parent != after.parent {
             if let Some(old) = before.parent
@@ -926,9 +935,10 @@ impl Board {
     /// A human's edit that changes nothing the worker reads but moves the lockVersion (as editing
     /// any attribute would). Used to stage concurrent writers in tests.
     pub fn touch(&mut self, user: u64, id: u64) {
+        let now = self.now();
         if let Some(w) = self.wps.get_mut(&id) {
             w.lock_version += 1;
-            w.updated_at = Utc::now();
+            w.updated_at = now;
             let lv = w.lock_version;
             let mut changes = BTreeMap::new();
             changes.insert("estimatedTime".to_string(), Value::from("PT1H"));
@@ -962,8 +972,9 @@ impl Board {
             return Err(SimError::violation("comment", "Comment can't be blank."));
         }
         let act = self.record_activity(id, user, Some(text.to_string()), vec![]);
+        let now = self.now();
         if let Some(w) = self.wps.get_mut(&id) {
-            w.updated_at = Utc::now();
+            w.updated_at = now;
         }
         self.journal(
             user,
