@@ -253,7 +253,7 @@ async fn board_of(specs: &[Spec], relations: &[(Index, Index)]) -> BoardHandle {
         create(&mut board, spec);
     }
     for (from, to) in relations {
-        apply(&mut board, &Edit::Relate(from.clone(), to.clone()));
+        apply(&mut board, &Edit::Relate(*from, *to));
     }
     drop(board);
     b
