@@ -42,6 +42,7 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             max_attempts: 3,
             refusal_retry: chrono::Duration::hours(1),
             mention: "@journeyman".into(),
+            spread: journeyman::board::policy::SPREAD,
         };
         // Every trail read and clean: the decision goes all the way to its claim.
         let progress = Progress {

@@ -21,4 +21,5 @@ mod limits;
 mod process;
 mod real_board;
 mod secrets;
+mod spread;
 mod workspace;
