@@ -9,7 +9,8 @@
 //!   back and merges as a no-op, what came later in the same second is not lost.
 //!   Read whatever part of the probe moved, so that a change the probe cannot see alone (to a
 //!   closed ancestor, or to one in another project) is caught up by the next read.
-//! - The `blocks` relations again, only when the relation part of the probe moved.
+//! - The `blocks` relations, only when the relation part of the probe moved: just the new ones
+//!   when it shows additions only (relation ids only grow), all of them again otherwise.
 //! - Ancestors and blockers the snapshot never held, by id, only when the merge asks for them.
 //!
 //! The merge itself is pure (`merge.rs`). Whenever it cannot be sure, the answer is `None` and the
@@ -19,11 +20,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::merge::{Changes, Merge, Scope, core_count, merge};
+use super::merge::{self, Changes, Merge, Scope, core_count, merge};
 use super::probe::Signature;
 use super::{BoardReader, item};
 use crate::board::{Item, Snapshot};
-use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery};
+use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery, hal};
 
 /// How far before the second of the newest `updatedAt` seen a delta starts.
 pub const OVERLAP: chrono::Duration = chrono::Duration::seconds(1);
@@ -65,12 +66,9 @@ impl BoardReader {
             ..Changes::default()
         };
         if now.relations != before.relations {
-            let blocks = self.client.blocks_relations().await?;
             changes.blocks = Some(
-                blocks
-                    .iter()
-                    .filter_map(|r| Some((r.links.from.id()?, r.links.to.id()?)))
-                    .collect(),
+                self.blocks_now(prev, before.relations, now.relations)
+                    .await?,
             );
         }
         let catalog = &self.resolved.catalog;
@@ -108,6 +106,45 @@ impl BoardReader {
             }
         }
         Ok(None)
+    }
+
+    /// The `blocks` relations now: when the probe shows only additions (the total grew by as
+    /// many as there are ids above the newest seen), just the new ones are read (one small
+    /// request); otherwise all of them again.
+    async fn blocks_now(
+        &self,
+        prev: &Snapshot,
+        (total_before, newest_before): (u64, Option<u64>),
+        (total_now, _): (u64, Option<u64>),
+    ) -> Result<Vec<(u64, u64)>, ApiError> {
+        let pair = |r: &hal::Relation| Some((r.links.from.id()?, r.links.to.id()?));
+        let added = total_now.saturating_sub(total_before);
+        let newest_before = newest_before.unwrap_or(0);
+        if added > 0 && added < u64::from(self.client.page_size()) {
+            // One more than were added: the extra one, if any, must be one seen before.
+            let page = self
+                .client
+                .relations_page(
+                    &[Filter::new("type", "=", ["blocks"])],
+                    &[("id".into(), "desc".into())],
+                    u32::try_from(added + 1).unwrap_or(u32::MAX),
+                    1,
+                )
+                .await?;
+            let new: Vec<&hal::Relation> = page
+                .embedded
+                .elements
+                .iter()
+                .filter(|r| r.id > newest_before)
+                .collect();
+            if new.len() as u64 == added && page.total == total_now {
+                let mut blocks = merge::pairs(prev);
+                blocks.extend(new.into_iter().filter_map(pair));
+                return Ok(blocks);
+            }
+        }
+        let all = self.client.blocks_relations().await?;
+        Ok(all.iter().filter_map(pair).collect())
     }
 
     /// The work packages updated since `since` (minus the overlap), oldest first; `None` if they

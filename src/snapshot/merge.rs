@@ -167,7 +167,7 @@ fn blocker_state(
 }
 
 /// The `(from, to)` pairs of a snapshot's `blocks` relations.
-fn pairs(s: &Snapshot) -> Vec<(u64, u64)> {
+pub(super) fn pairs(s: &Snapshot) -> Vec<(u64, u64)> {
     s.blockers
         .iter()
         .flat_map(|(to, froms)| froms.iter().map(move |from| (*from, *to)))

@@ -28,6 +28,7 @@ pub use resolve::{Resolved, resolve, sanity};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -103,6 +104,35 @@ pub struct Fetch {
     pub cost: StatsSnapshot,
 }
 
+/// How many snapshots a reader obtained of each kind (for benchmarks and tests; the metric
+/// `journeyman_snapshot_reads_total` counts the same for the whole process).
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    pub cached: AtomicU64,
+    pub changes: AtomicU64,
+    pub full: AtomicU64,
+}
+
+impl ReadCounts {
+    fn count(&self, read: Read) {
+        let counter = match read {
+            Read::Cached => &self.cached,
+            Read::Changes => &self.changes,
+            Read::Full => &self.full,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(cached, changes, full)` so far.
+    pub fn get(&self) -> (u64, u64, u64) {
+        (
+            self.cached.load(Ordering::Relaxed),
+            self.changes.load(Ordering::Relaxed),
+            self.full.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// What the reader keeps between cycles: the last snapshot and how to bring it up to date.
 struct Cache {
     /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two.
@@ -128,6 +158,7 @@ pub struct BoardReader {
     refresh_every: Duration,
     strategy: Strategy,
     last: Option<Cache>,
+    counts: Arc<ReadCounts>,
 }
 
 impl BoardReader {
@@ -140,6 +171,7 @@ impl BoardReader {
             refresh_every,
             strategy: Strategy::Changes,
             last: None,
+            counts: Arc::default(),
         }
     }
 
@@ -155,6 +187,12 @@ impl BoardReader {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The counts of this reader's reads, shared: they keep counting after the reader moves into
+    /// a worker.
+    pub fn counts(&self) -> Arc<ReadCounts> {
+        self.counts.clone()
     }
 
     fn delta_reads(&self) -> bool {
@@ -239,10 +277,13 @@ impl BoardReader {
     pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
         let before = self.client.stats();
         let signature = self.probe().await?;
-        let fetch = |reader: &BoardReader, read| Fetch {
-            full: read != Read::Cached,
-            read,
-            cost: reader.client.stats() - before,
+        let fetch = |reader: &BoardReader, read| {
+            reader.counts.count(read);
+            Fetch {
+                full: read != Read::Cached,
+                read,
+                cost: reader.client.stats() - before,
+            }
         };
         match self.plan(&signature) {
             Read::Cached => {

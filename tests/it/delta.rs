@@ -424,3 +424,33 @@ async fn closed_moved_and_deleted_work_leaves_the_snapshot_and_is_never_claimed(
         assert_eq!(f.record.count(wp), 0, "#{wp} never claimed");
     }
 }
+
+#[tokio::test]
+async fn a_blocker_added_reads_only_the_new_relation_and_a_removed_one_reads_them_again() {
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let held = held_tasks(b, 60);
+    for pair in held.chunks(2).take(25) {
+        b.relate(pair[0], pair[1], "blocks");
+    }
+    let (mut reader, full) = readers(b).await;
+    reader.snapshot().await.unwrap();
+    let (_, idle) = reader.snapshot().await.unwrap();
+    let rel = b.relate(held[55], held[56], "blocks");
+    let (snap, added) = reader.snapshot().await.unwrap();
+    assert_eq!(added.read, Read::Changes);
+    assert_eq!(added.cost.requests, 4, "probe, delta, the new relation");
+    assert!(snap.blockers[&held[56]].contains(&held[55]));
+    b.delete_relation(rel);
+    let (snap, removed) = reader.snapshot().await.unwrap();
+    assert_eq!(*snap, full.full().await.unwrap());
+    // The same probe and delta either way; then a page of two relations against all 25 again
+    // (a relation is about 400 bytes).
+    assert!(
+        removed.cost.bytes > added.cost.bytes + 20 * 300,
+        "the new relation ({:?}) against all 25 again ({:?}), idle {:?}",
+        added.cost,
+        removed.cost,
+        idle.cost
+    );
+}
