@@ -2,10 +2,13 @@
 //! tables (a report, not a timing harness). Every number comes from this run; the machine and the
 //! command are printed first so a table can be pasted into docs/performance.md as it is.
 //!
-//! 1. requests and bytes per cycle, ours against a naive per-work-package reader (cost.rs);
+//! 1. requests and bytes per cycle (idle, after k changes, in full), ours against a naive
+//!    per-work-package reader (cost.rs);
 //! 2. `decide` time (decide.rs); 3. claim latency and conflicts with many pods (claims.rs);
 //! 4. resident memory of the board and an idle worker (memory.rs); 5. the board's own throughput
-//!    (throughput.rs); 6. entering a Nix dev shell, cold and warm (nix.rs; skipped without Nix).
+//!    (throughput.rs); 6. entering a Nix dev shell, cold and warm (nix.rs; skipped without Nix);
+//! 7. a fleet at scale, 200 pods on 10,000 work packages, beside the worker before delta reads
+//!    and the naive reader (scale.rs).
 //!
 //! `JOURNEYMAN_BENCH_QUICK=1` runs a smaller plan as a smoke test (CI).
 
@@ -21,6 +24,8 @@ mod decide;
 mod memory;
 #[path = "fleet/nix.rs"]
 mod nix_shell;
+#[path = "fleet/scale.rs"]
+mod scale;
 #[path = "fleet/throughput.rs"]
 mod throughput;
 
@@ -36,10 +41,11 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         cost::run(&plan).await?;
         decide::run(&plan)?;
-        claims::run(&plan).await?;
-        memory::run(&plan).await?;
+        let claims = claims::run(&plan).await?;
+        let idle = memory::run(&plan).await?;
         throughput::run(&plan).await?;
-        nix_shell::run(&plan).await
+        nix_shell::run(&plan).await?;
+        scale::run(&plan, &claims, idle).await
     })?;
     println!(
         "Total bench time: {:.0} s.",

@@ -32,6 +32,12 @@ pub struct Plan {
     /// Cold and warm entries into the Nix dev shell (section 6).
     pub nix_cold: usize,
     pub nix_warm: usize,
+    /// The fleet at scale (section 6): pods, board size, how long each poll interval is
+    /// measured, and how many pods read as before.
+    pub scale_pods: usize,
+    pub scale_board: usize,
+    pub scale_window: Duration,
+    pub scale_baseline_cycles: usize,
 }
 
 impl Plan {
@@ -53,6 +59,10 @@ impl Plan {
                 concurrency: vec![1, 4],
                 nix_cold: 2,
                 nix_warm: 5,
+                scale_pods: 20,
+                scale_board: 1_000,
+                scale_window: Duration::from_secs(3),
+                scale_baseline_cycles: 3,
             }
         } else {
             Plan {
@@ -69,6 +79,10 @@ impl Plan {
                 concurrency: vec![1, 4, 16],
                 nix_cold: 5,
                 nix_warm: 20,
+                scale_pods: 200,
+                scale_board: 10_000,
+                scale_window: Duration::from_secs(60),
+                scale_baseline_cycles: 8,
             }
         }
     }
@@ -86,8 +100,17 @@ pub async fn board(n: usize, hold: bool) -> anyhow::Result<BoardHandle> {
         if hold {
             journeyman::harness::bench::hold_ready_work(&mut b);
         }
+        journeyman::harness::bench::age(&mut b);
     }
     Ok(handle)
+}
+
+/// The production poll interval the benchmarks' compressed intervals stand for.
+pub const REAL_POLL: Duration = Duration::from_secs(60);
+
+/// `d` of real time on a run whose poll interval `poll` stands for [`REAL_POLL`].
+pub fn compressed(d: Duration, poll: Duration) -> Duration {
+    d.mul_f64(poll.as_secs_f64() / REAL_POLL.as_secs_f64())
 }
 
 /// An executor that does nothing and reports success: the fleet measures the board, not agents.

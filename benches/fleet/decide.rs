@@ -42,10 +42,13 @@ pub fn run(plan: &Plan) -> anyhow::Result<()> {
             max_attempts: 3,
             refusal_retry: chrono::Duration::hours(1),
             mention: "@journeyman".into(),
+            spread: journeyman::board::policy::SPREAD,
         };
-        // Every trail read and clean: the decision goes all the way to its claim.
+        // Every trail read and clean, every blocker read again: the decision goes all the way
+        // to its claim.
         let progress = Progress {
             attempts: snap.items.keys().map(|id| (*id, 0)).collect(),
+            blockers_checked: snap.items.keys().copied().collect(),
             ..Progress::default()
         };
         let now = Utc::now();

@@ -23,12 +23,13 @@ const IDLE_CYCLES: u64 = 40;
 const SAMPLES: u64 = 20;
 const POLL: Duration = Duration::from_millis(50);
 
-pub async fn run(plan: &Plan) -> anyhow::Result<()> {
+/// Returns the idle worker's median VmRSS (KiB) on the largest board, for section 6.
+pub async fn run(plan: &Plan) -> anyhow::Result<Option<(usize, u64)>> {
     println!("## 4. Resident memory (VmRSS / VmHWM from /proc/<pid>/status)\n");
     board_process().await?;
-    idle_worker(plan).await?;
+    let idle = idle_worker(plan).await?;
     println!();
-    Ok(())
+    Ok(idle)
 }
 
 /// (a) The bundled board as its own process, empty and holding the synthetic board.
@@ -113,9 +114,9 @@ async fn stop(child: &mut Child, pid: u32) {
 /// (b) An idle `journeyman run`: a pod with nothing to do, read after its first full snapshot and
 /// many idle cycles. Cycles are counted from its own `/metrics`, so the reading is taken after the
 /// same amount of work on every board size, however slow the machine.
-async fn idle_worker(plan: &Plan) -> anyhow::Result<()> {
+async fn idle_worker(plan: &Plan) -> anyhow::Result<Option<(usize, u64)>> {
     println!(
-        "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board, polling every {} ms, so a full read every tenth cycle), VmRSS read once after each of cycles {IDLE_CYCLES} to {}; eligible, requests and full reads from its own `/metrics`.\n",
+        "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board, polling every {} ms; `pod.rs` still asks for a full read every ten poll intervals, jittered 75-125%), VmRSS read once after each of cycles {IDLE_CYCLES} to {}; eligible, requests and full reads from its own `/metrics`.\n",
         POLL.as_millis(),
         IDLE_CYCLES + SAMPLES - 1
     );
@@ -123,6 +124,7 @@ async fn idle_worker(plan: &Plan) -> anyhow::Result<()> {
         "| idle worker on a board of | eligible | requests (last cycle) | full reads | VmRSS median | VmRSS max | VmHWM |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let mut result = None;
     for &n in &plan.idle_sizes {
         let board = common::board(n, true).await?;
         let workdir = tempfile::tempdir()?;
@@ -165,8 +167,9 @@ async fn idle_worker(plan: &Plan) -> anyhow::Result<()> {
             mib(hwm)
         );
         stop(&mut child, pid).await;
+        result = Some((n, rss[rss.len() / 2]));
     }
-    Ok(())
+    Ok(result)
 }
 
 /// Reads the worker's JSON log until it says where it serves, and keeps draining it afterwards.

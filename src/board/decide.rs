@@ -16,6 +16,8 @@
 //!    `epic_stale_after`), or my finished Epic (every open descendant done): one per cycle;
 //! 4. the best eligible Bug; 5. the best eligible Task/Feature/User story under an Epic (claiming
 //!    the Epic first if nobody owns it); 6. the best eligible standalone work package; 7. sleep.
+//!    "Best" is the most urgent priority; among the first few of that class, each pod prefers a
+//!    different one (`spread.rs`), so that idle pods do not all race for the same.
 //!
 //! Before any start (resume, takeover, claim) the candidate's audit trail must have been read
 //! ([`Action::ReadHistory`]): a ticket whose trail holds `max_attempts` failed attempts (a resume
@@ -34,6 +36,7 @@ use chrono::{DateTime, Utc};
 use super::eligible::{Ineligible, ineligibility, is_mine, nearest_epic, order};
 use super::model::{Catalog, Item, Snapshot};
 use super::policy::{Pause, Policy};
+use super::spread;
 
 /// What the decision asks the cycle to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,6 +235,22 @@ impl<'a> Ctx<'a> {
         items.min_by_key(|i| order(self.c, i))
     }
 
+    /// The candidate this pod prefers among the first [`Policy::spread`] of the best priority
+    /// class, keyed by what a claim takes first (the Epic, if one is to be claimed).
+    fn preferred<'i>(&self, items: impl Iterator<Item = &'i Item>) -> Option<&'i Item> {
+        let mut candidates: Vec<&Item> = items.collect();
+        candidates.sort_by_key(|i| order(self.c, i));
+        let i = spread::prefer(
+            self.me,
+            &candidates,
+            |i| order(self.c, i).0.0,
+            |i| self.epic_to_claim(i).unwrap_or(i.id),
+            |i| i.id,
+            self.policy.spread,
+        )?;
+        Some(candidates[i])
+    }
+
     /// Rules 1, 1b and 2 (with its give-back), each start gated by the candidate's trail.
     fn own_work(&self) -> Option<Action> {
         let (s, p) = (self.s, self.p);
@@ -291,11 +310,13 @@ impl<'a> Ctx<'a> {
         None
     }
 
-    /// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work.
+    /// Rules 4, 5 and 6: Bugs, then work under an Epic, then standalone work; within the best
+    /// priority class of the rule, the candidate this pod prefers (`spread.rs`).
     fn new_work(&self) -> Option<Action> {
         let (s, c) = (self.s, self.c);
         let eligible: Vec<&Item> = s.items.values().filter(|i| self.eligible(i)).collect();
-        let best = |f: &dyn Fn(&Item) -> bool| self.best(eligible.iter().copied().filter(|i| f(i)));
+        let best =
+            |f: &dyn Fn(&Item) -> bool| self.preferred(eligible.iter().copied().filter(|i| f(i)));
         let (item, rule) = if let Some(bug) = best(&|i| i.type_id == c.bug_type) {
             (bug, Rule::Bug)
         } else if let Some(task) = best(&|i| nearest_epic(s, c, i).is_some()) {

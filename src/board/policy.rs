@@ -21,10 +21,16 @@ pub struct Policy {
     pub refusal_retry: chrono::Duration,
     /// How a human addresses the fleet in a comment (`@journeyman ...`).
     pub mention: String,
+    /// How many of the best equal candidates pods spread their claims over (`spread.rs`); 1 is
+    /// the strict order.
+    pub spread: usize,
 }
 
 /// The mention when `JOURNEYMAN_MENTION` is unset.
 pub const MENTION: &str = "@journeyman";
+
+/// Candidates of the best priority class that pods spread their claims over.
+pub const SPREAD: usize = 8;
 
 /// How long a refused claim waits before it is tried again.
 pub const REFUSAL_RETRY: Duration = Duration::from_secs(3600);
@@ -47,7 +53,14 @@ impl Policy {
             max_attempts: max_attempts.max(1),
             refusal_retry: chrono_duration(REFUSAL_RETRY),
             mention: MENTION.into(),
+            spread: SPREAD,
         }
+    }
+
+    /// Spreading claims over `k` candidates (1: every pod goes for the same best one).
+    pub fn with_spread(mut self, k: usize) -> Policy {
+        self.spread = k.max(1);
+        self
     }
 
     /// With another mention than `@journeyman`.

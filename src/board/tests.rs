@@ -62,6 +62,7 @@ fn policy() -> Policy {
         max_attempts: 3,
         refusal_retry: Duration::hours(1),
         mention: "@journeyman".into(),
+        spread: super::policy::SPREAD,
     }
 }
 
@@ -554,14 +555,15 @@ fn rule5_before_rule6_regardless_of_priority() {
 }
 
 #[test]
-fn rule6_standalone_by_priority_then_id() {
+fn rule6_standalone_by_priority_first() {
+    // Was "by priority then id" with 2 and 3 both High: among equals each pod now has its own
+    // preference (the spread tests below); the most urgent still comes first.
     check(
         B::default()
             .add(1, TASK, NEW)
             .add(2, FEATURE, NEW)
             .prio(HIGH)
-            .add(3, STORY, NEW)
-            .prio(HIGH),
+            .add(3, STORY, NEW),
         claim(2, None, Rule::Standalone),
     );
 }
@@ -753,7 +755,9 @@ fn skipped_items_and_items_under_a_skipped_epic_are_passed_over() {
         .add(2, TASK, NEW)
         .under(1)
         .add(3, TASK, NEW)
-        .add(4, TASK, NEW);
+        // Low, so that 3 is the only one of its class: the order after a skip stays pinned.
+        .add(4, TASK, NEW)
+        .prio(LOW);
     let s = b.snapshot();
     let d = |skip: &[u64]| {
         let p = Progress {
@@ -833,7 +837,8 @@ fn a_claim_waits_for_its_blockers_read_afresh_then_its_trail() {
 
 #[test]
 fn a_candidate_with_max_failed_attempts_is_escalated_not_claimed() {
-    let b = || B::default().add(1, TASK, NEW).add(2, TASK, NEW);
+    // 2 is Low so that 1 is the candidate for every pod (not a preference among equals).
+    let b = || B::default().add(1, TASK, NEW).add(2, TASK, NEW).prio(LOW);
     check_with(
         b(),
         Progress::default(),
@@ -1093,6 +1098,127 @@ fn the_target_names_the_nearest_open_epic_and_the_parent_story() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Claims that spread: among the first few of the best class, each pod has its own preference.
+
+/// The decision of pod `pod` at the start of a cycle (trails clean), with `spread`.
+fn decide_as(s: &Snapshot, pod: &str, spread: usize, skip: &[u64]) -> Action {
+    let policy = Policy { spread, ..policy() };
+    let mut p = Progress {
+        skip: skip.iter().copied().collect(),
+        ..Progress::default()
+    };
+    loop {
+        match decide(s, &catalog(), pod, now(), &policy, &p) {
+            Action::ReadHistory { wp } => {
+                p.attempts.insert(wp, 0);
+            }
+            Action::CheckBlockers { wp } => {
+                p.blockers_checked.insert(wp);
+            }
+            action => return action,
+        }
+    }
+}
+
+/// Eight equal standalone Tasks, #1..#8.
+fn eight_equal() -> B {
+    (1..=8).fold(B::default(), |b, id| b.add(id, TASK, NEW))
+}
+
+fn claimed(a: Action) -> u64 {
+    match a {
+        Action::Claim { wp, .. } => wp,
+        other => panic!("expected a claim, got {other:?}"),
+    }
+}
+
+#[test]
+fn equal_candidates_are_spread_over_pods() {
+    // Rendezvous ranks of #1..#8: pod-1 prefers 2 then 7; pod-2 prefers 8 then 4 (spread.rs).
+    let s = eight_equal().snapshot();
+    for (pod, expect) in [("pod-1", 2), ("pod-2", 8), ("pod-3", 4)] {
+        assert_eq!(claimed(decide_as(&s, pod, 8, &[])), expect, "{pod}");
+    }
+    // Without spread (the baseline), every pod goes for the same one.
+    for pod in ["pod-1", "pod-2", "pod-3"] {
+        assert_eq!(claimed(decide_as(&s, pod, 1, &[])), 1, "{pod}");
+    }
+}
+
+#[test]
+fn a_pod_that_loses_a_race_moves_to_its_own_next_choice() {
+    let s = eight_equal().snapshot();
+    assert_eq!(claimed(decide_as(&s, "pod-1", 8, &[2])), 7);
+    assert_eq!(claimed(decide_as(&s, "pod-2", 8, &[8])), 4);
+}
+
+#[test]
+fn urgency_still_comes_first_across_priorities_and_rules() {
+    let urgent = eight_equal().add(9, TASK, NEW).prio(HIGH).snapshot();
+    let bug = eight_equal().add(9, BUG, NEW).prio(LOW).snapshot();
+    for p in 0..50 {
+        let pod = format!("pod-{p}");
+        assert_eq!(claimed(decide_as(&urgent, &pod, 8, &[])), 9, "{pod}");
+        assert_eq!(
+            claimed(decide_as(&bug, &pod, 8, &[])),
+            9,
+            "a Bug first: {pod}"
+        );
+    }
+}
+
+#[test]
+fn work_under_one_unowned_epic_is_one_choice_taken_in_order() {
+    // Two Epics: a pod that prefers #1 takes its first task, #2, never #3 (its Epic is what the
+    // claim takes first, so pods spread over Epics, not over the tasks of one Epic).
+    let s = B::default()
+        .add(1, EPIC, NEW)
+        .add(2, TASK, NEW)
+        .under(1)
+        .add(3, TASK, NEW)
+        .under(1)
+        .add(4, EPIC, NEW)
+        .add(5, TASK, NEW)
+        .under(4)
+        .snapshot();
+    let mut firsts = BTreeSet::new();
+    for p in 0..50 {
+        let a = decide_as(&s, &format!("pod-{p}"), 8, &[]);
+        assert!(
+            a == claim(2, Some(1), Rule::Task) || a == claim(5, Some(4), Rule::Task),
+            "{a:?}"
+        );
+        firsts.insert(claimed(a));
+    }
+    assert_eq!(
+        firsts,
+        [2, 5].into(),
+        "both Epics are someone's first choice"
+    );
+}
+
+#[test]
+fn first_choices_spread_across_the_top_eight_of_many() {
+    let s = (1..=12)
+        .fold(B::default(), |b, id| b.add(id, TASK, NEW))
+        .snapshot();
+    let mut firsts = std::collections::BTreeMap::<u64, usize>::new();
+    for p in 0..800 {
+        *firsts
+            .entry(claimed(decide_as(&s, &format!("pod-{p}"), 8, &[])))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        firsts.keys().copied().collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
+    assert!(
+        firsts.values().all(|n| (60..=140).contains(n)),
+        "{firsts:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Property tests against a naive oracle written straight from DESIGN section 1.
 
 const PODS: [&str; 3] = [ME, "pod-2", "pod-3"];
@@ -1261,6 +1387,25 @@ proptest! {
                     break;
                 }
                 _ => break,
+            }
+        }
+    }
+
+    #[test]
+    fn a_claim_of_new_work_is_of_the_best_priority_of_its_rule(s in arb_board(), pod in prop::sample::select(vec!["pod-1", "pod-2", "pod-3", "pod-x", "pod-y"])) {
+        let c = catalog();
+        if let Action::Claim { wp, rule, .. } = decide_as(&s, pod, 8, &[]) {
+            let rank = |i: &Item| c.priority_rank.get(&i.priority).copied().unwrap_or(0);
+            let claimed = rank(s.get(wp).unwrap());
+            let none = BTreeSet::new();
+            let in_rule = |i: &Item| match rule {
+                Rule::Bug => i.type_id == BUG,
+                Rule::Task => i.type_id != BUG && super::eligible::nearest_epic(&s, &c, i).is_some(),
+                Rule::Standalone => i.type_id != BUG && super::eligible::nearest_epic(&s, &c, i).is_none(),
+                Rule::MyEpic => false,
+            };
+            for other in s.items.values().filter(|i| ineligibility(&s, &c, pod, i, &none).is_none() && in_rule(i)) {
+                prop_assert!(rank(other) <= claimed, "#{} is more urgent than the claimed #{}", other.id, wp);
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::cycle::Worker;
 use crate::harness::sim::Board;
 use crate::harness::sim::seed::{SeedFile, SeedWp};
 use crate::openproject::{ApiError, Auth, Client, ClientOptions, Filter, WorkPackageQuery};
-use crate::snapshot::{BoardReader, resolve};
+use crate::snapshot::{BoardReader, ReadCounts, Strategy, resolve};
 use crate::task::Execute;
 
 /// Pods that own Epics and in-progress work on a synthetic board: `pod-0` .. `pod-7`.
@@ -186,6 +186,26 @@ pub fn hold_ready_work(board: &mut Board) {
     }
 }
 
+/// Dates the board's work packages as if written over time (a board seeded in one instant would
+/// make every work package look just changed): work In progress within the last ten minutes, as
+/// its pod keeps writing (well inside any claim lease, so nothing looks abandoned), everything
+/// else ten seconds apart in id order, older than that.
+pub fn age(board: &mut Board) {
+    let now = board.now();
+    let in_progress = board.status_named("In progress").map(|s| s.id);
+    let n = board.wps.len().max(1) as i64;
+    for (i, wp) in board.wps.values_mut().enumerate() {
+        let back = n - i as i64;
+        let at = if Some(wp.status) == in_progress {
+            now - chrono::Duration::milliseconds(back * 600_000 / n)
+        } else {
+            now - chrono::Duration::minutes(15) - chrono::Duration::seconds(10 * back)
+        };
+        wp.created_at = at;
+        wp.updated_at = at;
+    }
+}
+
 /// The naive strategy of many orchestrators: list the open work packages, then read each one
 /// (for its parent and children) and its relations. Returns how many work packages it read.
 pub async fn naive_read(client: &Client, project: u64) -> Result<usize, ApiError> {
@@ -236,6 +256,80 @@ pub async fn reader(url: &Url, token: &str, pod: &str) -> anyhow::Result<BoardRe
     let c = client(url, token)?;
     let resolved = resolve(&c, &config).await?;
     Ok(BoardReader::new(c, resolved, Duration::from_secs(3600)))
+}
+
+/// How a benchmarked pod reads the board and picks among equal candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The worker's: delta reads, claims spread over the best candidates.
+    Current,
+    /// The worker before delta reads and spreading: a full read whenever the probe moves, every
+    /// pod going for the same best candidate. Kept only as the benchmark's baseline.
+    Baseline,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Current => "delta reads + spread",
+            Mode::Baseline => "before (full reads, no spread)",
+        }
+    }
+}
+
+/// A benchmarked pod: its worker, a handle on its client's counters and its reads.
+pub struct BenchPod<E: Execute> {
+    pub worker: Worker<E>,
+    pub client: Client,
+    pub reads: Arc<ReadCounts>,
+}
+
+/// A worker for pod `pod` wired as in production (`pod::worker`), except for how it reads and
+/// spreads (`mode`) and how often it reads in full (`refresh_every`: production passes ten poll
+/// intervals today; `snapshot::REFRESH_EVERY` is the interval delta reads are meant for).
+pub async fn pod<E: Execute>(
+    url: &Url,
+    token: &str,
+    pod: &str,
+    exec: Arc<E>,
+    mode: Mode,
+    refresh_every: Duration,
+) -> anyhow::Result<BenchPod<E>> {
+    let config = config(url, token, pod)?;
+    let (client, resolved) = crate::pod::connect(&config, None)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("connect without a shutdown always answers"))?;
+    let client = client.with_redactor(config.redactor());
+    let (strategy, spread) = match mode {
+        Mode::Current => (Strategy::Changes, crate::board::policy::SPREAD),
+        Mode::Baseline => (Strategy::FullOnChange, 1),
+    };
+    let reader = BoardReader::new(client.clone(), resolved, refresh_every).with_strategy(strategy);
+    let reads = reader.counts();
+    let policy = crate::pod::policy(&config).with_spread(spread);
+    Ok(BenchPod {
+        worker: Worker::new(reader, exec, config.pod_name.clone(), policy),
+        client,
+        reads,
+    })
+}
+
+/// A board reader as [`pod`] would build it, without the worker.
+pub async fn reader_with(
+    url: &Url,
+    token: &str,
+    pod: &str,
+    mode: Mode,
+    refresh_every: Duration,
+) -> anyhow::Result<BoardReader> {
+    let config = config(url, token, pod)?;
+    let c = client(url, token)?;
+    let resolved = resolve(&c, &config).await?;
+    let strategy = match mode {
+        Mode::Current => Strategy::Changes,
+        Mode::Baseline => Strategy::FullOnChange,
+    };
+    Ok(BoardReader::new(c, resolved, refresh_every).with_strategy(strategy))
 }
 
 /// A worker for pod `pod` (see [`config`]) with the given executor, wired as in production.

@@ -79,9 +79,15 @@ impl BoardReader {
 
     /// A full read (no probe, no cache).
     pub async fn full(&self) -> Result<Snapshot, ApiError> {
+        Ok(self.full_and_partial().await?.0)
+    }
+
+    /// A full read, and whether it left work packages out (too large to read).
+    pub(super) async fn full_and_partial(&self) -> Result<(Snapshot, bool), ApiError> {
         let (mut items, too_large) = self.open_items().await?;
         let unreadable = self.closed_ancestors(&mut items).await?;
-        if !too_large.is_empty() || !unreadable.is_empty() {
+        let partial = !too_large.is_empty() || !unreadable.is_empty();
+        if partial {
             self.leave_out(&mut items, &too_large, &unreadable);
         }
         metrics::gauge!("journeyman_work_packages_too_large").set(too_large.len() as f64);
@@ -103,7 +109,7 @@ impl BoardReader {
             snapshot.add_outside_blocker(item);
         }
         snapshot.unreadable_blockers.extend(unreadable);
-        Ok(snapshot)
+        Ok((snapshot, partial))
     }
 
     /// The open work packages of the configured projects, page by page: each page's HAL objects

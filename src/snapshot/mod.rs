@@ -1,34 +1,45 @@
 //! Reading the board: the configured names resolved once at start-up ([`resolve`]), and snapshots
-//! for the decision built with as few requests as possible ([`BoardReader`]).
+//! for the decision built with as few requests and bytes as possible ([`BoardReader`]).
 //!
-//! Between full reads ([`full`](BoardReader::full), in `full.rs`) an idle cycle costs a small
-//! probe of two requests: the most recently updated work package and the total (`sortBy updatedAt
-//! desc, pageSize 1`), and the newest `blocks` relation and the total (relations touch neither end:
-//! API-NOTES section 13); a third while the snapshot holds blockers from other projects. If that
-//! signature is unchanged, the previous snapshot is reused; a full refresh also happens every
-//! `refresh_every`, and reads the statuses again. A probe that is too large to read forces a full
-//! read instead of a stall. Blockers outside the snapshot are read by id (`blockers.rs`).
+//! Every cycle starts with the probe (`probe.rs`): two small requests, a third while the snapshot
+//! holds blockers from other projects. If it shows no change, the cached snapshot is reused. If it
+//! does, only what changed is read (`delta.rs`: the work packages updated since, the relations if
+//! they moved) and merged into the cached snapshot (`merge.rs`, pure). The whole board is read
+//! (`full.rs`) at start-up, when a merge cannot be sure (a deletion, too many changes, something
+//! too large to read), after a read that left work packages out, and on a long interval jittered
+//! per pod ([`REFRESH_EVERY`] by default), which also reads the statuses again. Blockers outside
+//! the snapshot are read by id (`blockers.rs`).
+//!
+//! The snapshot a delta gives is the one a full read would give (tests/it/delta.rs checks it on
+//! random edit streams); [`Strategy::FullOnChange`] keeps the reader as it was before delta reads,
+//! for the benchmark's baseline.
 
 mod blockers;
+mod delta;
 mod full;
+mod merge;
+mod probe;
 mod resolve;
 
 pub use blockers::Blockers;
+pub use delta::{OVERLAP, window_start};
+pub use merge::{Changes, Merge, Scope, core_count, merge};
 pub use resolve::{Resolved, resolve, sanity};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rand::RngExt;
 use tokio::time::Instant;
 
 use crate::board::{Item, Snapshot};
-use crate::openproject::{
-    ApiError, Client, ErrorKind, Filter, StatsSnapshot, WorkPackageQuery, hal,
-};
+use crate::openproject::{ApiError, Client, ErrorKind, Filter, StatsSnapshot, hal};
 
 use full::release_freed_memory;
+use probe::Signature;
 
 /// Converts a work package to the decision's [`Item`]; `None` (with a warning) if a required link is
 /// missing, so one malformed work package cannot stop the whole board.
@@ -57,27 +68,87 @@ pub fn item(wp: &hal::WorkPackage, pod_field: &str) -> Option<Item> {
     })
 }
 
-/// What identifies the board's state cheaply: total and the most recent update of the configured
-/// projects' work packages; total and newest id of the `blocks` relations (a relation added or
-/// removed touches neither end); and, when the snapshot holds blockers from other projects, how
-/// many of them are still open and their latest update.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Signature {
-    total: u64,
-    latest: Option<Latest>,
-    relations: (u64, Option<u64>),
-    external: Option<(u64, Option<Latest>)>,
+/// The full re-read interval when nothing asks for one sooner (jittered per pod, 75-125%).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30 * 60);
+
+/// How a reader keeps its snapshot up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Read what changed and merge it; in full only when needed (the worker's).
+    #[default]
+    Changes,
+    /// Read everything whenever the probe moves, and every `refresh_every` on the dot: the reader
+    /// before delta reads, kept as the benchmark's baseline.
+    FullOnChange,
 }
 
-/// The most recently updated work package of a list: id, lockVersion, updatedAt.
-type Latest = (u64, u64, DateTime<Utc>);
+/// How a snapshot was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// The probe showed nothing changed: the cached snapshot.
+    Cached,
+    /// What changed, merged into the cached snapshot.
+    Changes,
+    /// The whole board.
+    Full,
+}
 
 /// How a snapshot was obtained, for logs, metrics and benchmarks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fetch {
-    /// `true` for a full read, `false` when the probe showed nothing changed.
+    /// `true` when the snapshot was read from the board this time (in full or by its changes),
+    /// `false` when the probe showed nothing changed. Kept under this name for the cycle's
+    /// report; [`Fetch::read`] says which read it was.
     pub full: bool,
+    pub read: Read,
     pub cost: StatsSnapshot,
+}
+
+/// How many snapshots a reader obtained of each kind (for benchmarks and tests; the metric
+/// `journeyman_snapshot_reads_total` counts the same for the whole process).
+#[derive(Debug, Default)]
+pub struct ReadCounts {
+    pub cached: AtomicU64,
+    pub changes: AtomicU64,
+    pub full: AtomicU64,
+}
+
+impl ReadCounts {
+    fn count(&self, read: Read) {
+        let counter = match read {
+            Read::Cached => &self.cached,
+            Read::Changes => &self.changes,
+            Read::Full => &self.full,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(cached, changes, full)` so far.
+    pub fn get(&self) -> (u64, u64, u64) {
+        (
+            self.cached.load(Ordering::Relaxed),
+            self.changes.load(Ordering::Relaxed),
+            self.full.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What the reader keeps between cycles: the last snapshot and how to bring it up to date.
+struct Cache {
+    /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two.
+    snapshot: Arc<Snapshot>,
+    /// `None` when the probe itself could not be read: the next cycle reads in full.
+    signature: Option<Signature>,
+    /// The newest `updatedAt` seen: the next delta reads from here. `None` when the board had
+    /// nothing open to date it by: the next change is read in full.
+    since: Option<DateTime<Utc>>,
+    /// When the next full read is due.
+    refresh_at: Instant,
+    /// The last read left work packages out (too large to read): only a full read brings them
+    /// back with everything under them.
+    partial: bool,
+    /// Our own writes (or a lost race) since: the changes are read even if the probe looks the same.
+    stale: bool,
 }
 
 /// A reader of snapshots with change detection. Holds the last snapshot; no other state.
@@ -85,19 +156,29 @@ pub struct BoardReader {
     client: Client,
     resolved: Resolved,
     refresh_every: Duration,
-    /// Shared with the cycle that uses it: an idle pod holds one copy of the board, not two. The
-    /// signature is `None` when the probe itself was too large to read: the next cycle reads in full.
-    last: Option<(Arc<Snapshot>, Option<Signature>, Instant)>,
+    strategy: Strategy,
+    last: Option<Cache>,
+    counts: Arc<ReadCounts>,
 }
 
 impl BoardReader {
+    /// A reader that reads in full at least every `refresh_every` (jittered per reader, 75-125%,
+    /// so a fleet never refreshes at once; [`REFRESH_EVERY`] in production).
     pub fn new(client: Client, resolved: Resolved, refresh_every: Duration) -> BoardReader {
         BoardReader {
             client,
             resolved,
             refresh_every,
+            strategy: Strategy::Changes,
             last: None,
+            counts: Arc::default(),
         }
+    }
+
+    /// The same reader with another strategy (the benchmark's baseline).
+    pub fn with_strategy(mut self, strategy: Strategy) -> BoardReader {
+        self.strategy = strategy;
+        self
     }
 
     pub fn resolved(&self) -> &Resolved {
@@ -108,73 +189,27 @@ impl BoardReader {
         &self.client
     }
 
-    /// Forgets the cached snapshot: the next read is full (after our own writes, for instance).
+    /// The counts of this reader's reads, shared: they keep counting after the reader moves into
+    /// a worker.
+    pub fn counts(&self) -> Arc<ReadCounts> {
+        self.counts.clone()
+    }
+
+    fn delta_reads(&self) -> bool {
+        self.strategy == Strategy::Changes
+    }
+
+    /// After our own writes (or a lost race): the next read does not trust an unchanged probe and
+    /// reads what changed (the baseline reader forgets the snapshot and reads in full).
     pub fn invalidate(&mut self) {
-        self.last = None;
+        match (&mut self.last, self.strategy) {
+            (Some(cache), Strategy::Changes) => cache.stale = true,
+            _ => self.last = None,
+        }
     }
 
     fn project_filter(&self) -> Filter {
         Filter::new("project", "=", self.resolved.repos.keys())
-    }
-
-    /// The probe: one small request for the work packages, one for the relations, and one for
-    /// blockers outside the configured projects if the last snapshot had any.
-    async fn signature(&self, external: &BTreeSet<u64>) -> Result<Signature, ApiError> {
-        let (total, latest) = self.latest(vec![self.project_filter()]).await?;
-        let relations = self
-            .client
-            .relations_page(
-                &[Filter::new("type", "=", ["blocks"])],
-                &[("id".into(), "desc".into())],
-                1,
-                1,
-            )
-            .await?;
-        let newest = relations.embedded.elements.first().map(|r| r.id);
-        let external = self.external_signature(external).await?;
-        Ok(Signature {
-            total,
-            latest,
-            relations: (relations.total, newest),
-            external,
-        })
-    }
-
-    /// How many of the blockers outside the configured projects are still open, and the latest
-    /// update among them (`None` when there are none).
-    async fn external_signature(
-        &self,
-        external: &BTreeSet<u64>,
-    ) -> Result<Option<(u64, Option<Latest>)>, ApiError> {
-        if external.is_empty() {
-            return Ok(None);
-        }
-        let ids: Vec<u64> = external.iter().copied().take(full::ID_CHUNK).collect();
-        let open = vec![
-            Filter::new("id", "=", &ids),
-            Filter::new("status", "o", Vec::<String>::new()),
-        ];
-        Ok(Some(self.latest(open).await?))
-    }
-
-    /// The total and the most recently updated of the work packages matching `filters`.
-    async fn latest(&self, filters: Vec<Filter>) -> Result<(u64, Option<Latest>), ApiError> {
-        let q = WorkPackageQuery {
-            project: None,
-            filters,
-            sort_by: vec![
-                ("updatedAt".into(), "desc".into()),
-                ("id".into(), "desc".into()),
-            ],
-            page_size: Some(1),
-        };
-        let page = self.client.work_packages_page(&q, 1).await?;
-        let latest = page
-            .embedded
-            .elements
-            .first()
-            .map(|w| (w.id, w.lock_version, w.updated_at));
-        Ok((page.total, latest))
     }
 
     /// Statuses again before a full read: an admin may have made one closed (or open) since
@@ -196,54 +231,172 @@ impl BoardReader {
         Ok(())
     }
 
-    /// The current snapshot: reused if the probe shows no change and the refresh interval has not
-    /// passed, read in full otherwise.
-    pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
-        let before = self.client.stats();
+    /// The probe; `None` when it cannot be read (the newest work package too large): the snapshot
+    /// is then read in full.
+    async fn probe(&self) -> Result<Option<Signature>, ApiError> {
         let external = self
             .last
             .as_ref()
-            .map(|(snap, _, _)| snap.external_blockers.clone())
+            .map(|c| c.snapshot.external_blockers.clone())
             .unwrap_or_default();
-        let signature = match self.signature(&external).await {
-            Ok(s) => Some(s),
+        match self.signature(&external).await {
+            Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == ErrorKind::TooLarge => {
-                tracing::warn!(error = %e, "the most recently updated work package is too large to read: reading the board in full");
-                None
+                tracing::warn!(error = %e, "the change probe cannot be read: reading the board in full");
+                Ok(None)
             }
-            Err(e) => return Err(e),
-        };
-        if let Some((snap, Some(sig), at)) = &self.last
-            && signature.as_ref() == Some(sig)
-            && at.elapsed() < self.refresh_every
-        {
-            metrics::counter!("journeyman_snapshot_reads_total", "kind" => "cached").increment(1);
-            return Ok((
-                snap.clone(),
-                Fetch {
-                    full: false,
-                    cost: self.client.stats() - before,
-                },
-            ));
+            Err(e) => Err(e),
         }
-        self.refresh_statuses().await?;
-        let snapshot = Arc::new(self.full().await?);
-        // The probe watches the outside blockers this read found (one more request, only then).
-        let mut signature = signature;
-        if let Some(sig) = signature.as_mut()
-            && snapshot.external_blockers != external
+    }
+
+    /// Which read this probe calls for.
+    fn plan(&self, signature: &Option<Signature>) -> Read {
+        let Some(cache) = &self.last else {
+            return Read::Full;
+        };
+        let unchanged = signature.is_some() && *signature == cache.signature;
+        if Instant::now() >= cache.refresh_at || signature.is_none() {
+            return Read::Full;
+        }
+        if unchanged && !cache.stale {
+            return Read::Cached;
+        }
+        if self.delta_reads()
+            && !cache.partial
+            && cache.since.is_some()
+            && cache.signature.is_some()
         {
-            sig.external = self.external_signature(&snapshot.external_blockers).await?;
+            Read::Changes
+        } else {
+            Read::Full
+        }
+    }
+
+    /// The current snapshot: the cached one if the probe shows no change, brought up to date by
+    /// what changed if it does, read in full when nothing else can be trusted.
+    pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
+        let before = self.client.stats();
+        let signature = self.probe().await?;
+        let fetch = |reader: &BoardReader, read| {
+            reader.counts.count(read);
+            Fetch {
+                full: read != Read::Cached,
+                read,
+                cost: reader.client.stats() - before,
+            }
+        };
+        match self.plan(&signature) {
+            Read::Cached => {
+                metrics::counter!("journeyman_snapshot_reads_total", "kind" => "cached")
+                    .increment(1);
+                let snapshot = self.last.as_ref().map(|c| c.snapshot.clone());
+                // `plan` answers Cached only with a cache.
+                let snapshot = snapshot.unwrap_or_default();
+                return Ok((snapshot, fetch(self, Read::Cached)));
+            }
+            Read::Changes => {
+                if let Some(snapshot) = self.changes(signature.clone()).await? {
+                    metrics::counter!("journeyman_snapshot_reads_total", "kind" => "changes")
+                        .increment(1);
+                    return Ok((snapshot, fetch(self, Read::Changes)));
+                }
+            }
+            Read::Full => {}
+        }
+        let snapshot = self.full_read(signature).await?;
+        Ok((snapshot, fetch(self, Read::Full)))
+    }
+
+    /// A delta read into the cache; `None` when it cannot be trusted.
+    async fn changes(
+        &mut self,
+        signature: Option<Signature>,
+    ) -> Result<Option<Arc<Snapshot>>, ApiError> {
+        let (Some(cache), Some(now)) = (&self.last, signature) else {
+            return Ok(None);
+        };
+        let (Some(before), Some(since)) = (&cache.signature, cache.since) else {
+            return Ok(None);
+        };
+        let Some(delta) = self
+            .read_changes(&cache.snapshot, before, &now, since)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut now = now;
+        self.watch_external(
+            &mut now,
+            &cache.snapshot.external_blockers.clone(),
+            &delta.snapshot,
+        )
+        .await?;
+        tracing::debug!(updated = delta.updated, "read what changed");
+        let snapshot = Arc::new(delta.snapshot);
+        if let Some(cache) = self.last.as_mut() {
+            cache.snapshot = snapshot.clone();
+            cache.signature = Some(now);
+            cache.since = Some(delta.since);
+            cache.stale = false;
+        }
+        Ok(Some(snapshot))
+    }
+
+    /// A full read into the cache.
+    async fn full_read(&mut self, signature: Option<Signature>) -> Result<Arc<Snapshot>, ApiError> {
+        let external = self
+            .last
+            .as_ref()
+            .map(|c| c.snapshot.external_blockers.clone())
+            .unwrap_or_default();
+        self.refresh_statuses().await?;
+        let (snapshot, partial) = self.full_and_partial().await?;
+        let mut signature = signature;
+        if let Some(sig) = signature.as_mut() {
+            self.watch_external(sig, &external, &snapshot).await?;
         }
         metrics::counter!("journeyman_snapshot_reads_total", "kind" => "full").increment(1);
-        self.last = Some((snapshot.clone(), signature, Instant::now()));
+        // Everything after the probe that preceded this read is newer than its newest work
+        // package: the next delta starts there (and reads again what changed during this read).
+        let since = signature
+            .as_ref()
+            .and_then(|s| s.latest)
+            .map(|(_, _, at)| at);
+        let snapshot = Arc::new(snapshot);
+        self.last = Some(Cache {
+            snapshot: snapshot.clone(),
+            signature,
+            since,
+            refresh_at: Instant::now() + self.next_refresh(),
+            partial,
+            stale: false,
+        });
         release_freed_memory();
-        Ok((
-            snapshot,
-            Fetch {
-                full: true,
-                cost: self.client.stats() - before,
-            },
-        ))
+        Ok(snapshot)
+    }
+
+    /// The probe watches the outside blockers a read found (one more request, only when they
+    /// changed).
+    async fn watch_external(
+        &self,
+        signature: &mut Signature,
+        before: &BTreeSet<u64>,
+        snapshot: &Snapshot,
+    ) -> Result<(), ApiError> {
+        if snapshot.external_blockers != *before {
+            signature.external = self.external_signature(&snapshot.external_blockers).await?;
+        }
+        Ok(())
+    }
+
+    /// The time to the next full read: `refresh_every`, jittered 75-125% per read for delta
+    /// readers so that a fleet started together does not refresh together.
+    fn next_refresh(&self) -> Duration {
+        if self.delta_reads() {
+            self.refresh_every
+                .mul_f64(rand::rng().random_range(0.75..1.25))
+        } else {
+            self.refresh_every
+        }
     }
 }

@@ -179,7 +179,7 @@ async fn a_pod_field_set_to_another_pod_stops_the_run() {
 #[tokio::test]
 async fn a_deleted_work_package_stops_the_run() {
     let r = running("agent:hang", None, board().await).await;
-    r.b.delete(r.wp);
+    r.b.delete_wp(r.wp);
     let agent = r.agent;
     eventually("the agent process to be gone", BOUND, || {
         (!alive(agent)).then_some(())

@@ -19,6 +19,7 @@
 
 pub mod custom_fields;
 mod form;
+mod lifecycle;
 mod markdown;
 pub mod notify;
 mod query;
@@ -161,6 +162,9 @@ pub struct BoardOptions {
     /// Render unset dates and durations as `null` like the real representer (default: left out,
     /// because the upstream schema rejects `null` there).
     pub render_nulls: bool,
+    /// Render work packages' `createdAt` / `updatedAt` in whole seconds, as OpenProject does
+    /// (`Behaviour::whole_seconds`; default: milliseconds).
+    pub whole_seconds: bool,
 }
 
 impl Default for BoardOptions {
@@ -174,6 +178,7 @@ impl Default for BoardOptions {
             max_page_size: 1000,
             workflows: WorkflowPreset::AllowAll,
             render_nulls: false,
+            whole_seconds: false,
         }
     }
 }
@@ -205,6 +210,7 @@ pub async fn start(opts: BoardOptions) -> anyhow::Result<BoardHandle> {
     }
     board.behaviour.max_page_size = opts.max_page_size;
     board.behaviour.render_nulls = opts.render_nulls;
+    board.behaviour.whole_seconds = opts.whole_seconds;
     board.workflows = board.preset_workflows(opts.workflows);
     let shared = Arc::new(Shared {
         board: Mutex::new(board),
@@ -439,9 +445,49 @@ impl BoardHandle {
             .unwrap_or_else(|e| panic!("{}", e.message));
     }
 
-    /// Deletes a work package and its descendants (a human's delete in the UI).
-    pub fn delete(&self, id: u64) {
-        self.board().delete_wp(id);
+    /// Moves a work package and its descendants to project `identifier` as the admin (a human's
+    /// edit; `lifecycle.rs`).
+    pub fn move_to_project(&self, id: u64, identifier: &str) {
+        let mut b = self.board();
+        let project = b
+            .project_by_key(identifier)
+            .unwrap_or_else(|| panic!("no project {identifier}"))
+            .id;
+        b.move_to_project(ADMIN_USER, id, project)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// Deletes a work package with its descendants and their relations as the admin
+    /// (`lifecycle.rs`); returns the ids deleted.
+    pub fn delete_wp(&self, id: u64) -> Vec<u64> {
+        self.board()
+            .delete(ADMIN_USER, id)
+            .unwrap_or_else(|e| panic!("{}", e.message))
+    }
+
+    /// Sets or clears a work package's parent as the admin (a human's edit).
+    pub fn set_parent(&self, id: u64, parent: Option<u64>) {
+        let mut b = self.board();
+        let lv = b.wps[&id].lock_version;
+        let change = WpChange {
+            parent: Some(parent),
+            ..Default::default()
+        };
+        b.update(ADMIN_USER, id, Some(lv), change)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// A human's comment on a work package (moves `updatedAt`, not `lockVersion`).
+    pub fn comment(&self, id: u64, text: &str) {
+        self.board()
+            .comment(ADMIN_USER, id, text)
+            .unwrap_or_else(|e| panic!("{}", e.message));
+    }
+
+    /// Moves the board's clock ahead by `by`: later writes are stamped as if that much time had
+    /// passed (tests of time windows, without waiting).
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.board().behaviour.clock_offset += by;
     }
 
     /// Backdates a work package's `updatedAt` (for stale-Epic tests).

@@ -259,7 +259,7 @@ impl Query {
             }
             let mut range = (None, None);
             if matches!(field, Field::UpdatedAt | Field::CreatedAt) {
-                range = date_range(&f.operator, &f.values).ok_or_else(invalid)?;
+                range = date_range(&f.operator, &f.values, board.now()).ok_or_else(invalid)?;
             }
             compiled.push(Compiled {
                 field,
@@ -341,13 +341,17 @@ fn in_range(range: (Option<DateTime<Utc>>, Option<DateTime<Utc>>), t: DateTime<U
     range.0.is_none_or(|from| t >= from) && range.1.is_none_or(|to| t <= to)
 }
 
-/// Date filters: `<>d` takes two ISO 8601 values (dates or date-times, either may be empty); the
-/// relative ones take a number of days.
 /// A date interval; either end may be open.
 type Span = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
-fn date_range(op: &str, values: &[String]) -> Option<Span> {
-    let now = Utc::now();
+/// Date filters on `updatedAt` / `createdAt` (`:datetime_past`, i.e.
+/// `app/models/queries/filters/strategies/date_time_past.rb`): `<>d` takes two values, each an ISO
+/// 8601 date-time, a date (midnight UTC) or empty (no bound), compared inclusively with the stored
+/// time at full precision (`app/models/queries/operators/between_date_time.rb`, `DateTime.parse`
+/// of each value, and `datetime_range_clauses.rb`: `>=` and `<=`). It is the only operator that
+/// takes a precise instant: the relative ones (`>t-`, `<t-`, `t-`) take a number of days, and `=d`
+/// is the 24 hours from its value (`on_date_time.rb`).
+fn date_range(op: &str, values: &[String], now: DateTime<Utc>) -> Option<Span> {
     // Checked: a client may send any number of days, and an out-of-range one is a 400, not a panic.
     let ago = |v: &String| {
         let days = chrono::Duration::try_days(v.parse::<i64>().ok()?)?;
@@ -356,18 +360,20 @@ fn date_range(op: &str, values: &[String]) -> Option<Span> {
     let half_day = chrono::Duration::hours(12);
     match op {
         "<>d" => {
-            let bound = |v: Option<&String>, end: bool| match v.filter(|v| !v.is_empty()) {
-                Some(v) => parse_time(v, end).map(Some),
+            let bound = |v: Option<&String>| match v.filter(|v| !v.is_empty()) {
+                Some(v) => parse_time(v).map(Some),
                 None => Some(None),
             };
-            let from = bound(values.first(), false)?;
-            let to = bound(values.get(1), true)?;
+            let from = bound(values.first())?;
+            let to = bound(values.get(1))?;
             Some((from, to))
         }
         "=d" => {
-            let from = parse_time(values.first()?, false)?;
-            let to = parse_time(values.first()?, true)?;
-            Some((Some(from), Some(to)))
+            let from = parse_time(values.first()?)?;
+            Some((
+                Some(from),
+                from.checked_add_signed(chrono::Duration::hours(24)),
+            ))
         }
         ">t-" => Some((Some(ago(values.first()?)?), None)),
         "<t-" => Some((None, Some(ago(values.first()?)?))),
@@ -384,17 +390,13 @@ fn date_range(op: &str, values: &[String]) -> Option<Span> {
     }
 }
 
-fn parse_time(v: &str, end_of_day: bool) -> Option<DateTime<Utc>> {
+/// An ISO 8601 date-time, or a date at midnight UTC (as Ruby's `DateTime.parse`).
+fn parse_time(v: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(v) {
         return Some(t.with_timezone(&Utc));
     }
     let date = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
-    let time = if end_of_day {
-        date.and_hms_opt(23, 59, 59)?
-    } else {
-        date.and_hms_opt(0, 0, 0)?
-    };
-    Some(time.and_utc())
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 /// A sort key.
@@ -618,6 +620,35 @@ mod tests {
             Some(r#"[{"updatedAt":{"operator":"<>d","values":["2999-01-01",""]}}]"#),
             &[],
         );
+    }
+
+    #[test]
+    fn between_takes_a_precise_instant_inclusively_and_a_date_as_midnight() {
+        let mut b = board();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        // Stored at full precision, as a database does; rendered in whole seconds by OpenProject.
+        b.wps.get_mut(&1).unwrap().updated_at = at("2026-11-23T12:00:00.700Z");
+        b.wps.get_mut(&2).unwrap().updated_at = at("2026-11-23T12:00:01Z");
+        b.wps.get_mut(&3).unwrap().updated_at = at("2026-11-22T23:00:00Z");
+        let ids = |values: &str| {
+            let raw = format!(r#"[{{"updatedAt":{{"operator":"<>d","values":{values}}}}}]"#);
+            let q = Query::compile(&b, &parse_filters(Some(&raw)).unwrap(), AGENT_USER).unwrap();
+            let got: Vec<u64> = b
+                .wps
+                .values()
+                .filter(|w| q.matches(&b, w))
+                .map(|w| w.id)
+                .collect();
+            got
+        };
+        // The second rendered for #1 finds #1 again and whatever came later in that second.
+        assert_eq!(ids(r#"["2026-11-23T12:00:00Z",""]"#), [1, 2]);
+        assert_eq!(ids(r#"["2026-11-23T12:00:00.700Z",""]"#), [1, 2]);
+        assert_eq!(ids(r#"["2026-11-23T12:00:00.701Z",""]"#), [2]);
+        assert_eq!(ids(r#"["","2026-11-23T12:00:01Z"]"#), [1, 2, 3]);
+        // A date alone is midnight (`DateTime.parse`), at either end.
+        assert_eq!(ids(r#"["","2026-11-23"]"#), [3]);
+        assert_eq!(ids(r#"["2026-11-23",""]"#), [1, 2]);
     }
 
     #[test]

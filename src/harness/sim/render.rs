@@ -22,6 +22,16 @@ pub fn time(t: DateTime<Utc>) -> String {
 
 pub(super) use super::markdown::{formattable, html};
 
+/// A work package's `createdAt` / `updatedAt`: in whole seconds with `Behaviour::whole_seconds`,
+/// as OpenProject renders them (`lib/api/v3/utilities/date_time_formatter.rb`).
+pub fn wp_time(board: &Board, t: DateTime<Utc>) -> String {
+    if board.behaviour.whole_seconds {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        time(t)
+    }
+}
+
 pub(super) fn link(href: String, title: Option<&str>) -> Value {
     match title {
         Some(t) => json!({ "href": href, "title": t }),

@@ -276,6 +276,15 @@ pub struct Behaviour {
     /// instead of leaving them out. Off by default: the upstream schema types them as plain strings
     /// and rejects `null` (see the conformance tests).
     pub render_nulls: bool,
+    /// Render a work package's `createdAt` and `updatedAt` in whole seconds, as OpenProject does
+    /// (`API::V3::Utilities::DateTimeFormatter.format_datetime`: `datetime.to_datetime.utc.iso8601`,
+    /// in `lib/api/v3/utilities/date_time_formatter.rb`), while keeping the full precision for
+    /// filters and sorting (the database's). Off by default: the board's own tests stage a human's
+    /// answer within milliseconds of a Spike, which real humans never do.
+    pub whole_seconds: bool,
+    /// How far the board's clock runs ahead of the real one: tests of time windows move it
+    /// instead of waiting (`BoardHandle::advance_clock`).
+    pub clock_offset: chrono::Duration,
 }
 
 impl Default for Behaviour {
@@ -286,6 +295,8 @@ impl Default for Behaviour {
             default_page_size: 20,
             cross_project_relations: true,
             render_nulls: false,
+            whole_seconds: false,
+            clock_offset: chrono::Duration::zero(),
         }
     }
 }
@@ -479,6 +490,11 @@ impl Board {
         self.custom_fields.iter().find(|c| c.name == name)
     }
 
+    /// The board's clock: every write's `updatedAt`, journal entry and activity is stamped with it.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.behaviour.clock_offset
+    }
+
     pub fn is_closed(&self, wp: &Wp) -> bool {
         self.status(wp.status).is_some_and(|s| s.is_closed)
     }
@@ -502,11 +518,11 @@ impl Board {
         self.children.get(&id).into_iter().flatten().copied()
     }
 
-    fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
+    pub(super) fn journal(&mut self, user: u64, wp: u64, action: JournalAction) {
         let seq = self.journal.len() as u64 + 1;
         self.journal.push(JournalEntry {
             seq,
-            at: Utc::now(),
+            at: self.now(),
             user,
             wp,
             action,
@@ -528,7 +544,7 @@ impl Board {
         self.journal(user, wp, action);
     }
 
-    fn record_activity(
+    pub(super) fn record_activity(
         &mut self,
         wp: u64,
         user: u64,
@@ -545,15 +561,15 @@ impl Board {
             comment,
             details,
             version,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            created_at: self.now(),
+            updated_at: self.now(),
             automatic: false,
         });
         id
     }
 
     /// Records a write's `notify` flag (`notify.rs`).
-    fn notification(&mut self, wp: u64, user: u64, kind: WriteKind, notify: bool) {
+    pub(super) fn notification(&mut self, wp: u64, user: u64, kind: WriteKind, notify: bool) {
         let seq = self.notifications.len() as u64 + 1;
         self.notifications.push(Notification {
             seq,
@@ -576,7 +592,7 @@ impl Board {
     /// former parent `former` (which lost a child): each is saved with lockVersion + 1 and a new
     /// `updatedAt`, journaled as derived, with the journal note OpenProject writes
     /// (`work_package.updated_automatically_by_child_changes`), and never notified.
-    fn bump_ancestors(&mut self, id: u64, user: u64, former: Option<u64>) {
+    pub(super) fn bump_ancestors(&mut self, id: u64, user: u64, former: Option<u64>) {
         if !self.behaviour.bump_ancestors {
             return;
         }
@@ -588,7 +604,7 @@ impl Board {
                 }
             }
         }
-        let now = Utc::now();
+        let now = self.now();
         let note =
             format!("_Updated automatically by changing values within child work package #{id}_");
         for a in chain {
@@ -679,7 +695,7 @@ impl Board {
         })?;
         let id = self.next_wp;
         self.next_wp += 1;
-        let now = Utc::now();
+        let now = self.now();
         let available: Vec<u64> = self
             .custom_fields
             .iter()
@@ -900,7 +916,7 @@ impl Board {
             return Ok(()); // no UPDATE, no new lockVersion (API-NOTES section 3)
         }
         after.lock_version += 1;
-        after.updated_at = Utc::now();
+        after.updated_at = self.now();
         let lv = after.lock_version;
         if before.parent != after.parent {
             if let Some(old) = before.parent
@@ -922,28 +938,6 @@ impl Board {
             self.bump_ancestors(id, user, former);
         }
         Ok(())
-    }
-
-    /// Deletes a work package with its descendants and their relations, as a human deleting it in
-    /// the UI (`DELETE /api/v3/work_packages/{id}`: OpenProject's `WorkPackages::DeleteService`
-    /// destroys the descendants too). Unknown ids are ignored.
-    pub fn delete_wp(&mut self, id: u64) {
-        let mut gone = vec![id];
-        let mut i = 0;
-        while i < gone.len() {
-            let children = self.children.remove(&gone[i]).unwrap_or_default();
-            gone.extend(children);
-            i += 1;
-        }
-        for g in &gone {
-            if let Some(w) = self.wps.remove(g)
-                && let Some(siblings) = w.parent.and_then(|p| self.children.get_mut(&p))
-            {
-                siblings.remove(g);
-            }
-        }
-        self.relations
-            .retain(|_, r| !gone.contains(&r.from) && !gone.contains(&r.to));
     }
 
     /// Activity `id` as `user` may see it: 404 unless its work package is visible.
@@ -994,9 +988,10 @@ impl Board {
     /// A human's edit that changes nothing the worker reads but moves the lockVersion (as editing
     /// any attribute would). Used to stage concurrent writers in tests.
     pub fn touch(&mut self, user: u64, id: u64) {
+        let now = self.now();
         if let Some(w) = self.wps.get_mut(&id) {
             w.lock_version += 1;
-            w.updated_at = Utc::now();
+            w.updated_at = now;
             let lv = w.lock_version;
             let mut changes = BTreeMap::new();
             changes.insert("estimatedTime".to_string(), Value::from("PT1H"));
@@ -1030,8 +1025,9 @@ impl Board {
             return Err(SimError::violation("comment", "Comment can't be blank."));
         }
         let act = self.record_activity(id, user, Some(text.to_string()), vec![]);
+        let now = self.now();
         if let Some(w) = self.wps.get_mut(&id) {
-            w.updated_at = Utc::now();
+            w.updated_at = now;
         }
         self.journal(
             user,

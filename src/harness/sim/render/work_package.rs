@@ -29,7 +29,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{formattable, link, null_link, priority, project, relation, status, time, type_, user};
+use super::{
+    formattable, link, null_link, priority, project, relation, status, type_, user, wp_time,
+};
 use crate::harness::sim::state::{Board, Wp};
 
 /// Types the backlogs module treats as stories (`storyPoints`, `position`) in the standard seed.
@@ -92,8 +94,8 @@ fn properties(board: &Board, wp: &Wp) -> Map<String, Value> {
         ),
     );
     body.insert("derivedPercentageDone".into(), Value::Null);
-    body.insert("createdAt".into(), json!(time(wp.created_at)));
-    body.insert("updatedAt".into(), json!(time(wp.updated_at)));
+    body.insert("createdAt".into(), json!(wp_time(board, wp.created_at)));
+    body.insert("updatedAt".into(), json!(wp_time(board, wp.updated_at)));
     body.insert("readonly".into(), json!(false));
     for costs in ["laborCosts", "materialCosts", "overallCosts"] {
         body.insert(costs.into(), json!("0.00 EUR"));

@@ -1,0 +1,601 @@
+//! Section 6: the fleet at scale. 200 pods (tokio tasks running the real `Worker`, no-op
+//! executor) on a 10,000-work-package board of real-size representations, humans editing it once
+//! a second and new work arriving every 30 seconds, with time compressed twentyfold (a 60 s poll
+//! is 3 s here, an edit every 50 ms). Measured at the default 60 s poll, then at 30 s (the
+//! target's), on the same pods. Then, on the same board under the same edits, pods working as
+//! before (a full read whenever the probe moved, no spread) and one naive per-work-package read:
+//! every figure is given per 100 pods at the real 60 s poll, beside today's.
+//!
+//! The periodic full read (every 30 min) is not run inside the compressed windows: twenty times
+//! faster, 200 pods' refreshes alone would need more than the bundled board serves, and the
+//! windows would measure the board's queue. Its cost is measured once (one full read of the same
+//! board) and added at its real rate (two per pod per hour), shown apart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use journeyman::harness::bench::{self, BenchPod, Mode};
+use journeyman::harness::sim::seed::SeedWp;
+use journeyman::harness::sim::{AGENT_USER, BoardHandle, JournalAction, WpChange};
+use journeyman::openproject::{Client, StatsSnapshot};
+use journeyman::snapshot::{REFRESH_EVERY, ReadCounts};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tokio_util::sync::CancellationToken;
+
+use crate::claims::Claims;
+use crate::common::{self, NoopExec, Plan, REAL_POLL, mib, ms, percentile, thousands};
+
+/// Time runs this many times faster than in production.
+const COMPRESS: u32 = 20;
+/// A human edit every simulated second; a new work package every 30.
+const EDIT_EVERY: Duration = Duration::from_secs(1);
+const ARRIVE_EVERY: Duration = Duration::from_secs(30);
+/// The poll intervals measured (simulated): the default, then the target's.
+const POLLS: [Duration; 2] = [REAL_POLL, Duration::from_secs(30)];
+
+fn real(d: Duration) -> Duration {
+    d / COMPRESS
+}
+
+/// What a set of pods did, summed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    cost: StatsSnapshot,
+    cycles: u64,
+    errors: u64,
+    full: u64,
+    changes: u64,
+    journal: usize,
+}
+
+/// One pod's counters the measuring task reads.
+#[derive(Default)]
+struct Counters {
+    cycles: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct Pods {
+    clients: Vec<Client>,
+    reads: Vec<Arc<ReadCounts>>,
+    counters: Vec<Arc<Counters>>,
+    poll: Arc<AtomicU64>,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Pods {
+    fn tally(&self, board: &BoardHandle) -> Tally {
+        let mut t = Tally {
+            journal: board.journal().len(),
+            ..Tally::default()
+        };
+        for c in &self.clients {
+            let s = c.stats();
+            t.cost.requests += s.requests;
+            t.cost.bytes += s.bytes;
+        }
+        for r in &self.reads {
+            let (_, changes, full) = r.get();
+            t.changes += changes;
+            t.full += full;
+        }
+        for c in &self.counters {
+            t.cycles += c.cycles.load(Ordering::Relaxed);
+            t.errors += c.errors.load(Ordering::Relaxed);
+        }
+        t
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts `n` pods in `mode` polling every `poll` (real), each after its first cycle says so.
+async fn start(
+    board: &BoardHandle,
+    n: usize,
+    mode: Mode,
+    name: &str,
+    poll: Duration,
+) -> anyhow::Result<Pods> {
+    let refresh = match mode {
+        // Added at its real rate instead (module docs).
+        Mode::Current => Duration::from_secs(24 * 3600),
+        Mode::Baseline => real(REAL_POLL * 10),
+    };
+    let poll = Arc::new(AtomicU64::new(poll.as_millis() as u64));
+    let stop = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<()>(n.max(1));
+    let mut pods = Pods {
+        clients: Vec::new(),
+        reads: Vec::new(),
+        counters: Vec::new(),
+        poll: poll.clone(),
+        stop: stop.clone(),
+        tasks: Vec::new(),
+    };
+    for p in 0..n {
+        let pod = bench::pod(
+            board.url(),
+            board.token(),
+            &format!("{name}-{p}"),
+            Arc::new(NoopExec),
+            mode,
+            refresh,
+        )
+        .await?;
+        let counters = Arc::new(Counters::default());
+        pods.clients.push(pod.client.clone());
+        pods.reads.push(pod.reads.clone());
+        pods.counters.push(counters.clone());
+        pods.tasks.push(tokio::spawn(run_pod(
+            pod,
+            p as u64,
+            poll.clone(),
+            stop.clone(),
+            counters,
+            ready_tx.clone(),
+        )));
+    }
+    drop(ready_tx);
+    for _ in 0..n {
+        ready_rx.recv().await;
+    }
+    Ok(pods)
+}
+
+/// One pod: cycles until `stop`; again at once after a cycle that worked, else after a poll
+/// interval jittered 50-150%.
+async fn run_pod(
+    pod: BenchPod<NoopExec>,
+    seed: u64,
+    poll: Arc<AtomicU64>,
+    stop: CancellationToken,
+    counters: Arc<Counters>,
+    ready: tokio::sync::mpsc::Sender<()>,
+) {
+    let mut w = pod.worker;
+    let never = CancellationToken::new();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut first = true;
+    while !stop.is_cancelled() {
+        let result = w.cycle(&stop, &never).await;
+        if std::mem::take(&mut first) {
+            let _ = ready.send(()).await;
+        }
+        match result {
+            Ok(r) => {
+                counters.cycles.fetch_add(1, Ordering::Relaxed);
+                if r.worked.is_some() {
+                    continue;
+                }
+            }
+            Err(_) => {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let interval = Duration::from_millis(poll.load(Ordering::Relaxed));
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(interval.mul_f64(rng.random_range(0.5..1.5))) => {}
+        }
+    }
+}
+
+/// The humans: an edit every [`EDIT_EVERY`] (a comment, a priority, a status between two that are
+/// not ready) on held work, and a new ready Task every [`ARRIVE_EVERY`], until `stop`.
+async fn humans(board: Arc<BoardHandle>, held: Vec<u64>, stop: CancellationToken) {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut tick = tokio::time::interval(real(EDIT_EVERY));
+    let per_arrival = (ARRIVE_EVERY.as_secs() / EDIT_EVERY.as_secs()).max(1);
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        n += 1;
+        if n.is_multiple_of(per_arrival) {
+            board.create(&SeedWp::new("Task", &format!("arrival {n}")));
+            continue;
+        }
+        let wp = held[rng.random_range(0..held.len())];
+        let roll = rng.random_range(0..100);
+        let mut b = board.board();
+        let Some(w) = b.wps.get(&wp).cloned() else {
+            continue;
+        };
+        let id_of = |b: &journeyman::harness::sim::Board, s: &str| b.status_named(s).map(|s| s.id);
+        let change = match roll {
+            0..60 => {
+                let _ = b.comment(1, wp, "a human's remark");
+                continue;
+            }
+            60..85 => WpChange {
+                priority: b
+                    .priority_named(["Low", "Normal", "High"][rng.random_range(0..3)])
+                    .map(|p| p.id),
+                ..WpChange::default()
+            },
+            _ => {
+                let (hold, spec) = (id_of(&b, "On hold"), id_of(&b, "In specification"));
+                WpChange {
+                    status: if Some(w.status) == hold { spec } else { hold },
+                    ..WpChange::default()
+                }
+            }
+        };
+        let _ = b.update(1, wp, Some(w.lock_version), change);
+    }
+}
+
+/// Claims of work packages created after journal entry `from`: conflicts per claim and latency.
+fn claims_since(board: &BoardHandle, from: usize, mode: Mode, pods: usize) -> Claims {
+    let journal = board.journal();
+    let b = board.board();
+    let in_progress = b.status_named("In progress").map(|s| s.id);
+    drop(b);
+    let mut created = BTreeMap::new();
+    let mut claimed: BTreeMap<u64, _> = BTreeMap::new();
+    let mut conflicts = 0;
+    for e in journal.iter().skip(from) {
+        match &e.action {
+            JournalAction::Created { .. } => {
+                created.insert(e.wp, e.at);
+            }
+            JournalAction::Updated { changes, .. }
+                if e.user == AGENT_USER
+                    && created.contains_key(&e.wp)
+                    && changes.get("status").and_then(|s| s.as_u64()) == in_progress =>
+            {
+                claimed.entry(e.wp).or_insert(e.at);
+            }
+            JournalAction::Conflict { .. } if e.user == AGENT_USER => conflicts += 1,
+            _ => {}
+        }
+    }
+    let mut latency: Vec<Duration> = claimed
+        .iter()
+        .filter_map(|(wp, at)| (*at - created[wp]).to_std().ok())
+        .collect();
+    latency.sort();
+    Claims {
+        mode,
+        pods,
+        conflicts_per_claim: conflicts as f64 / claimed.len().max(1) as f64,
+        p50: percentile(&latency, 50.0),
+        p95: percentile(&latency, 95.0),
+    }
+}
+
+/// A measured window, per 100 pods at `poll` (simulated), and at the scale it ran.
+struct Window {
+    poll: Duration,
+    pods: usize,
+    requests_per_s: f64,
+    mib_per_s: f64,
+    full_per_hour: f64,
+    requests_per_cycle: f64,
+    cycles: u64,
+    errors: u64,
+    claims: Claims,
+    claimed: usize,
+}
+
+impl Window {
+    fn from(before: Tally, after: Tally, wall: Duration, pods: usize, poll: Duration) -> Window {
+        let simulated = wall.as_secs_f64() * f64::from(COMPRESS);
+        let per_100 = 100.0 / pods as f64;
+        let requests = (after.cost.requests - before.cost.requests) as f64;
+        let bytes = (after.cost.bytes - before.cost.bytes) as f64;
+        let cycles = after.cycles - before.cycles;
+        Window {
+            poll,
+            pods,
+            requests_per_s: requests / simulated * per_100,
+            mib_per_s: bytes / simulated / 1024.0 / 1024.0 * per_100,
+            full_per_hour: (after.full - before.full) as f64 * 3600.0 / simulated * per_100,
+            requests_per_cycle: requests / cycles.max(1) as f64,
+            cycles,
+            errors: after.errors - before.errors,
+            claims: Claims {
+                mode: Mode::Current,
+                pods,
+                conflicts_per_claim: 0.0,
+                p50: Duration::ZERO,
+                p95: Duration::ZERO,
+            },
+            claimed: 0,
+        }
+    }
+}
+
+pub async fn run(
+    plan: &Plan,
+    section3: &[Claims],
+    idle_rss: Option<(usize, u64)>,
+) -> anyhow::Result<()> {
+    let n = plan.scale_board;
+    println!(
+        "## 7. Fleet scale: {} pods on {} work packages, time compressed {COMPRESS}x\n",
+        plan.scale_pods,
+        thousands(n as u64)
+    );
+    let board = Arc::new(common::board(n, true).await?);
+    let held: Vec<u64> = {
+        let b = board.board();
+        let hold = b.status_named("On hold").map(|s| s.id);
+        b.wps
+            .values()
+            .filter(|w| Some(w.status) == hold)
+            .map(|w| w.id)
+            .collect()
+    };
+    let started = Instant::now();
+    let pods = start(
+        &board,
+        plan.scale_pods,
+        Mode::Current,
+        "pod",
+        real(POLLS[0]),
+    )
+    .await?;
+    let startup = started.elapsed();
+    let stop_humans = CancellationToken::new();
+    let humans = tokio::spawn(humans(board.clone(), held, stop_humans.clone()));
+
+    let mut windows = Vec::new();
+    for poll in POLLS {
+        pods.poll
+            .store(real(poll).as_millis() as u64, Ordering::Relaxed);
+        // One interval at the new pace before measuring.
+        tokio::time::sleep(real(poll)).await;
+        let before = pods.tally(&board);
+        let t = Instant::now();
+        tokio::time::sleep(plan.scale_window).await;
+        let after = pods.tally(&board);
+        let mut w = Window::from(before, after, t.elapsed(), plan.scale_pods, poll);
+        w.claims = claims_since(&board, before.journal, Mode::Current, plan.scale_pods);
+        w.claimed = count_claims(&board, before.journal);
+        windows.push(w);
+    }
+    pods.stop().await;
+
+    // Today's strategy on the same board under the same edits: a few pods, every cycle counted.
+    let baseline = baseline(&board, plan).await?;
+    stop_humans.cancel();
+    let _ = humans.await;
+    let naive = naive(&board).await?;
+    let mut reader = bench::reader_with(
+        board.url(),
+        board.token(),
+        "pod-full",
+        Mode::Current,
+        REFRESH_EVERY,
+    )
+    .await?;
+    let (_, full) = reader.snapshot().await?;
+    report(
+        plan,
+        startup,
+        &windows,
+        &baseline,
+        Costs {
+            naive,
+            full: full.cost,
+        },
+        section3,
+        idle_rss,
+    );
+    Ok(())
+}
+
+/// Single reads measured on the fleet's board.
+struct Costs {
+    /// One naive read (a cycle of the naive reader).
+    naive: StatsSnapshot,
+    /// One full read (start-up, every 30 min, or a merge that cannot be sure).
+    full: StatsSnapshot,
+}
+
+fn count_claims(board: &BoardHandle, from: usize) -> usize {
+    let b = board.board();
+    let in_progress = b.status_named("In progress").map(|s| s.id);
+    let journal = &b.journal;
+    let created: BTreeSet<u64> = journal
+        .iter()
+        .skip(from)
+        .filter(|e| matches!(e.action, JournalAction::Created { .. }))
+        .map(|e| e.wp)
+        .collect();
+    journal
+        .iter()
+        .skip(from)
+        .filter(|e| e.user == AGENT_USER && created.contains(&e.wp))
+        .filter(|e| {
+            matches!(&e.action, JournalAction::Updated { changes, .. }
+                if changes.get("status").and_then(|s| s.as_u64()) == in_progress)
+        })
+        .map(|e| e.wp)
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Per cycle of pods working as before: requests, bytes, and the share of full reads.
+struct Baseline {
+    pods: usize,
+    cycles: u64,
+    requests_per_cycle: f64,
+    bytes_per_cycle: f64,
+    full_share: f64,
+}
+
+async fn baseline(board: &BoardHandle, plan: &Plan) -> anyhow::Result<Baseline> {
+    let n = 2;
+    let pods = start(board, n, Mode::Baseline, "before", real(POLLS[0])).await?;
+    let before = pods.tally(board);
+    while pods.tally(board).cycles - before.cycles < (plan.scale_baseline_cycles * n) as u64 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = pods.tally(board);
+    pods.stop().await;
+    let cycles = (after.cycles - before.cycles).max(1);
+    Ok(Baseline {
+        pods: n,
+        cycles,
+        requests_per_cycle: (after.cost.requests - before.cost.requests) as f64 / cycles as f64,
+        bytes_per_cycle: (after.cost.bytes - before.cost.bytes) as f64 / cycles as f64,
+        full_share: (after.full - before.full) as f64 / cycles as f64,
+    })
+}
+
+/// One naive read of the board: requests and bytes of one cycle.
+async fn naive(board: &BoardHandle) -> anyhow::Result<StatsSnapshot> {
+    let project = board
+        .board()
+        .project_by_key("demo")
+        .map(|p| p.id)
+        .ok_or_else(|| anyhow::anyhow!("no demo project"))?;
+    let client = bench::client(board.url(), board.token())?;
+    let before = client.stats();
+    bench::naive_read(&client, project).await?;
+    Ok(client.stats() - before)
+}
+
+fn report(
+    plan: &Plan,
+    startup: Duration,
+    windows: &[Window],
+    baseline: &Baseline,
+    costs: Costs,
+    section3: &[Claims],
+    idle_rss: Option<(usize, u64)>,
+) {
+    let per_100 = |per_cycle: f64, poll: Duration| per_cycle * 100.0 / poll.as_secs_f64();
+    let mib_s = |b: f64| b / 1024.0 / 1024.0;
+    let cycles_per_hour = |poll: Duration| 3600.0 / poll.as_secs_f64();
+    // Two full reads per pod per hour (every 30 min, jittered), per 100 pods, per second.
+    let refreshes_per_s = 100.0 * 3600.0 / REFRESH_EVERY.as_secs_f64() / 3600.0;
+    let refresh_requests = costs.full.requests as f64 * refreshes_per_s;
+    let refresh_mib = mib_s(costs.full.bytes as f64 * refreshes_per_s);
+    let fifty = |mode: Mode| {
+        section3
+            .iter()
+            .filter(|c| c.mode == mode)
+            .max_by_key(|c| c.pods)
+    };
+    let w = &windows[0];
+    println!(
+        "{} pods (the real `Worker`, no-op executor, tokio tasks in this process) on {} work packages of real-size representations (nothing ready at first), started together: their start-up full reads took {:.0} s. Then humans edit a held work package once a (simulated) second (a comment, a priority, or a status between two that are not ready) and a new ready Task arrives every 30 s; time runs {COMPRESS}x faster (a 60 s poll is {} ms, jittered 50-150%). Each poll interval is measured for {} s of wall time ({} simulated minutes). The full read every 30 min is added at its real rate from one full read of this board, measured: {} requests, {} (module docs say why it is not run compressed). Before: {} pods working as before on the same board under the same edits, {} cycles measured (every cycle that saw a change read the board in full). Naive: one naive read of the board, per cycle: {} requests, {}. All figures per 100 pods at the default 60 s poll (the fleet's totals / {COMPRESS} x 100 / {}).\n",
+        plan.scale_pods,
+        thousands(plan.scale_board as u64),
+        startup.as_secs_f64(),
+        real(REAL_POLL).as_millis(),
+        plan.scale_window.as_secs(),
+        plan.scale_window.as_secs() * u64::from(COMPRESS) / 60,
+        costs.full.requests,
+        common::bytes(costs.full.bytes),
+        baseline.pods,
+        baseline.cycles,
+        thousands(costs.naive.requests),
+        common::bytes(costs.naive.bytes),
+        plan.scale_pods,
+    );
+    println!(
+        "| per 100 pods, 60 s poll, {} WPs, a human edit every second | delta reads + spread | before (full reads, no spread) | naive |",
+        thousands(plan.scale_board as u64)
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| board requests/s (probe, deltas, claims + full reads every 30 min) | {:.2} + {:.2} = **{:.2}** | {:.1} | {} |",
+        w.requests_per_s,
+        refresh_requests,
+        w.requests_per_s + refresh_requests,
+        per_100(baseline.requests_per_cycle, REAL_POLL),
+        thousands(per_100(costs.naive.requests as f64, REAL_POLL) as u64),
+    );
+    println!(
+        "| response MiB/s (same) | {:.3} + {:.3} = **{:.3}** | {:.1} | {:.1} |",
+        w.mib_per_s,
+        refresh_mib,
+        w.mib_per_s + refresh_mib,
+        mib_s(per_100(baseline.bytes_per_cycle, REAL_POLL)),
+        mib_s(per_100(costs.naive.bytes as f64, REAL_POLL)),
+    );
+    println!(
+        "| full reads per hour (merges that fell back + every 30 min) | {:.0} + {:.0} = **{:.0}** | {} | every cycle reads everything |",
+        w.full_per_hour,
+        refreshes_per_s * 3600.0,
+        w.full_per_hour + refreshes_per_s * 3600.0,
+        thousands((baseline.full_share * cycles_per_hour(REAL_POLL) * 100.0) as u64),
+    );
+    println!(
+        "| requests per pod cycle | {:.2} | {:.1} | {} |",
+        w.requests_per_cycle,
+        baseline.requests_per_cycle,
+        thousands(costs.naive.requests),
+    );
+    let claims_cell = |c: Option<&Claims>| {
+        c.map_or("-".to_string(), |c| {
+            format!("{:.2} ({} pods, section 3)", c.conflicts_per_claim, c.pods)
+        })
+    };
+    println!(
+        "| conflicts per successful claim | {:.2} ({} pods, {} claims); {} | {} | - |",
+        w.claims.conflicts_per_claim,
+        w.pods,
+        w.claimed,
+        claims_cell(fifty(Mode::Current)),
+        claims_cell(fifty(Mode::Baseline)),
+    );
+    let latency = |c: &Claims| format!("{} / {}", ms(c.p50), ms(c.p95));
+    println!(
+        "| claim latency p50 / p95 (compressed run) | {} ({} pods); {} (section 3, {} pods) | {} (section 3, {} pods) | - |",
+        latency(&w.claims),
+        w.pods,
+        fifty(Mode::Current).map_or("-".into(), latency),
+        fifty(Mode::Current).map_or(0, |c| c.pods),
+        fifty(Mode::Baseline).map_or("-".into(), latency),
+        fifty(Mode::Baseline).map_or(0, |c| c.pods),
+    );
+    println!(
+        "| idle pod RSS (`journeyman run`, section 4) | {} | not measured (the binary has no switch) | - |",
+        idle_rss.map_or("-".into(), |(n, kib)| format!(
+            "{} at {} WPs",
+            mib(kib),
+            thousands(n as u64)
+        )),
+    );
+    println!(
+        "| cycle errors | {} in {} cycles | | |",
+        w.errors,
+        thousands(w.cycles)
+    );
+    if let Some(t) = windows.get(1) {
+        // 200 pods: twice the per-100 figures.
+        let fleet = |per_100_pods: f64| per_100_pods * 2.0;
+        println!(
+            "\n**The target's fleet, 200 pods at a {} s poll on a board that changes once a second** (the second window, scaled from {} pods): {:.1} requests/s ({:.1} without the 30 min full reads) and {:.2} MiB/s ({:.2} without) on the board (targets: 10 and 2), {:.2} requests per cycle, {} cycle errors in {} cycles; before: {:.0} requests/s and {:.0} MiB/s (every cycle a full read); naive: {} requests/s.\n",
+            t.poll.as_secs(),
+            t.pods,
+            fleet(t.requests_per_s + refresh_requests),
+            fleet(t.requests_per_s),
+            fleet(t.mib_per_s + refresh_mib),
+            fleet(t.mib_per_s),
+            t.requests_per_cycle,
+            t.errors,
+            thousands(t.cycles),
+            fleet(per_100(baseline.requests_per_cycle, t.poll)),
+            fleet(mib_s(per_100(baseline.bytes_per_cycle, t.poll))),
+            thousands(fleet(per_100(costs.naive.requests as f64, t.poll)) as u64),
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The delta read: after the first full read, a cycle whose probe moved reads only what changed.
+//!
+//! - The work packages updated since the newest `updatedAt` the reader has seen, in every status
+//!   and every project the agent user sees (so a close, a move away, a new parent are seen on the
+//!   work package itself): one page of `updatedAt <>d [since, ""]` (the one datetime operator that
+//!   takes a precise instant; API-NOTES section 13), oldest first. OpenProject renders `updatedAt`
+//!   in whole seconds and compares at full precision, so the window starts at the second of the
+//!   newest seen, minus [`OVERLAP`] for writes committed out of order: what was already read comes
+//!   back and merges as a no-op, what came later in the same second is not lost.
+//!   Read whatever part of the probe moved, so that a change the probe cannot see alone (to a
+//!   closed ancestor, or to one in another project) is caught up by the next read.
+//! - The `blocks` relations, only when the relation part of the probe moved: just the new ones
+//!   when it shows additions only (relation ids only grow), all of them again otherwise.
+//! - Ancestors and blockers the snapshot never held, by id, only when the merge asks for them.
+//!
+//! The merge itself is pure (`merge.rs`). Whenever it cannot be sure, the answer is `None` and the
+//! reader reads in full: more changes than one page holds, a work package too large to read, an
+//! ancestor it cannot read, or a count of open work packages that disagrees with the probe's
+//! (a deletion leaves no other trace).
+
+use chrono::{DateTime, Utc};
+
+use super::merge::{self, Changes, Merge, Scope, core_count, merge};
+use super::probe::Signature;
+use super::{BoardReader, item};
+use crate::board::{Item, Snapshot};
+use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery, hal};
+
+/// How far before the second of the newest `updatedAt` seen a delta starts.
+pub const OVERLAP: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Rounds of by-id reads a merge may ask for before the reader gives up and reads in full (one is
+/// enough: every ancestor of a work package is on its own chain).
+const READ_ROUNDS: usize = 2;
+
+/// What a delta read produced.
+pub(super) struct Delta {
+    pub snapshot: Snapshot,
+    /// The newest `updatedAt` seen, for the next delta.
+    pub since: DateTime<Utc>,
+    /// Work packages the delta read.
+    pub updated: usize,
+}
+
+impl BoardReader {
+    /// The snapshot `prev` brought up to date, or `None` when only a full read can say.
+    pub(super) async fn read_changes(
+        &self,
+        prev: &Snapshot,
+        before: &Signature,
+        now: &Signature,
+        since: DateTime<Utc>,
+    ) -> Result<Option<Delta>, ApiError> {
+        // The work packages are read even when only the relations moved: a change the probe
+        // cannot see alone (to a closed ancestor, or one in another project) is caught up by
+        // whichever read comes next.
+        let Some(updated) = self.updated_since(since).await? else {
+            return Ok(None);
+        };
+        let newest = updated
+            .iter()
+            .map(|i| i.updated_at)
+            .fold(since, DateTime::max);
+        let mut changes = Changes {
+            updated,
+            ..Changes::default()
+        };
+        if now.relations != before.relations {
+            changes.blocks = Some(
+                self.blocks_now(prev, before.relations, now.relations)
+                    .await?,
+            );
+        }
+        let catalog = &self.resolved.catalog;
+        let scope = Scope {
+            projects: &catalog.projects,
+            closed: &catalog.closed_statuses,
+        };
+        for _ in 0..=READ_ROUNDS {
+            match merge(prev, &changes, scope) {
+                Merge::Done(snapshot) => {
+                    let count = core_count(&snapshot, scope);
+                    // The probe came before the delta: a mismatch may be a change in between
+                    // (asked again) or a deletion (then only a full read can find which).
+                    if count != now.total && count != self.count_now().await? {
+                        tracing::info!(
+                            merged = count,
+                            board = now.total,
+                            "the merged snapshot and the board count different open work packages: reading in full"
+                        );
+                        return Ok(None);
+                    }
+                    return Ok(Some(Delta {
+                        snapshot,
+                        since: newest,
+                        updated: changes.updated.len(),
+                    }));
+                }
+                Merge::Read(ids) => {
+                    let read = self.read_by_ids(&ids).await?;
+                    changes.by_id.extend(read.items);
+                    changes.unreadable.extend(read.invisible);
+                    changes.unreadable.extend(read.too_large);
+                }
+                Merge::Full => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `blocks` relations now: when the probe shows only additions (the total grew by as
+    /// many as there are ids above the newest seen), just the new ones are read (one small
+    /// request); otherwise all of them again.
+    async fn blocks_now(
+        &self,
+        prev: &Snapshot,
+        (total_before, newest_before): (u64, Option<u64>),
+        (total_now, _): (u64, Option<u64>),
+    ) -> Result<Vec<(u64, u64)>, ApiError> {
+        let pair = |r: &hal::Relation| Some((r.links.from.id()?, r.links.to.id()?));
+        let added = total_now.saturating_sub(total_before);
+        let newest_before = newest_before.unwrap_or(0);
+        if added > 0 && added < u64::from(self.client.page_size()) {
+            // One more than were added: the extra one, if any, must be one seen before.
+            let page = self
+                .client
+                .relations_page(
+                    &[Filter::new("type", "=", ["blocks"])],
+                    &[("id".into(), "desc".into())],
+                    u32::try_from(added + 1).unwrap_or(u32::MAX),
+                    1,
+                )
+                .await?;
+            let new: Vec<&hal::Relation> = page
+                .embedded
+                .elements
+                .iter()
+                .filter(|r| r.id > newest_before)
+                .collect();
+            if new.len() as u64 == added && page.total == total_now {
+                let mut blocks = merge::pairs(prev);
+                blocks.extend(new.into_iter().filter_map(pair));
+                return Ok(blocks);
+            }
+        }
+        let all = self.client.blocks_relations().await?;
+        Ok(all.iter().filter_map(pair).collect())
+    }
+
+    /// The work packages updated since `since` (minus the overlap), oldest first; `None` if they
+    /// do not fit one page or one of them is too large to read.
+    async fn updated_since(&self, since: DateTime<Utc>) -> Result<Option<Vec<Item>>, ApiError> {
+        let q = WorkPackageQuery {
+            project: None,
+            filters: vec![Filter::new(
+                "updatedAt",
+                "<>d",
+                [window_start(since), String::new()],
+            )],
+            sort_by: vec![
+                ("updatedAt".into(), "asc".into()),
+                ("id".into(), "asc".into()),
+            ],
+            page_size: None,
+        };
+        let page = match self.client.work_packages_page(&q, 1).await {
+            Ok(page) => page,
+            Err(e) if e.kind() == ErrorKind::TooLarge => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let elements = page.embedded.elements;
+        if page.total > elements.len() as u64 {
+            tracing::info!(
+                changed = page.total,
+                page = elements.len(),
+                "more changes than one page: reading in full"
+            );
+            return Ok(None);
+        }
+        let pod_field = &self.resolved.pod_field;
+        Ok(Some(
+            elements.iter().filter_map(|w| item(w, pod_field)).collect(),
+        ))
+    }
+}
+
+/// The lower bound of a delta: the whole second of `since`, minus [`OVERLAP`], in the ISO 8601
+/// form OpenProject's `DateTime.parse` takes.
+pub fn window_start(since: DateTime<Utc>) -> String {
+    let start = since - OVERLAP;
+    DateTime::from_timestamp(start.timestamp(), 0)
+        .unwrap_or(start)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_starts_a_second_before_the_whole_second_of_the_newest_seen() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            window_start(t("2026-11-23T12:00:05.900Z")),
+            "2026-11-23T12:00:04Z"
+        );
+        assert_eq!(
+            window_start(t("2026-11-23T12:00:05Z")),
+            "2026-11-23T12:00:04Z"
+        );
+        assert_eq!(
+            window_start(t("2026-11-23T00:00:00.100Z")),
+            "2026-11-22T23:59:59Z"
+        );
+    }
+}
