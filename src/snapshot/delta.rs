@@ -3,7 +3,11 @@
 //! - The work packages updated since the newest `updatedAt` the reader has seen, in every status
 //!   and every project the agent user sees (so a close, a move away, a new parent are seen on the
 //!   work package itself): one page of `updatedAt <>d [since, ""]` (the one datetime operator that
-//!   takes a precise instant; API-NOTES section 13), oldest first. OpenProject renders `updatedAt`
+//!   takes a precise instant; API-NOTES section 13), oldest first. No request at all when the
+//!   probe's page of newest open work packages already holds them: it reaches back past the
+//!   window, the snapshot refers to nothing the probe cannot see (no closed ancestor or blocker,
+//!   nothing from another project), and the merged count of open work packages is the probe's (nothing closed,
+//!   moved away or deleted); otherwise the page above is read. OpenProject renders `updatedAt`
 //!   in whole seconds and compares at full precision, so the window starts at the second of the
 //!   newest seen, minus [`OVERLAP`] for writes committed out of order: what was already read comes
 //!   back and merges as a no-op, what came later in the same second is not lost.
@@ -21,7 +25,7 @@
 use chrono::{DateTime, Utc};
 
 use super::merge::{self, Changes, Merge, Scope, core_count, merge};
-use super::probe::Signature;
+use super::probe::{Recent, Signature};
 use super::{BoardReader, item};
 use crate::board::{Item, Snapshot};
 use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery, hal};
@@ -32,6 +36,15 @@ pub const OVERLAP: chrono::Duration = chrono::Duration::seconds(1);
 /// Rounds of by-id reads a merge may ask for before the reader gives up and reads in full (one is
 /// enough: every ancestor of a work package is on its own chain).
 const READ_ROUNDS: usize = 2;
+
+/// What one merge of a delta read came to.
+enum Merged {
+    Done(Delta),
+    /// Only a full read can say.
+    Full,
+    /// The probe's page was not enough.
+    Short,
+}
 
 /// What a delta read produced.
 pub(super) struct Delta {
@@ -48,38 +61,82 @@ impl BoardReader {
         &self,
         prev: &Snapshot,
         before: &Signature,
-        now: &Signature,
+        (now, recent): (&Signature, &Recent),
         since: DateTime<Utc>,
     ) -> Result<Option<Delta>, ApiError> {
-        // The work packages are read even when only the relations moved: a change the probe
-        // cannot see alone (to a closed ancestor, or one in another project) is caught up by
-        // whichever read comes next.
-        let Some(updated) = self.updated_since(since).await? else {
-            return Ok(None);
-        };
-        let newest = updated
-            .iter()
-            .map(|i| i.updated_at)
-            .fold(since, DateTime::max);
-        let mut changes = Changes {
-            updated,
-            ..Changes::default()
-        };
-        if now.relations != before.relations {
-            changes.blocks = Some(
-                self.blocks_now(prev, before.relations, now.relations)
-                    .await?,
-            );
-        }
         let catalog = &self.resolved.catalog;
         let scope = Scope {
             projects: &catalog.projects,
             closed: &catalog.closed_statuses,
         };
+        let start = window_from(since);
+        // The work packages are read even when only the relations moved: a change the probe
+        // cannot see alone (to a closed ancestor, a blocker in another project, a closed blocker
+        // that moves there and reopens) is caught up by whichever read comes next. The probe's
+        // page is enough only when the snapshot refers to nothing of the kind.
+        let mut from_probe = recent.covers(start) && probe_sees_all(prev, scope);
+        let blocks = if now.relations != before.relations {
+            Some(
+                self.blocks_now(prev, before.relations, now.relations)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        loop {
+            let updated = if from_probe {
+                recent.since(start)
+            } else {
+                match self.updated_since(since).await? {
+                    Some(updated) => updated,
+                    None => return Ok(None),
+                }
+            };
+            let changes = Changes {
+                updated,
+                blocks: blocks.clone(),
+                ..Changes::default()
+            };
+            match self
+                .merge_changes(prev, changes, now, scope, from_probe)
+                .await?
+            {
+                Merged::Done(delta) => {
+                    return Ok(Some(Delta {
+                        since: delta.since.max(since),
+                        ..delta
+                    }));
+                }
+                Merged::Full => return Ok(None),
+                // Something left the probe's view (closed, moved away, deleted): read the delta.
+                Merged::Short => from_probe = false,
+            }
+        }
+    }
+
+    /// Merges `changes` into `prev`, reading by id what the merge asks for. `from_probe`: the
+    /// changes are the probe's page, and a count that disagrees asks for the delta read instead.
+    async fn merge_changes(
+        &self,
+        prev: &Snapshot,
+        mut changes: Changes,
+        now: &Signature,
+        scope: Scope<'_>,
+        from_probe: bool,
+    ) -> Result<Merged, ApiError> {
+        let newest = changes
+            .updated
+            .iter()
+            .map(|i| i.updated_at)
+            .max()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
         for _ in 0..=READ_ROUNDS {
             match merge(prev, &changes, scope) {
                 Merge::Done(snapshot) => {
                     let count = core_count(&snapshot, scope);
+                    if count != now.total && from_probe {
+                        return Ok(Merged::Short);
+                    }
                     // The probe came before the delta: a mismatch may be a change in between
                     // (asked again) or a deletion (then only a full read can find which).
                     if count != now.total && count != self.count_now().await? {
@@ -88,9 +145,9 @@ impl BoardReader {
                             board = now.total,
                             "the merged snapshot and the board count different open work packages: reading in full"
                         );
-                        return Ok(None);
+                        return Ok(Merged::Full);
                     }
-                    return Ok(Some(Delta {
+                    return Ok(Merged::Done(Delta {
                         snapshot,
                         since: newest,
                         updated: changes.updated.len(),
@@ -102,10 +159,10 @@ impl BoardReader {
                     changes.unreadable.extend(read.invisible);
                     changes.unreadable.extend(read.too_large);
                 }
-                Merge::Full => return Ok(None),
+                Merge::Full => return Ok(Merged::Full),
             }
         }
-        Ok(None)
+        Ok(Merged::Full)
     }
 
     /// The `blocks` relations now: when the probe shows only additions (the total grew by as
@@ -184,14 +241,27 @@ impl BoardReader {
     }
 }
 
+/// Whether every work package `snap` refers to is an open one of the configured projects, which
+/// the probe's page shows when it changes: every item, and every blocker of a relation.
+fn probe_sees_all(snap: &Snapshot, scope: Scope<'_>) -> bool {
+    snap.items.values().all(|i| scope.core(i))
+        && snap
+            .blockers
+            .values()
+            .flatten()
+            .all(|b| snap.items.contains_key(b))
+}
+
 /// The lower bound of a delta: the whole second of `since`, minus [`OVERLAP`], in the ISO 8601
 /// form OpenProject's `DateTime.parse` takes.
 pub fn window_start(since: DateTime<Utc>) -> String {
+    window_from(since).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The lower bound of a delta as an instant: the whole second of `since`, minus [`OVERLAP`].
+pub fn window_from(since: DateTime<Utc>) -> DateTime<Utc> {
     let start = since - OVERLAP;
-    DateTime::from_timestamp(start.timestamp(), 0)
-        .unwrap_or(start)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    DateTime::from_timestamp(start.timestamp(), 0).unwrap_or(start)
 }
 
 #[cfg(test)]

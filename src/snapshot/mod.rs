@@ -3,8 +3,9 @@
 //!
 //! Every cycle starts with the probe (`probe.rs`): two small requests, a third while the snapshot
 //! holds blockers from other projects. If it shows no change, the cached snapshot is reused. If it
-//! does, only what changed is read (`delta.rs`: the work packages updated since, the relations if
-//! they moved) and merged into the cached snapshot (`merge.rs`, pure). The whole board is read
+//! does, only what changed is read (`delta.rs`: the work packages updated since, often already on
+//! the probe's page, the relations if they moved) and merged into the cached snapshot (`merge.rs`,
+//! pure). The whole board is read
 //! (`full.rs`) at start-up, when a merge cannot be sure (a deletion, too many changes, something
 //! too large to read), after a read that left work packages out, and on a long interval jittered
 //! per pod ([`REFRESH_EVERY`] by default), which also reads the statuses again. Blockers outside
@@ -22,7 +23,7 @@ mod probe;
 mod resolve;
 
 pub use blockers::Blockers;
-pub use delta::{OVERLAP, window_start};
+pub use delta::{OVERLAP, window_from, window_start};
 pub use merge::{Changes, Merge, Scope, core_count, merge};
 pub use resolve::{Resolved, resolve, sanity};
 
@@ -39,7 +40,7 @@ use crate::board::{Item, Snapshot};
 use crate::openproject::{ApiError, Client, ErrorKind, Filter, StatsSnapshot, hal};
 
 use full::release_freed_memory;
-use probe::Signature;
+use probe::{PROBE_MIN, Recent, Signature};
 
 /// Converts a work package to the decision's [`Item`]; `None` (with a warning) if a required link is
 /// missing, so one malformed work package cannot stop the whole board.
@@ -159,6 +160,8 @@ pub struct BoardReader {
     strategy: Strategy,
     last: Option<Cache>,
     counts: Arc<ReadCounts>,
+    /// How many of the newest work packages the next probe reads (`probe.rs`).
+    probe_size: u32,
 }
 
 impl BoardReader {
@@ -172,6 +175,7 @@ impl BoardReader {
             strategy: Strategy::Changes,
             last: None,
             counts: Arc::default(),
+            probe_size: PROBE_MIN,
         }
     }
 
@@ -231,16 +235,29 @@ impl BoardReader {
         Ok(())
     }
 
-    /// The probe; `None` when it cannot be read (the newest work package too large): the snapshot
-    /// is then read in full.
-    async fn probe(&self) -> Result<Option<Signature>, ApiError> {
+    /// The probe; `None` when it cannot be read (a work package too large even alone): the
+    /// snapshot is then read in full.
+    async fn probe(&self) -> Result<Option<(Signature, Recent)>, ApiError> {
         let external = self
             .last
             .as_ref()
             .map(|c| c.snapshot.external_blockers.clone())
             .unwrap_or_default();
-        match self.signature(&external).await {
+        let size = if self.delta_reads() {
+            self.probe_size
+        } else {
+            1
+        };
+        match self.signature(&external, size).await {
             Ok(s) => Ok(Some(s)),
+            // One of the newest too large: the newest alone may not be.
+            Err(e) if e.kind() == ErrorKind::TooLarge && size > 1 => {
+                match self.signature(&external, 1).await {
+                    Ok(s) => Ok(Some(s)),
+                    Err(e) if e.kind() == ErrorKind::TooLarge => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) if e.kind() == ErrorKind::TooLarge => {
                 tracing::warn!(error = %e, "the change probe cannot be read: reading the board in full");
                 Ok(None)
@@ -276,9 +293,16 @@ impl BoardReader {
     /// what changed if it does, read in full when nothing else can be trusted.
     pub async fn snapshot(&mut self) -> Result<(Arc<Snapshot>, Fetch), ApiError> {
         let before = self.client.stats();
-        let signature = self.probe().await?;
-        let fetch = |reader: &BoardReader, read| {
+        let probe = self.probe().await?;
+        let since = self.last.as_ref().and_then(|c| c.since);
+        let (signature, recent) = match probe {
+            Some((s, r)) => (Some(s), r),
+            None => (None, Recent::default()),
+        };
+        let fetch = |reader: &mut BoardReader, read| {
             reader.counts.count(read);
+            let now = reader.last.as_ref().and_then(|c| c.since);
+            reader.probe_size = recent.next_size(since, now);
             Fetch {
                 full: read != Read::Cached,
                 read,
@@ -292,25 +316,26 @@ impl BoardReader {
                 let snapshot = self.last.as_ref().map(|c| c.snapshot.clone());
                 // `plan` answers Cached only with a cache.
                 let snapshot = snapshot.unwrap_or_default();
-                return Ok((snapshot, fetch(self, Read::Cached)));
+                return Ok((snapshot, fetch(&mut *self, Read::Cached)));
             }
             Read::Changes => {
-                if let Some(snapshot) = self.changes(signature.clone()).await? {
+                if let Some(snapshot) = self.changes(signature.clone(), &recent).await? {
                     metrics::counter!("journeyman_snapshot_reads_total", "kind" => "changes")
                         .increment(1);
-                    return Ok((snapshot, fetch(self, Read::Changes)));
+                    return Ok((snapshot, fetch(&mut *self, Read::Changes)));
                 }
             }
             Read::Full => {}
         }
         let snapshot = self.full_read(signature).await?;
-        Ok((snapshot, fetch(self, Read::Full)))
+        Ok((snapshot, fetch(&mut *self, Read::Full)))
     }
 
     /// A delta read into the cache; `None` when it cannot be trusted.
     async fn changes(
         &mut self,
         signature: Option<Signature>,
+        recent: &Recent,
     ) -> Result<Option<Arc<Snapshot>>, ApiError> {
         let (Some(cache), Some(now)) = (&self.last, signature) else {
             return Ok(None);
@@ -319,7 +344,7 @@ impl BoardReader {
             return Ok(None);
         };
         let Some(delta) = self
-            .read_changes(&cache.snapshot, before, &now, since)
+            .read_changes(&cache.snapshot, before, (&now, recent), since)
             .await?
         else {
             return Ok(None);

@@ -13,14 +13,78 @@
 //! holds: a closed ancestor (given a pod, moved, renamed while closed) or an open ancestor in a
 //! project the worker does not read. The next read of any kind catches it up (a delta reads every
 //! status and project), and so does the periodic full read.
+//!
+//! The work package part is a page of the newest, not only the newest: when every change since the
+//! last read is on it (it reaches back past the delta's window), the delta needs no request of its
+//! own (`delta.rs`). Its size follows how many the last window held ([`Recent::next_size`]), so an
+//! idle board's probe stays a few work packages.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::BoardReader;
+use super::delta::window_from;
 use super::full::ID_CHUNK;
+use super::{BoardReader, item};
+use crate::board::Item;
 use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery};
+
+/// The probe's page of newest work packages: never fewer (one change, the newest seen before,
+/// which the window's overlap reads again, and one older to show the page reaches past it).
+pub(super) const PROBE_MIN: u32 = 3;
+/// ... and never more: a burst larger than this is read by the delta itself.
+pub(super) const PROBE_MAX: u32 = 64;
+
+/// The newest open work packages of the configured projects, as the probe read them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Recent {
+    /// Newest first.
+    pub items: Vec<Item>,
+    /// The oldest `updatedAt` on the page (as rendered), `None` when the page was empty.
+    pub oldest: Option<DateTime<Utc>>,
+    /// The page held every open work package there is.
+    pub complete: bool,
+    /// The page size asked for.
+    pub size: u32,
+}
+
+impl Recent {
+    /// Whether every open work package of the configured projects updated at or after `start`
+    /// is on the page.
+    pub fn covers(&self, start: DateTime<Utc>) -> bool {
+        self.complete || self.oldest.is_some_and(|t| t < start)
+    }
+
+    /// Those updated at or after `start`, oldest first (what the delta would have read of them).
+    pub fn since(&self, start: DateTime<Utc>) -> Vec<Item> {
+        let mut items: Vec<Item> = self
+            .items
+            .iter()
+            .filter(|i| i.updated_at >= start)
+            .cloned()
+            .collect();
+        items.reverse();
+        items
+    }
+
+    /// The page size for the next probe, this one read with the delta's window from `before`
+    /// and the next one from `after` (the newest `updatedAt` seen before and after this read):
+    /// those the next window reads again, as many new as this window had (at least one), and one
+    /// older; twice this size when the page did not reach past its window; within
+    /// [`PROBE_MIN`]..=[`PROBE_MAX`].
+    pub fn next_size(&self, before: Option<DateTime<Utc>>, after: Option<DateTime<Utc>>) -> u32 {
+        let Some(after) = after else {
+            return PROBE_MIN;
+        };
+        if before.is_some_and(|b| !self.covers(window_from(b))) {
+            return self.size.saturating_mul(2).clamp(PROBE_MIN, PROBE_MAX);
+        }
+        let count = |f: &dyn Fn(&Item) -> bool| self.items.iter().filter(|i| f(i)).count() as u32;
+        let again = count(&|i| i.updated_at >= window_from(after));
+        let new = before.map_or(0, |b| count(&|i| i.updated_at > b));
+        (again + new.max(1) + 1).clamp(PROBE_MIN, PROBE_MAX)
+    }
+}
 
 /// What identifies the board's state cheaply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +117,13 @@ impl BoardReader {
         filters
     }
 
-    /// The probe.
-    pub(super) async fn signature(&self, external: &BTreeSet<u64>) -> Result<Signature, ApiError> {
-        let (total, latest) = self.latest(self.probe_filters()).await?;
+    /// The probe, its work package page `size` long.
+    pub(super) async fn signature(
+        &self,
+        external: &BTreeSet<u64>,
+        size: u32,
+    ) -> Result<(Signature, Recent), ApiError> {
+        let (total, latest, recent) = self.recent(self.probe_filters(), size).await?;
         let relations = self
             .client
             .relations_page(
@@ -67,12 +135,13 @@ impl BoardReader {
             .await?;
         let newest = relations.embedded.elements.first().map(|r| r.id);
         let external = self.external_signature(external).await?;
-        Ok(Signature {
+        let signature = Signature {
             total,
             latest,
             relations: (relations.total, newest),
             external,
-        })
+        };
+        Ok((signature, recent))
     }
 
     /// The work package part of the probe again (one request): after a merge whose count did not
@@ -107,6 +176,17 @@ impl BoardReader {
 
     /// The total and the most recently updated of the work packages matching `filters`.
     async fn latest(&self, filters: Vec<Filter>) -> Result<(u64, Option<Latest>), ApiError> {
+        let (total, latest, _) = self.recent(filters, 1).await?;
+        Ok((total, latest))
+    }
+
+    /// The total, the most recently updated and the `size` most recently updated of the work
+    /// packages matching `filters`.
+    async fn recent(
+        &self,
+        filters: Vec<Filter>,
+        size: u32,
+    ) -> Result<(u64, Option<Latest>, Recent), ApiError> {
         let q = WorkPackageQuery {
             project: None,
             filters,
@@ -114,14 +194,94 @@ impl BoardReader {
                 ("updatedAt".into(), "desc".into()),
                 ("id".into(), "desc".into()),
             ],
-            page_size: Some(1),
+            page_size: Some(size),
         };
         let page = self.client.work_packages_page(&q, 1).await?;
-        let latest = page
-            .embedded
-            .elements
+        let elements = &page.embedded.elements;
+        let latest = elements
             .first()
             .map(|w| (w.id, w.lock_version, w.updated_at));
-        Ok((page.total, latest))
+        let pod_field = &self.resolved.pod_field;
+        let recent = Recent {
+            items: elements.iter().filter_map(|w| item(w, pod_field)).collect(),
+            oldest: elements.last().map(|w| w.updated_at),
+            complete: page.total <= elements.len() as u64,
+            size,
+        };
+        Ok((page.total, latest, recent))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + i64::from(s), 0).unwrap()
+    }
+
+    /// A page of work packages updated at these seconds, newest first.
+    fn page(seconds: &[u32], size: u32, complete: bool) -> Recent {
+        let items: Vec<Item> = seconds
+            .iter()
+            .enumerate()
+            .map(|(n, s)| Item {
+                id: n as u64 + 1,
+                lock_version: 0,
+                subject: String::new(),
+                type_id: 1,
+                status: 1,
+                priority: 1,
+                project: 1,
+                ancestors: Vec::new(),
+                pod: None,
+                updated_at: at(*s),
+            })
+            .collect();
+        Recent {
+            oldest: items.last().map(|i| i.updated_at),
+            items,
+            complete,
+            size,
+        }
+    }
+
+    #[test]
+    fn a_page_covers_a_window_only_when_it_reaches_past_it_or_holds_everything() {
+        let p = page(&[100, 90, 50], 3, false);
+        assert!(p.covers(at(60)) && p.covers(at(51)));
+        assert!(
+            !p.covers(at(50)),
+            "the oldest is in the window: more may be below it"
+        );
+        assert!(page(&[100, 90, 50], 3, true).covers(at(50)));
+        assert!(
+            !page(&[], 3, false).covers(at(0)),
+            "an empty page proves nothing"
+        );
+        assert!(
+            page(&[], 3, true).covers(at(0)),
+            "an empty board has nothing to miss"
+        );
+        let ids: Vec<u64> = p.since(at(90)).iter().map(|i| i.id).collect();
+        assert_eq!(ids, [2, 1], "oldest first, the window's bound inclusive");
+    }
+
+    #[test]
+    fn the_next_page_holds_the_overlap_as_many_new_as_this_window_and_one_older() {
+        // Seen up to 50; three new since (100, 90, 80): the next window starts at 99 (100's
+        // second minus the overlap), holding one again, and may hold three new.
+        let p = page(&[100, 90, 80, 50, 40], 5, false);
+        assert_eq!(p.next_size(Some(at(50)), Some(at(100))), 1 + 3 + 1);
+        // Nothing new: the overlap, one expected change, one older.
+        let idle = page(&[100, 99, 40], 3, false);
+        assert_eq!(idle.next_size(Some(at(100)), Some(at(100))), PROBE_MIN + 1);
+        // A page that did not reach past its window doubles.
+        let short = page(&[100, 99, 98], 3, false);
+        assert_eq!(short.next_size(Some(at(50)), Some(at(100))), 6);
+        let long = page(&[100; 64], 64, false);
+        assert_eq!(long.next_size(Some(at(50)), Some(at(100))), PROBE_MAX);
+        // No date yet (an empty board): the smallest page.
+        assert_eq!(page(&[], 3, true).next_size(None, None), PROBE_MIN);
     }
 }

@@ -325,25 +325,26 @@ async fn a_cycle_after_one_changed_work_package_reads_only_it() {
     let b = &f.board;
     let held = held_tasks(b, 200);
     let mut w = f.pod("pod-0").await;
-    let (mut reader, _) = readers(b).await;
+    let (mut reader, fresh) = readers(b).await;
     assert!(w.cycle().await.full_snapshot);
     let (_, full) = reader.snapshot().await.unwrap();
     assert_eq!(full.read, Read::Full);
     let per_wp = full.cost.bytes / 200;
-    // One change, then a minute later another: the second delta reads it and, as the overlap,
-    // the one seen last (the newest seen is always in the window: its second, inclusive).
+    // One change, then a minute later another: the probe's page of the newest holds it and, as
+    // the overlap, the one seen last (the newest seen is always in the window: its second,
+    // inclusive), and one older: the delta needs no request of its own.
     for (minutes, wp) in [(0, held[17]), (1, held[150])] {
         b.advance_clock(chrono::Duration::minutes(minutes));
         b.comment(wp, "a human's remark");
         let r = w.cycle().await;
         assert_eq!(
             (r.requests, r.worked),
-            (3, None),
-            "probe (2) and the delta: {r:?}"
+            (2, None),
+            "the probe (2) holds the change: {r:?}"
         );
         let (snap, fetch) = reader.snapshot().await.unwrap();
         assert_eq!(fetch.read, Read::Changes);
-        assert_eq!(fetch.cost.requests, 3);
+        assert_eq!(fetch.cost.requests, 2);
         assert_eq!(
             snap.items[&wp].updated_at.timestamp(),
             b.wp(wp).updated_at.timestamp()
@@ -354,12 +355,66 @@ async fn a_cycle_after_one_changed_work_package_reads_only_it() {
     b.advance_clock(chrono::Duration::minutes(1));
     b.comment(held[99], "one more");
     let (_, changed) = reader.snapshot().await.unwrap();
-    let delta = changed.cost.bytes - idle.cost.bytes;
+    assert_eq!(changed.cost.requests, 2);
     assert!(
-        delta < 3 * per_wp,
-        "the delta is about two work packages ({delta} bytes; one is about {per_wp}), a full read {}",
+        idle.cost.bytes < 4 * per_wp && changed.cost.bytes < 5 * per_wp,
+        "an idle probe is about three work packages ({} bytes), one with a change about four ({}; one is about {per_wp}), a full read {}",
+        idle.cost.bytes,
+        changed.cost.bytes,
         full.cost.bytes
     );
+
+    // A burst larger than the probe's page: the delta reads it (one more request), and the next
+    // probe's page is large enough for a burst as large.
+    b.advance_clock(chrono::Duration::minutes(1));
+    for wp in &held[20..30] {
+        b.comment(*wp, "a burst");
+    }
+    let (snap, burst) = reader.snapshot().await.unwrap();
+    assert_eq!((burst.read, burst.cost.requests), (Read::Changes, 3));
+    assert_eq!(*snap, fresh.full().await.unwrap());
+    // The next bursts as large: within a few, the page has grown to hold one (and the overlap).
+    let mut requests = Vec::new();
+    for burst in 1..=4 {
+        b.advance_clock(chrono::Duration::minutes(1));
+        for wp in &held[20 + 10 * burst..30 + 10 * burst] {
+            b.comment(*wp, "another burst");
+        }
+        let (snap, fetch) = reader.snapshot().await.unwrap();
+        assert_eq!(fetch.read, Read::Changes);
+        assert_eq!(*snap, fresh.full().await.unwrap());
+        requests.push(fetch.cost.requests);
+    }
+    assert!(
+        requests.iter().all(|r| *r <= 3) && requests.last() == Some(&2),
+        "a burst costs the delta's request until the page holds one: {requests:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_ancestor_in_the_snapshot_makes_the_delta_read_its_own_page() {
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let held = held_tasks(b, 10);
+    let epic = b.create(&SeedWp::new("Epic", "done already").status("Closed"));
+    b.set_parent(held[3], Some(epic));
+    let (mut reader, full) = readers(b).await;
+    let (snap, _) = reader.snapshot().await.unwrap();
+    assert!(
+        snap.items.contains_key(&epic),
+        "the closed ancestor is held"
+    );
+    b.advance_clock(chrono::Duration::minutes(1));
+    b.set_pod(epic, Some("pod-9"));
+    b.comment(held[5], "a remark");
+    let (snap, fetch) = reader.snapshot().await.unwrap();
+    assert_eq!(
+        (fetch.read, fetch.cost.requests),
+        (Read::Changes, 3),
+        "the probe cannot see the closed Epic: the delta reads every status"
+    );
+    assert_eq!(*snap, full.full().await.unwrap());
+    assert_eq!(snap.items[&epic].pod.as_deref(), Some("pod-9"));
 }
 
 #[tokio::test]
@@ -439,7 +494,10 @@ async fn a_blocker_added_reads_only_the_new_relation_and_a_removed_one_reads_the
     let rel = b.relate(held[55], held[56], "blocks");
     let (snap, added) = reader.snapshot().await.unwrap();
     assert_eq!(added.read, Read::Changes);
-    assert_eq!(added.cost.requests, 4, "probe, delta, the new relation");
+    assert_eq!(
+        added.cost.requests, 3,
+        "the probe (its page shows no work package changed) and the new relation"
+    );
     assert!(snap.blockers[&held[56]].contains(&held[55]));
     b.delete_relation(rel);
     let (snap, removed) = reader.snapshot().await.unwrap();
