@@ -26,6 +26,8 @@ mod memory;
 mod nix_shell;
 #[path = "fleet/scale.rs"]
 mod scale;
+#[path = "fleet/scale_report.rs"]
+mod scale_report;
 #[path = "fleet/throughput.rs"]
 mod throughput;
 

@@ -243,7 +243,7 @@ impl BoardReader {
 
 /// Whether every work package `snap` refers to is an open one of the configured projects, which
 /// the probe's page shows when it changes: every item, and every blocker of a relation.
-fn probe_sees_all(snap: &Snapshot, scope: Scope<'_>) -> bool {
+pub(super) fn probe_sees_all(snap: &Snapshot, scope: Scope<'_>) -> bool {
     snap.items.values().all(|i| scope.core(i))
         && snap
             .blockers

@@ -235,6 +235,19 @@ impl BoardReader {
         Ok(())
     }
 
+    /// Whether the probe's page can stand for a delta read of the cached snapshot
+    /// (`delta.rs`).
+    fn page_can_serve(&self) -> bool {
+        let catalog = &self.resolved.catalog;
+        let scope = Scope {
+            projects: &catalog.projects,
+            closed: &catalog.closed_statuses,
+        };
+        self.last
+            .as_ref()
+            .is_some_and(|c| delta::probe_sees_all(&c.snapshot, scope))
+    }
+
     /// The probe; `None` when it cannot be read (a work package too large even alone): the
     /// snapshot is then read in full.
     async fn probe(&self) -> Result<Option<(Signature, Recent)>, ApiError> {
@@ -302,7 +315,12 @@ impl BoardReader {
         let fetch = |reader: &mut BoardReader, read| {
             reader.counts.count(read);
             let now = reader.last.as_ref().and_then(|c| c.since);
-            reader.probe_size = recent.next_size(since, now);
+            // A page larger than the newest pays only while it can stand for the delta.
+            reader.probe_size = if reader.page_can_serve() {
+                recent.next_size(since, now)
+            } else {
+                1
+            };
             Fetch {
                 full: read != Read::Cached,
                 read,

@@ -17,7 +17,9 @@
 //! The work package part is a page of the newest, not only the newest: when every change since the
 //! last read is on it (it reaches back past the delta's window), the delta needs no request of its
 //! own (`delta.rs`). Its size follows how many the last window held ([`Recent::next_size`]), so an
-//! idle board's probe stays a few work packages.
+//! idle board's probe stays a few work packages; it is the newest alone while the snapshot refers
+//! to a work package the page cannot show (a closed ancestor or blocker, one in another project),
+//! since the delta then reads its own page anyway.
 
 use std::collections::BTreeSet;
 
