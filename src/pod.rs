@@ -90,7 +90,7 @@ fn api_error_is(e: &anyhow::Error, pred: impl Fn(ErrorKind) -> bool) -> bool {
 }
 
 /// The worker of this pod with the given executor. Everything it writes on the board is cleaned of
-/// the pod's secrets; the snapshot is read in full at least every ten poll intervals.
+/// the pod's secrets; the snapshot is read in full at least every `full_read_every`.
 pub fn worker<E: Execute>(
     config: &Config,
     client: Client,
@@ -98,7 +98,7 @@ pub fn worker<E: Execute>(
     exec: Arc<E>,
 ) -> Worker<E> {
     let client = client.with_redactor(config.redactor());
-    let reader = BoardReader::new(client, resolved, config.poll_interval * 10);
+    let reader = BoardReader::new(client, resolved, config.full_read_every);
     Worker::new(reader, exec, config.pod_name.clone(), policy(config))
         .with_watch_every(config.poll_interval)
 }

@@ -116,7 +116,7 @@ async fn stop(child: &mut Child, pid: u32) {
 /// same amount of work on every board size, however slow the machine.
 async fn idle_worker(plan: &Plan) -> anyhow::Result<Option<(usize, u64)>> {
     println!(
-        "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board, polling every {} ms; `pod.rs` still asks for a full read every ten poll intervals, jittered 75-125%), VmRSS read once after each of cycles {IDLE_CYCLES} to {}; eligible, requests and full reads from its own `/metrics`.\n",
+        "(b) `journeyman run` (pod `pod-idle`, nothing ready on the board, polling every {} ms; `JOURNEYMAN_FULL_READ_EVERY` set to ten poll intervals, jittered 75-125%, so that full reads happen many times over), VmRSS read once after each of cycles {IDLE_CYCLES} to {}; eligible, requests and full reads from its own `/metrics`.\n",
         POLL.as_millis(),
         IDLE_CYCLES + SAMPLES - 1
     );
@@ -226,6 +226,11 @@ fn worker_env(url: &Url, token: &str) -> Vec<(&'static str, String)> {
         (
             "JOURNEYMAN_POLL_INTERVAL",
             format!("{}ms", POLL.as_millis()),
+        ),
+        // A full read every ten polls: the worst case for memory, measured many times over.
+        (
+            "JOURNEYMAN_FULL_READ_EVERY",
+            format!("{}ms", POLL.as_millis() * 10),
         ),
         ("JOURNEYMAN_LISTEN", "127.0.0.1:0".into()),
     ]

@@ -13,6 +13,9 @@ const HOUR: u64 = 60 * MINUTE;
 
 /// `JOURNEYMAN_POLL_INTERVAL`.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(MINUTE);
+/// `JOURNEYMAN_FULL_READ_EVERY`: the whole board read again at least this often (jittered per
+/// pod); in between, cycles read only what changed.
+pub const FULL_READ_EVERY: Duration = Duration::from_secs(30 * MINUTE);
 /// `JOURNEYMAN_EPIC_STALE_AFTER`.
 pub const EPIC_STALE_AFTER: Duration = Duration::from_secs(2 * HOUR);
 /// `JOURNEYMAN_HTTP_TIMEOUT`.

@@ -7,7 +7,9 @@ use super::parse::{duration, money, positive_int};
 use super::{ConfigError, Limits, Raw, defaults, err};
 
 /// The poll interval, the stale-Epic age and the board's request timeout.
-pub(super) fn timing(raw: &Raw) -> Result<(Duration, Duration, Duration), ConfigError> {
+pub(super) fn timing(
+    raw: &Raw,
+) -> Result<(Duration, Duration, Duration, Duration), ConfigError> {
     Ok((
         duration(
             "poll_interval",
@@ -23,6 +25,11 @@ pub(super) fn timing(raw: &Raw) -> Result<(Duration, Duration, Duration), Config
             "http_timeout",
             raw.http_timeout.as_deref(),
             defaults::HTTP_TIMEOUT,
+        )?,
+        duration(
+            "full_read_every",
+            raw.full_read_every.as_deref(),
+            defaults::FULL_READ_EVERY,
         )?,
     ))
 }

@@ -156,6 +156,9 @@ pub struct Config {
     pub pod_name: String,
     pub repos: Vec<RepoMapping>,
     pub poll_interval: Duration,
+    /// `JOURNEYMAN_FULL_READ_EVERY`: the whole board read again at least this often (jittered
+    /// 75-125% per pod); in between, only what changed is read.
+    pub full_read_every: Duration,
     pub epic_stale_after: Duration,
     pub http_timeout: Duration,
     /// `JOURNEYMAN_RESUME_SESSIONS`: continue this pod's last agent session on a work package.
@@ -191,6 +194,7 @@ struct Raw {
     pod_name: Option<String>,
     repos: Option<String>,
     poll_interval: Option<String>,
+    full_read_every: Option<String>,
     task_timeout: Option<String>,
     max_turns: Option<String>,
     task_budget_usd: Option<String>,
@@ -287,13 +291,14 @@ impl Config {
             .as_deref()
             .map_or_else(defaults::workdir, PathBuf::from);
         let agent = agent::options(raw, &workdir, vars)?;
-        let (poll_interval, epic_stale_after, http_timeout) = timing(raw)?;
+        let (poll_interval, epic_stale_after, http_timeout, full_read_every) = timing(raw)?;
         Ok(Config {
             openproject_url,
             openproject_token,
             pod_name,
             repos,
             poll_interval,
+            full_read_every,
             epic_stale_after,
             http_timeout,
             notify: notify_policy(raw.notify.as_deref())?,

@@ -41,6 +41,7 @@ fn defaults_are_valid_and_documented_values() {
     let c = Config::from_vars(vars(&[])).unwrap();
     assert_eq!(c.pod_name, "pod-0");
     assert_eq!(c.poll_interval, Duration::from_secs(60));
+    assert_eq!(c.full_read_every, Duration::from_secs(30 * 60));
     assert_eq!(c.limits.task_timeout, Duration::from_secs(30 * 60));
     assert_eq!(c.epic_stale_after, Duration::from_secs(2 * 3600));
     assert_eq!(
@@ -58,9 +59,11 @@ fn durations_accept_humantime() {
         ("JOURNEYMAN_POLL_INTERVAL", "30s"),
         ("JOURNEYMAN_TASK_TIMEOUT", "2h"),
         ("JOURNEYMAN_EPIC_STALE_AFTER", "1h 30m"),
+        ("JOURNEYMAN_FULL_READ_EVERY", "10m"),
     ]))
     .unwrap();
     assert_eq!(c.poll_interval, Duration::from_secs(30));
+    assert_eq!(c.full_read_every, Duration::from_secs(600));
     assert_eq!(c.limits.task_timeout, Duration::from_secs(7200));
     assert_eq!(c.epic_stale_after, Duration::from_secs(5400));
 }
