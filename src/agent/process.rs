@@ -199,16 +199,14 @@ pub async fn run_with(
         env = ?spec.env.iter().map(|(k, _)| k.to_string_lossy()).collect::<Vec<_>>(),
         "spawning agent process"
     );
-    let mut child = command(spec).spawn()?;
+    let mut child = match &spec.group_file {
+        Some(path) => super::leftovers::spawn_recorded(command(spec), path)?,
+        None => command(spec).spawn()?,
+    };
     // `id()` is `None` only after the child was reaped, and it was not waited on yet.
     let pid = child.id().expect("a freshly spawned child has a pid");
     let pgid = Pid::from_raw(pid as i32);
     let mut guard = GroupGuard(Some(pgid));
-    if let Some(path) = &spec.group_file
-        && let Err(e) = super::leftovers::record(path, pgid.as_raw())
-    {
-        tracing::warn!(path = %path.display(), "cannot record the agent's process group: {e}");
-    }
     let output = Output::start(&mut child, spec.limits, lines);
 
     let event = tokio::select! {

@@ -143,14 +143,30 @@ impl History {
 
     /// Who answered the Spike the worker filed last, by a comment on this ticket that begins with
     /// `mention` (`@journeyman`), if anyone did since.
-    pub fn answer(&self, mention: &str) -> Option<String> {
-        let filed = self.entries.iter().rposition(|e| {
+    ///
+    /// `open` is the open Spike holding the ticket and when it was filed, if known. The worker
+    /// files the Spike before it says so on the ticket, and a human notified of the Spike may
+    /// answer in between: when the last failure names that Spike, an answer counts from the
+    /// moment it was filed, not only from the comment that names it. (OpenProject gives a work
+    /// package's `createdAt` in whole seconds: a mention written in the same second just before
+    /// the Spike counts too, which is the safe side: a real answer is never missed.)
+    pub fn answer(&self, mention: &str, open: Option<(u64, DateTime<Utc>)>) -> Option<String> {
+        let named = self.entries.iter().rposition(|e| {
             matches!(
                 e.said,
                 Said::Worker(Event::Failed { .. } | Event::Escalated { .. })
             )
         })?;
-        self.entries[filed + 1..]
+        let filed = match (&self.entries[named].said, open) {
+            (
+                Said::Worker(Event::Failed { spike, .. } | Event::Escalated { spike, .. }),
+                Some((id, at)),
+            ) if *spike == id => self.entries[..named]
+                .iter()
+                .position(|e| e.at.is_some_and(|t| t >= at)),
+            _ => None,
+        };
+        self.entries[filed.unwrap_or(named + 1)..]
             .iter()
             .find_map(|e| match &e.said {
                 Said::Human(text) if text.trim_start().starts_with(mention) => {

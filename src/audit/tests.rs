@@ -261,6 +261,70 @@ fn the_boards_own_notes_are_nobodys_words() {
     );
 }
 
+/// A trail of `(seconds, author, text)` comments, stamped from a fixed origin.
+fn stamped(comments: &[(i64, &str, &str)]) -> History {
+    let t0 = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    History {
+        entries: comments
+            .iter()
+            .map(|(s, who, text)| Entry {
+                at: Some(t0 + chrono::Duration::seconds(*s)),
+                author: Some(who.to_string()),
+                said: History::from_comments([*text]).entries.remove(0).said,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn an_answer_counts_from_the_moment_the_spike_was_filed() {
+    let t0 = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let failed = |spike: u64| {
+        Event::Failed {
+            pod: "p".into(),
+            reason: "no credentials".into(),
+            spike,
+        }
+        .render()
+    };
+    let (f7, f8) = (failed(7), failed(8));
+    // The Spike #7 is filed at 10 s; the owner answers at 11 s, before the worker's comment at
+    // 12 s that names the Spike.
+    let raced = stamped(&[
+        (1, "ada", "@journeyman an old remark"),
+        (11, "owner", "@journeyman build the wheel only"),
+        (12, "bot", &f7),
+    ]);
+    assert_eq!(
+        raced.answer("@journeyman", Some((7, at(10)))),
+        Some("owner".into())
+    );
+    assert_eq!(
+        raced.answer("@journeyman", None),
+        None,
+        "without the Spike's filing time, only what follows the failure counts"
+    );
+    assert_eq!(
+        raced.answer("@journeyman", Some((8, at(10)))),
+        None,
+        "the filing time of another Spike than the failure names does not count"
+    );
+    assert_eq!(
+        raced.answer("@journeyman", Some((7, at(20)))),
+        None,
+        "nothing since the Spike was filed"
+    );
+    let after = stamped(&[(12, "bot", &f8), (13, "ada", "@journeyman go on")]);
+    assert_eq!(after.answer("@journeyman", None), Some("ada".into()));
+    assert_eq!(
+        after.answer("@journeyman", Some((8, at(10)))),
+        Some("ada".into())
+    );
+    let unmentioned = stamped(&[(11, "owner", "thanks"), (12, "bot", &f8)]);
+    assert_eq!(unmentioned.answer("@journeyman", Some((8, at(10)))), None);
+}
+
 #[test]
 fn reasons_are_one_bounded_line() {
     let long = format!("first\tline\r\nsecond {}", "x".repeat(1000));

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Cycle, Flow, Worker, record_queue_wait};
-use crate::board::Action;
+use crate::board::{Action, Ineligible, ineligibility};
 use crate::task::{Execute, Start};
 
 impl<E: Execute> Worker<E> {
@@ -76,13 +77,34 @@ impl<E: Execute> Worker<E> {
         if let Some(at) = history.last_refusal() {
             cycle.progress.refused_at.insert(wp, at);
         }
-        if let Some(by) = history.answer(&self.policy.mention) {
+        let open = self.open_spike_filed(cycle, wp).await;
+        if let Some(by) = history.answer(&self.policy.mention, open) {
             cycle.progress.answers.insert(wp, by);
         }
         if let Some(item) = cycle.snap.get(wp) {
             self.trails_read.insert(wp, item.updated_at);
         }
         cycle.histories.insert(wp, Arc::new(history));
+    }
+
+    /// The open Spike that alone holds `wp` back, and when it was filed (an answer counts from
+    /// then); `None` for a candidate not waiting behind a Spike, or if the Spike cannot be read.
+    async fn open_spike_filed(&self, cycle: &Cycle, wp: u64) -> Option<(u64, DateTime<Utc>)> {
+        let item = cycle.snap.get(wp)?;
+        let catalog = &self.resolved().catalog;
+        let skip = &cycle.progress.skip;
+        let Some(Ineligible::OpenSpike(spike)) =
+            ineligibility(&cycle.snap, catalog, &self.pod, item, skip)
+        else {
+            return None;
+        };
+        match self.client().work_package(spike).await {
+            Ok(s) => Some((spike, s.created_at?)),
+            Err(e) => {
+                warn!(wp, spike, error = %e, "cannot read the Spike; an answer counts from the failure comment");
+                None
+            }
+        }
     }
 
     /// Reads a candidate's blockers before claiming it (those outside the snapshot included).

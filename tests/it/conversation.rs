@@ -189,6 +189,60 @@ async fn an_at_journeyman_answer_on_the_ticket_closes_its_spike_and_reaches_the_
     );
 }
 
+/// The race the demo's product owner met: the worker files the Spike, then says so on the ticket;
+/// a human notified of the Spike answers in between. The answer is before the comment that names
+/// the Spike, yet after the Spike: it counts, the Spike is closed and the retry has the answer.
+#[tokio::test]
+async fn an_answer_written_between_the_spike_and_the_failure_comment_still_closes_the_spike() {
+    use journeyman::audit::Event;
+    use journeyman::harness::sim::AGENT_USER;
+
+    let mut rig = rig("60s").await;
+    let owner = rig.board.add_user("owner", "owner-token", true);
+    let wp = rig
+        .board
+        .create(&SeedWp::new("Task", "Publish").description("agent:needs-answer"));
+    // What a failed run leaves, in the order the race interleaves it, a moment apart each (the
+    // board's clock, so the three writes are not stamped in the same millisecond).
+    let mut spike = SeedWp::new("Spike", "Spike: the agent failed (#1)");
+    spike.parent = Some(wp);
+    let spike = rig.board.create(&spike);
+    rig.board.advance_clock(chrono::Duration::milliseconds(50));
+    human_comment(&rig, owner, wp, "@journeyman build the wheel only.");
+    rig.board.advance_clock(chrono::Duration::milliseconds(50));
+    let failed = Event::Failed {
+        pod: "pod-0".into(),
+        reason: "the agent failed during execution".into(),
+        spike,
+    };
+    rig.board
+        .board()
+        .comment(AGENT_USER, wp, &failed.render())
+        .unwrap();
+
+    let answered = rig.cycle().await;
+    assert_eq!(
+        rig.board.status_of(spike),
+        "Closed",
+        "closed for the owner: {:?}",
+        rig.board.comments(wp)
+    );
+    assert!(
+        rig.board
+            .comments(spike)
+            .iter()
+            .any(|c| c.contains("**closed** this Spike: owner answered it on #")),
+        "{:?}",
+        rig.board.comments(spike)
+    );
+    assert_eq!(answered.worked, Some(wp), "{answered:?}");
+    assert_eq!(
+        rig.board.status_of(wp),
+        "In testing",
+        "the answer reached the agent"
+    );
+}
+
 #[tokio::test]
 async fn the_last_session_on_this_pod_is_resumed_and_a_missing_one_starts_fresh_and_says_so() {
     let mut rig = rig("60s").await;
