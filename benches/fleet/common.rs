@@ -38,6 +38,9 @@ pub struct Plan {
     pub scale_board: usize,
     pub scale_window: Duration,
     pub scale_baseline_cycles: usize,
+    /// How many times faster than production time runs in section 7 (the load on the board
+    /// grows with it: the in-process board serves a 10,000-work-package fleet only at 1).
+    pub scale_compress: u32,
 }
 
 impl Plan {
@@ -63,6 +66,7 @@ impl Plan {
                 scale_board: 1_000,
                 scale_window: Duration::from_secs(3),
                 scale_baseline_cycles: 3,
+                scale_compress: 20,
             }
         } else {
             Plan {
@@ -81,8 +85,9 @@ impl Plan {
                 nix_warm: 20,
                 scale_pods: 200,
                 scale_board: 10_000,
-                scale_window: Duration::from_secs(60),
-                scale_baseline_cycles: 8,
+                scale_window: Duration::from_secs(120),
+                scale_baseline_cycles: 4,
+                scale_compress: 1,
             }
         }
     }

@@ -9,7 +9,7 @@ use journeyman::snapshot::REFRESH_EVERY;
 
 use crate::claims::Claims;
 use crate::common::{self, Plan, REAL_POLL, mib, ms, thousands};
-use crate::scale::{COMPRESS, Tally, real};
+use crate::scale::{Tally, compress, real};
 
 /// A measured window, per 100 pods at `poll` (simulated), and at the scale it ran.
 pub struct Window {
@@ -33,7 +33,7 @@ impl Window {
         pods: usize,
         poll: Duration,
     ) -> Window {
-        let simulated = wall.as_secs_f64() * f64::from(COMPRESS);
+        let simulated = wall.as_secs_f64() * f64::from(compress());
         let per_100 = 100.0 / pods as f64;
         let requests = (after.cost.requests - before.cost.requests) as f64;
         let bytes = (after.cost.bytes - before.cost.bytes) as f64;
@@ -124,14 +124,15 @@ pub fn report(
 }
 
 fn intro(plan: &Plan, startup: Duration, baseline: &Baseline, costs: &Costs) {
+    let compress = compress();
     println!(
-        "{} pods (the real `Worker`, no-op executor, tokio tasks in this process) on {} work packages of real-size representations (nothing ready at first), started together: their start-up full reads took {:.0} s. Then humans edit a held work package once a (simulated) second (a comment, a priority, or a status between two that are not ready) and a new ready Task arrives every 30 s; time runs {COMPRESS}x faster (a 60 s poll is {} ms, jittered 50-150%). Each poll interval is measured for {} s of wall time ({} simulated minutes). The full read every 30 min is added at its real rate from one full read of this board, measured: {} requests, {} (module docs say why it is not run compressed). Before: {} pods working as before on the same board under the same edits, {} cycles measured (every cycle that saw a change read the board in full). Naive: one naive read of the board, per cycle: {} requests, {}. All figures per 100 pods at the default 60 s poll (the fleet's totals / {COMPRESS} x 100 / {}).\n",
+        "{} pods (the real `Worker`, no-op executor, tokio tasks in this process) on {} work packages of real-size representations (nothing ready at first), started together, four at a time reading their start-up snapshot: the start-up took {:.0} s. Then humans edit a held work package once a (simulated) second (a comment, a priority, or a status between two that are not ready) and a new ready Task arrives every 30 s; time runs {compress}x faster (a 60 s poll is {} ms, jittered 50-150%; 1x is real time). Each poll interval is measured for {} s of wall time ({} simulated minutes). The full read every 30 min is added at its real rate from one full read of this board, measured: {} requests, {} (module docs say why it is not run in the windows). Before: {} pods working as before on the same board under the same edits, polling every 3 s at most, {} cycles measured (every cycle that saw a change read the board in full). Naive: one naive read of the board, per cycle: {} requests, {}. All figures per 100 pods at the default 60 s poll (the fleet's totals / {compress} x 100 / {}).\n",
         plan.scale_pods,
         thousands(plan.scale_board as u64),
         startup.as_secs_f64(),
         real(REAL_POLL).as_millis(),
         plan.scale_window.as_secs(),
-        plan.scale_window.as_secs() * u64::from(COMPRESS) / 60,
+        plan.scale_window.as_secs() * u64::from(compress) / 60,
         costs.full.requests,
         common::bytes(costs.full.bytes),
         baseline.pods,

@@ -7,9 +7,7 @@ use super::parse::{duration, money, positive_int};
 use super::{ConfigError, Limits, Raw, defaults, err};
 
 /// The poll interval, the stale-Epic age and the board's request timeout.
-pub(super) fn timing(
-    raw: &Raw,
-) -> Result<(Duration, Duration, Duration, Duration), ConfigError> {
+pub(super) fn timing(raw: &Raw) -> Result<(Duration, Duration, Duration, Duration), ConfigError> {
     Ok((
         duration(
             "poll_interval",
