@@ -294,6 +294,17 @@ fn claims_since(board: &BoardHandle, from: usize, mode: Mode, pods: usize) -> Cl
     }
 }
 
+/// The work packages On hold: what the humans edit.
+fn held(board: &BoardHandle) -> Vec<u64> {
+    let b = board.board();
+    let hold = b.status_named("On hold").map(|s| s.id);
+    b.wps
+        .values()
+        .filter(|w| Some(w.status) == hold)
+        .map(|w| w.id)
+        .collect()
+}
+
 pub async fn run(
     plan: &Plan,
     section3: &[Claims],
@@ -308,15 +319,7 @@ pub async fn run(
     );
     COMPRESS.store(plan.scale_compress, Ordering::Relaxed);
     let board = Arc::new(common::board(n, true).await?);
-    let held: Vec<u64> = {
-        let b = board.board();
-        let hold = b.status_named("On hold").map(|s| s.id);
-        b.wps
-            .values()
-            .filter(|w| Some(w.status) == hold)
-            .map(|w| w.id)
-            .collect()
-    };
+    let held = held(&board);
     let started = Instant::now();
     let pods = start(
         &board,

@@ -108,6 +108,29 @@ impl History {
         session
     }
 
+    /// The outcome the last run on the trail already reported, when its report did not finish
+    /// (the pod died, or a write failed, between the outcome's comment and the status): `true`
+    /// for a push, `false` for a return to the pool (failed, released, escalated, an environment
+    /// problem). `None` when no outcome follows the last start.
+    pub fn reported_outcome(&self) -> Option<bool> {
+        let mut outcome = None;
+        for e in self.events() {
+            match e {
+                Event::Starting { .. }
+                | Event::Resuming { .. }
+                | Event::Rework { .. }
+                | Event::TookOver { epic: false, .. } => outcome = None,
+                Event::Pushed { .. } => outcome = Some(true),
+                Event::Failed { .. }
+                | Event::Released { .. }
+                | Event::Escalated { .. }
+                | Event::EnvironmentProblem { .. } => outcome = Some(false),
+                _ => {}
+            }
+        }
+        outcome
+    }
+
     /// Whether the last outcome on the trail is a push: the work was done, and a human moving it
     /// back to a ready status asks for rework.
     pub fn last_outcome_pushed(&self) -> bool {

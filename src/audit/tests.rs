@@ -179,6 +179,47 @@ fn human_text_is_not_an_event() {
 }
 
 #[test]
+fn the_outcome_a_run_reported_counts_until_the_next_start() {
+    let r = |v: &[String]| History::from_comments(v.iter().map(String::as_str)).reported_outcome();
+    let starting = Event::Starting {
+        pod: "a".into(),
+        owner: 1,
+        repo: "file:///r.git".into(),
+        base: "main".into(),
+    }
+    .render();
+    let pushed = Event::Pushed {
+        commit: "c".repeat(40),
+        branch: "agent/1-x".into(),
+    }
+    .render();
+    let failed = Event::Failed {
+        pod: "a".into(),
+        reason: "x".into(),
+        spike: 2,
+    }
+    .render();
+    let resuming = Event::Resuming { pod: "a".into() }.render();
+    assert_eq!(r(&[]), None);
+    assert_eq!(
+        r(std::slice::from_ref(&starting)),
+        None,
+        "a run that died reported nothing"
+    );
+    assert_eq!(r(&[starting.clone(), pushed.clone()]), Some(true));
+    assert_eq!(r(&[starting.clone(), failed.clone()]), Some(false));
+    assert_eq!(
+        r(&[starting.clone(), failed.clone(), resuming.clone()]),
+        None,
+        "a later start begins a run of its own"
+    );
+    assert_eq!(
+        r(&[starting, failed, resuming, pushed, "a human comment".into()]),
+        Some(true)
+    );
+}
+
+#[test]
 fn failed_attempts_count_failures_and_dead_runs_since_the_last_escalation() {
     let c = |v: &[&str]| History::from_comments(v.iter().copied()).failed_attempts();
     let failed = |pod: &str| {

@@ -50,6 +50,10 @@ pub enum Action {
     CheckBlockers { wp: u64 },
     /// Rule 1: resume a work package already claimed by this pod (e.g. after a restart).
     Resume { wp: u64 },
+    /// Rule 1, when the trail shows the last run already reported its outcome and only the
+    /// status write that follows it is missing: finish that write (`pushed`: the done status;
+    /// else back to the pool), never run it again nor count it as a failed attempt.
+    FinishReport { wp: u64, pushed: bool },
     /// Rule 1b: take over a claim whose pod never came back (In progress, no activity for longer
     /// than the claim lease); `epic` is the Epic above it that the same pod owned, taken over first.
     TakeOver {
@@ -134,6 +138,9 @@ pub struct Progress {
     pub released: bool,
     /// Failed attempts on the audit trails read this cycle.
     pub attempts: BTreeMap<u64, u32>,
+    /// Trails read this cycle whose last run reported its outcome (`true`: pushed) but not the
+    /// status that follows it ([`Action::FinishReport`]).
+    pub reported: BTreeMap<u64, bool>,
     /// Candidates whose blockers were read again this cycle.
     pub blockers_checked: BTreeSet<u64>,
     /// When the board last refused a write for a candidate (from the trails read this cycle).
@@ -352,6 +359,9 @@ impl<'a> Ctx<'a> {
         let Some(&attempts) = self.p.attempts.get(&wp) else {
             return Action::ReadHistory { wp };
         };
+        if let (Action::Resume { .. }, Some(&pushed)) = (&start, self.p.reported.get(&wp)) {
+            return Action::FinishReport { wp, pushed };
+        }
         let attempts = attempts + u32::from(dead_run);
         if attempts >= self.policy.max_attempts {
             let lock = !matches!(start, Action::Resume { .. });

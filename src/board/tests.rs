@@ -891,6 +891,37 @@ fn a_resume_or_takeover_counts_the_dead_run_as_one_more_attempt() {
 }
 
 #[test]
+fn a_resume_whose_last_run_already_reported_finishes_the_report_instead_of_running_or_escalating() {
+    let reported = |pushed| Progress {
+        reported: [(1, pushed)].into(),
+        ..Progress::default()
+    };
+    for pushed in [true, false] {
+        // Even at the attempt limit: the run reported, it did not die.
+        check_with(
+            B::default().add(1, TASK, IN_PROGRESS).pod(ME),
+            reported(pushed),
+            &[(1, 2)],
+            Action::FinishReport { wp: 1, pushed },
+        );
+    }
+    // Another pod's dead claim is taken over as before.
+    check_with(
+        B::default()
+            .add(1, TASK, IN_PROGRESS)
+            .pod("pod-9")
+            .idle_for(5),
+        reported(true),
+        &[(1, 0)],
+        Action::TakeOver {
+            wp: 1,
+            epic: None,
+            from: "pod-9".into(),
+        },
+    );
+}
+
+#[test]
 fn a_candidate_the_board_refused_recently_waits_and_is_tried_again_later() {
     let b = || B::default().add(1, TASK, NEW).prio(HIGH).add(2, TASK, NEW);
     let refused = |minutes: i64| Progress {

@@ -24,6 +24,7 @@ impl<E: Execute> Worker<E> {
         let starts = matches!(
             action,
             Action::Resume { .. }
+                | Action::FinishReport { .. }
                 | Action::TakeOver { .. }
                 | Action::Claim { .. }
                 | Action::Escalate { .. }
@@ -53,6 +54,14 @@ impl<E: Execute> Worker<E> {
                 info!(wp, "resuming my own work");
                 return self.run(cycle, fresh, Start::Resumed, task).await;
             }
+            Action::FinishReport { wp, pushed } => {
+                info!(wp, pushed, "finishing the report of my last run");
+                cycle.progress.skip.insert(wp);
+                self.writes()
+                    .finish_report(wp, pushed)
+                    .await
+                    .with_context(|| format!("finishing the report on #{wp}"))?;
+            }
             Action::TakeOver { wp, epic, from } => {
                 match self.writes().take_over(&cycle.snap, wp, epic, &from).await {
                     Ok(fresh) => return self.run(cycle, fresh, Start::TookOver, task).await,
@@ -74,6 +83,9 @@ impl<E: Execute> Worker<E> {
             .progress
             .attempts
             .insert(wp, history.failed_attempts());
+        if let Some(pushed) = history.reported_outcome() {
+            cycle.progress.reported.insert(wp, pushed);
+        }
         if let Some(at) = history.last_refusal() {
             cycle.progress.refused_at.insert(wp, at);
         }

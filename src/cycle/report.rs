@@ -205,6 +205,19 @@ impl Writes<'_> {
         self.release_own(id).await
     }
 
+    /// The status write a run's report did not get to (`pushed`: the done status; else back to
+    /// the pool); its comment is on the trail already.
+    pub async fn finish_report(&self, id: u64, pushed: bool) -> anyhow::Result<()> {
+        if !pushed {
+            return self.release_own(id).await;
+        }
+        let audit = Audit::new(self.client.clone(), id);
+        let done =
+            |wp: &hal::WorkPackage| self.r.catalog.done_for(wp.links.type_.id().unwrap_or(0));
+        let what = |to: &str| format!("set the status to {to} after the push on the trail");
+        self.set_status(id, done, what, &audit).await
+    }
+
     /// Back to the ready status, pod field and assignee cleared.
     async fn release_own(&self, id: u64) -> anyhow::Result<()> {
         let audit = Audit::new(self.client.clone(), id);

@@ -743,3 +743,72 @@ async fn a_pod_pausing_after_an_environment_failure_releases_its_epic() {
     assert_eq!(b.pod_of(epic).as_deref(), Some("pod-ok"));
     assert_eq!(b.status_of(a), "In testing");
 }
+
+/// A pod that died (or whose status write failed) after the outcome's comment but before the
+/// status that follows it: on its restart it finishes that write; it does not run the agent
+/// again, does not count a failed attempt, does not escalate pushed work.
+#[tokio::test]
+async fn a_run_that_reported_its_outcome_before_the_pod_died_is_finished_not_run_again() {
+    use journeyman::audit::Event;
+    let f = Fleet::new().await;
+    let b = &f.board;
+    let starting = Event::Starting {
+        pod: "pod-0".into(),
+        owner: 0,
+        repo: "file:///r.git".into(),
+        base: "main".into(),
+    };
+    let pushed = b.create(
+        &SeedWp::new("Task", "pushed, then the pod died")
+            .status("In progress")
+            .pod("pod-0"),
+    );
+    let failed = b.create(
+        &SeedWp::new("Task", "failed, then the pod died")
+            .status("In progress")
+            .pod("pod-0"),
+    );
+    // Two failed attempts already: a third (a resume counted as a dead run) would escalate.
+    let earlier = |spike| Event::Failed {
+        pod: "pod-0".into(),
+        reason: "x".into(),
+        spike,
+    };
+    for (wp, last) in [
+        (
+            pushed,
+            Event::Pushed {
+                commit: "c".repeat(40),
+                branch: format!("agent/{pushed}-x"),
+            },
+        ),
+        (failed, earlier(901)),
+    ] {
+        for e in [&starting, &earlier(900), &starting, &last] {
+            b.comment(wp, &e.render());
+        }
+    }
+    let mut w = f.pod("pod-0").await;
+    let r = w.cycle().await;
+    assert_eq!(
+        r.worked, None,
+        "one cycle finishes both reports and runs nothing: {r:?}"
+    );
+    assert_eq!(b.status_of(pushed), "In testing");
+    assert_eq!(
+        (b.status_of(failed).as_str(), b.pod_of(failed)),
+        ("New", None),
+        "back to the pool: {:#?}",
+        b.comments(failed)
+    );
+    for wp in [pushed, failed] {
+        assert_eq!(f.record.count(wp), 0, "#{wp}: the agent never ran again");
+        let comments = b.comments(wp);
+        assert!(
+            !comments
+                .iter()
+                .any(|c| c.contains("**resuming**") || c.contains("**escalated**")),
+            "#{wp}: {comments:#?}"
+        );
+    }
+}
