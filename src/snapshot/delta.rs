@@ -9,7 +9,7 @@
 //!   nothing from another project), and the merged count of open work packages is the probe's (nothing closed,
 //!   moved away or deleted); otherwise the page above is read. OpenProject renders `updatedAt`
 //!   in whole seconds and compares at full precision, so the window starts at the second of the
-//!   newest seen, minus [`OVERLAP`] for writes committed out of order: what was already read comes
+//!   newest seen, minus [`OVERLAP`](super::OVERLAP) for writes committed out of order: what was already read comes
 //!   back and merges as a no-op, what came later in the same second is not lost.
 //!   Read whatever part of the probe moved, so that a change the probe cannot see alone (to a
 //!   closed ancestor, or to one in another project) is caught up by the next read.
@@ -25,13 +25,10 @@
 use chrono::{DateTime, Utc};
 
 use super::merge::{self, Changes, Merge, Scope, core_count, merge};
-use super::probe::{Recent, Signature};
+use super::probe::{Recent, Signature, window_from, window_start};
 use super::{BoardReader, item};
 use crate::board::{Item, Snapshot};
 use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery, hal};
-
-/// How far before the second of the newest `updatedAt` seen a delta starts.
-pub const OVERLAP: chrono::Duration = chrono::Duration::seconds(1);
 
 /// Rounds of by-id reads a merge may ask for before the reader gives up and reads in full (one is
 /// enough: every ancestor of a work package is on its own chain).
@@ -250,18 +247,6 @@ pub(super) fn probe_sees_all(snap: &Snapshot, scope: Scope<'_>) -> bool {
             .values()
             .flatten()
             .all(|b| snap.items.contains_key(b))
-}
-
-/// The lower bound of a delta: the whole second of `since`, minus [`OVERLAP`], in the ISO 8601
-/// form OpenProject's `DateTime.parse` takes.
-pub fn window_start(since: DateTime<Utc>) -> String {
-    window_from(since).format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// The lower bound of a delta as an instant: the whole second of `since`, minus [`OVERLAP`].
-pub fn window_from(since: DateTime<Utc>) -> DateTime<Utc> {
-    let start = since - OVERLAP;
-    DateTime::from_timestamp(start.timestamp(), 0).unwrap_or(start)
 }
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ mod probe;
 mod resolve;
 
 pub use blockers::Blockers;
-pub use delta::{OVERLAP, window_from, window_start};
 pub use merge::{Changes, Merge, Scope, core_count, merge};
+pub use probe::{OVERLAP, window_from, window_start};
 pub use resolve::{Resolved, resolve, sanity};
 
 use std::collections::BTreeSet;

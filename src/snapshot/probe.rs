@@ -25,11 +25,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::delta::window_from;
 use super::full::ID_CHUNK;
 use super::{BoardReader, item};
 use crate::board::Item;
 use crate::openproject::{ApiError, ErrorKind, Filter, WorkPackageQuery};
+
+/// How far before the second of the newest `updatedAt` seen a delta starts.
+pub const OVERLAP: chrono::Duration = chrono::Duration::seconds(1);
 
 /// The probe's page of newest work packages: never fewer (one change, the newest seen before,
 /// which the window's overlap reads again, and one older to show the page reaches past it).
@@ -212,6 +214,18 @@ impl BoardReader {
         };
         Ok((page.total, latest, recent))
     }
+}
+
+/// The lower bound of a delta: the whole second of `since`, minus [`OVERLAP`], in the ISO 8601
+/// form OpenProject's `DateTime.parse` takes.
+pub fn window_start(since: DateTime<Utc>) -> String {
+    window_from(since).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The lower bound of a delta as an instant: the whole second of `since`, minus [`OVERLAP`].
+pub fn window_from(since: DateTime<Utc>) -> DateTime<Utc> {
+    let start = since - OVERLAP;
+    DateTime::from_timestamp(start.timestamp(), 0).unwrap_or(start)
 }
 
 #[cfg(test)]
