@@ -627,25 +627,26 @@ impl BoardHandle {
     /// Disables the pod field for one project and type: their schema omits it, their work packages
     /// do not render it, and writes of it are ignored, as OpenProject does (`custom_fields.rs`).
     pub fn disable_pod_field_for(&self, project_id: u64, type_name: &str) {
-        let mut b = self.board();
-        let t = b
-            .type_named(type_name)
-            .unwrap_or_else(|| panic!("no type {type_name}"))
-            .id;
-        if let Some(cf) = b.custom_fields.iter_mut().find(|c| c.id == POD_FIELD) {
-            cf.disabled_for.insert((project_id, t));
-        }
+        self.pod_field_for(project_id, type_name, false);
     }
 
     /// Enables the pod field for one project and type again.
     pub fn enable_pod_field_for(&self, project_id: u64, type_name: &str) {
+        self.pod_field_for(project_id, type_name, true);
+    }
+
+    fn pod_field_for(&self, project_id: u64, type_name: &str, enabled: bool) {
         let mut b = self.board();
         let t = b
             .type_named(type_name)
             .unwrap_or_else(|| panic!("no type {type_name}"))
             .id;
         if let Some(cf) = b.custom_fields.iter_mut().find(|c| c.id == POD_FIELD) {
-            cf.disabled_for.remove(&(project_id, t));
+            if enabled {
+                cf.disabled_for.remove(&(project_id, t));
+            } else {
+                cf.disabled_for.insert((project_id, t));
+            }
         }
     }
 }

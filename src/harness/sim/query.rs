@@ -406,8 +406,22 @@ pub struct Sort {
     pub descending: bool,
 }
 
-/// Parses `sortBy=[["field","asc"],...]`; default `[["id","asc"]]`.
+/// Parses `sortBy=[["field","asc"],...]` for work packages; default `[["id","asc"]]`.
 pub fn parse_sort(raw: Option<&str>) -> Result<Vec<Sort>, SimError> {
+    parse_sort_by(raw, |field| match field {
+        "id" | "priority" | "subject" | "status" | "type" | "parent" => Some(field.into()),
+        "updatedAt" | "updated_at" => Some("updatedAt".into()),
+        "createdAt" | "created_at" => Some("createdAt".into()),
+        _ => None,
+    })
+}
+
+/// Parses `sortBy` for any collection: `sortable` names the field a sort key stands for, `None`
+/// when the collection cannot be sorted by it (a 400 naming it, as OpenProject answers).
+pub fn parse_sort_by(
+    raw: Option<&str>,
+    sortable: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Sort>, SimError> {
     let Some(raw) = raw else {
         return Ok(vec![Sort {
             field: "id".into(),
@@ -422,16 +436,11 @@ pub fn parse_sort(raw: Option<&str>) -> Result<Vec<Sort>, SimError> {
         .into_iter()
         .map(|pair| {
             let [field, dir] = <[String; 2]>::try_from(pair).map_err(|_| invalid())?;
-            let field = match field.as_str() {
-                "id" | "priority" | "subject" | "status" | "type" | "parent" => field,
-                "updatedAt" | "updated_at" => "updatedAt".into(),
-                "createdAt" | "created_at" => "createdAt".into(),
-                other => {
-                    return Err(SimError::invalid_query(format!(
-                        "Sort by {} is not sortable.",
-                        human(other)
-                    )));
-                }
+            let Some(field) = sortable(&field) else {
+                return Err(SimError::invalid_query(format!(
+                    "Sort by {} is not sortable.",
+                    human(&field)
+                )));
             };
             let descending = match dir.as_str() {
                 "asc" => false,

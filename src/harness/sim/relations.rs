@@ -133,38 +133,9 @@ fn predicate(f: &Filter) -> Result<Pred, SimError> {
 
 /// `sortBy` for relations; default `[["id","asc"]]`.
 fn sort_keys(raw: Option<&str>) -> Result<Vec<Sort>, SimError> {
-    let Some(raw) = raw else {
-        return Ok(vec![Sort {
-            field: "id".into(),
-            descending: false,
-        }]);
-    };
-    let invalid = || {
-        SimError::invalid_query("Sort by is not a valid JSON array of [field, direction] pairs.")
-    };
-    let pairs: Vec<Vec<String>> = serde_json::from_str(raw).map_err(|_| invalid())?;
-    pairs
-        .into_iter()
-        .map(|pair| {
-            let [field, dir] = <[String; 2]>::try_from(pair).map_err(|_| invalid())?;
-            if !matches!(field.as_str(), "id" | "from" | "to" | "involved" | "type") {
-                return Err(SimError::invalid_query(format!(
-                    "Sort by {} is not sortable.",
-                    human(&field)
-                )));
-            }
-            let descending = match dir.as_str() {
-                "asc" => false,
-                "desc" => true,
-                _ => {
-                    return Err(SimError::invalid_query(format!(
-                        "Sort by direction `{dir}` is not one of asc, desc."
-                    )));
-                }
-            };
-            Ok(Sort { field, descending })
-        })
-        .collect()
+    query::parse_sort_by(raw, |field| {
+        matches!(field, "id" | "from" | "to" | "involved" | "type").then(|| field.into())
+    })
 }
 
 /// Orders by the keys, then by id (so pages are stable).
